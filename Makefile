@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine with python3 and make:
+#   make build   installs policygen and renders policies/ from policygen.yaml
+#   make test    installs the dev tools and runs lint, types and tests
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: build test lint golden bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	# The real OPA engine declares Python >= 3.14 but works on 3.11.
+	$(BIN)/python -m pip install -q --ignore-requires-python 'opa-golib-python-bindings>=0.4.4'
+	touch $(STAMP)
+
+build: $(STAMP)
+	$(BIN)/policygen build
+
+lint: $(STAMP)
+	$(BIN)/ruff check policygen tests
+	$(BIN)/ruff format --check policygen tests
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+# Refresh tests/golden/ after an intended rendering change; review the diff.
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden
+	$(BIN)/policygen build
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,197 @@
+"""The command line: parse arguments, call a command module, print, exit.
+
+The only module that prints or exits. Exit codes: 0 ok; 1 "no" (a denial, a
+disagreement, a stale bundle); 2 bad input or usage; 3 a bug in policygen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from policygen import __version__, bundle, config
+from policygen.errors import EXIT_BUG, EXIT_INPUT, EXIT_NO, EXIT_OK, PolicygenError
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 a denial, a disagreement or a stale bundle; "
+    "2 bad input or usage; 3 a bug in policygen."
+)
+
+app = typer.Typer(
+    name="policygen",
+    help="Admission policies that pin images by digest and pull them every time.\n\n"
+    + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="The policygen config file.", show_default=True)
+]
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", help="Evaluate as of this date (YYYY-MM-DD), for reproducible runs."),
+]
+
+
+def _now(value: str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise PolicygenError(f"--now: '{value}' is not a date (YYYY-MM-DD)") from None
+
+
+def _fail(exc: PolicygenError) -> NoReturn:
+    print(f"policygen: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path(
+        "policygen.yaml"
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter policygen.yaml."""
+    if path.exists() and not force:
+        _fail(PolicygenError(f"{path} exists; pass --force to overwrite it"))
+    path.write_text(config.STARTER, encoding="utf-8")
+    print(f"wrote {path}")
+
+
+@app.command()
+def validate(cfg: ConfigOpt = Path("policygen.yaml"), now: NowOpt = None) -> None:
+    """Check the config; errors are reported as FILE:LINE:COL: field: message."""
+    try:
+        loaded = config.load(cfg, today=_now(now))
+    except PolicygenError as exc:
+        _fail(exc)
+    print(
+        f"{cfg}: ok ({len(loaded.spec.tenants)} tenants, {len(loaded.spec.exemptions)} exemptions)"
+    )
+
+
+@app.command()
+def schema() -> None:
+    """Print the config's JSON schema, for editor completion."""
+    print(json.dumps(config.json_schema(), indent=2, sort_keys=True))
+
+
+@app.command()
+def build(
+    cfg: ConfigOpt = Path("policygen.yaml"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder.")] = Path("policies"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 with a diff if the bundle on disk is stale.")
+    ] = False,
+    now: NowOpt = None,
+) -> None:
+    """Render the bundle: one folder per target, kustomizations and bundle.lock."""
+    try:
+        today = _now(now)
+        loaded = config.load(cfg, today=today)
+        rendered = bundle.render_bundle(loaded, cfg, today)
+        if check:
+            bundle.check(rendered, out)
+            print(f"{out}: up to date ({len(rendered.files)} files)")
+            return
+        bundle.write(rendered, out)
+    except PolicygenError as exc:
+        _fail(exc)
+    for rel in rendered.files:
+        print(f"wrote {out / rel}")
+
+
+@app.command()
+def explain(
+    image: Annotated[str, typer.Argument(help="An image reference, as written in a manifest.")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
+    pull_policy: Annotated[
+        str | None, typer.Option("--pull-policy", help="imagePullPolicy as written, if any.")
+    ] = None,
+    cfg: ConfigOpt = Path("policygen.yaml"),
+    now: NowOpt = None,
+) -> None:
+    """Show the parsed, normalised reference and each rule's verdict and why."""
+    from policygen.explain import explain as run
+
+    try:
+        today = _now(now)
+        print(run(config.load(cfg, today=today), image, namespace, pull_policy, today), end="")
+    except PolicygenError as exc:
+        _fail(exc)
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders, or - for stdin.")],
+    engine: Annotated[
+        str, typer.Option(help="Evaluator: model (more with each target).")
+    ] = "model",
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", help="Namespace for objects without one.")
+    ] = "default",
+    cfg: ConfigOpt = Path("policygen.yaml"),
+    now: NowOpt = None,
+) -> None:
+    """Evaluate real manifests; exit 1 when anything would be denied."""
+    from policygen.engines import EvalContext
+    from policygen.engines import registry as engines
+    from policygen.formatters import registry as formatters
+    from policygen.scan import scan as run
+
+    try:
+        today = _now(now)
+        if engine not in engines():
+            raise PolicygenError(f"--engine: unknown engine '{engine}' ({', '.join(engines())})")
+        if fmt not in formatters():
+            raise PolicygenError(f"--format: unknown format '{fmt}' ({', '.join(formatters())})")
+        loaded = config.load(cfg, today=today)
+        report = run(loaded, paths, engines()[engine], EvalContext(today), namespace)
+    except PolicygenError as exc:
+        _fail(exc)
+    sys.stdout.write(formatters()[fmt](report))
+    for problem in report.problems:
+        print(f"policygen: {problem}", file=sys.stderr)
+    if report.denied:
+        raise typer.Exit(EXIT_NO)
+    if report.problems:
+        raise typer.Exit(EXIT_INPUT)
+
+
+@app.command()
+def version() -> None:
+    """Print the policygen version."""
+    print(__version__)
+
+
+def main() -> None:
+    """Entry point: turn anything unexpected into exit 3 without a traceback
+    (set POLICYGEN_DEBUG=1 to see it)."""
+    try:
+        app()
+    except SystemExit as exc:
+        raise exc
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("POLICYGEN_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"policygen: internal error (a bug, please report it): {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_BUG)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,382 @@
+"""The ``policygen.yaml`` model (SPEC §2), its loader and its cross-field checks.
+
+Schema errors and cross-field errors are both reported as ``file:line:col:
+field: message``, every problem at once, sorted. Nothing is written on error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from policygen import globs
+from policygen.errors import ConfigError, Problem
+from policygen.imageref import DOMAIN_AND_PORT, LEGACY_DEFAULT_DOMAIN, PATH_COMPONENT
+from policygen.yamlio import LocatedYamlError, Positions, dotted, load_with_positions, position_of
+
+API_VERSION = "policygen.dev/v1alpha1"
+KIND = "ImagePolicyConfig"
+RULES: tuple[Literal["digest", "pullPolicy", "registries"], ...] = (
+    "digest",
+    "pullPolicy",
+    "registries",
+)
+TARGETS = ("kyverno", "kyverno-cel", "gatekeeper", "vap")
+
+RuleName = Literal["digest", "pullPolicy", "registries"]
+TargetName = Literal["kyverno", "kyverno-cel", "gatekeeper", "vap"]
+ValidateAction = Literal["deny", "warn", "audit", "off"]
+PullAction = Literal["deny", "warn", "audit", "mutate", "off"]
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+NAMESPACE_GLOB = r"^[a-z0-9*?]([-a-z0-9*?]*[a-z0-9*?])?$"
+_ENTRY = re.compile(rf"^{DOMAIN_AND_PORT}(?:/{PATH_COMPONENT})*$")
+
+DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+NamespaceGlob = Annotated[str, Field(pattern=NAMESPACE_GLOB, max_length=63)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Requirement(Strict):
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] = []
+
+
+class LabelSelector(Strict):
+    """A Kubernetes LabelSelector; empty selects everything."""
+
+    matchLabels: dict[str, str] = {}
+    matchExpressions: list[Requirement] = []
+
+    @property
+    def empty(self) -> bool:
+        return not self.matchLabels and not self.matchExpressions
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if any(labels.get(k) != v for k, v in self.matchLabels.items()):
+            return False
+        for req in self.matchExpressions:
+            present = req.key in labels
+            if req.operator == "In" and not (present and labels[req.key] in req.values):
+                return False
+            if req.operator == "NotIn" and present and labels[req.key] in req.values:
+                return False
+            if req.operator == "Exists" and not present:
+                return False
+            if req.operator == "DoesNotExist" and present:
+                return False
+        return True
+
+
+class Metadata(Strict):
+    name: DnsLabel = Field(description="DNS-1123 label; prefix of every generated object name")
+
+
+class Scope(Strict):
+    namespaces: list[NamespaceGlob] = Field(default=["*"], min_length=1)
+    excludeNamespaces: list[NamespaceGlob] = ["kube-system", "kube-public", "kube-node-lease"]
+    namespaceSelector: LabelSelector = LabelSelector()
+
+
+class DigestRule(Strict):
+    action: ValidateAction = "deny"
+    algorithms: list[Literal["sha256", "sha512"]] = Field(default=["sha256"], min_length=1)
+    namespaces: list[NamespaceGlob] = Field(
+        default=[], description="optional narrower opt-in scope; empty means the whole scope"
+    )
+
+
+class PullPolicyRule(Strict):
+    action: PullAction = "deny"
+
+
+class RegistriesRule(Strict):
+    action: ValidateAction = "deny"
+    allowed: list[str] = Field(default=[], description="shared by every namespace in scope")
+
+
+class Rules(Strict):
+    digest: DigestRule = DigestRule()
+    pullPolicy: PullPolicyRule = PullPolicyRule()
+    registries: RegistriesRule = RegistriesRule()
+
+    def action(self, rule: str) -> str:
+        action: str = getattr(self, rule).action
+        return action
+
+
+class Tenant(Strict):
+    name: DnsLabel
+    namespaces: list[NamespaceGlob] = []
+    namespaceSelector: LabelSelector | None = None
+    registries: list[str] = Field(min_length=1)
+
+
+class Exemption(Strict):
+    name: DnsLabel
+    rules: list[RuleName] = list(RULES)
+    namespaces: list[NamespaceGlob] = ["*"]
+    images: list[Annotated[str, Field(min_length=1)]] = ["*"]
+    reason: Annotated[str, Field(min_length=1)]
+    owner: Annotated[str, Field(min_length=1)]
+    expires: dt.date
+    ticket: str | None = None
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _date_only(cls, value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            raise ValueError("expires takes a date (YYYY-MM-DD), not a timestamp")
+        return value
+
+
+class Spec(Strict):
+    targets: list[TargetName] = Field(min_length=1)
+    scope: Scope = Scope()
+    rules: Rules = Rules()
+    tenants: list[Tenant] = []
+    exemptions: list[Exemption] = []
+
+
+class Config(Strict):
+    apiVersion: Literal["policygen.dev/v1alpha1"]
+    kind: Literal["ImagePolicyConfig"]
+    metadata: Metadata
+    spec: Spec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "policygen ImagePolicyConfig"
+    return schema
+
+
+def load(path: Path, *, today: dt.date | None = None) -> Config:
+    """Read, validate and cross-check a config file; raise :class:`ConfigError`."""
+    filename = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(filename, 0, 0, "", f"cannot read: {exc.strerror}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(filename, 0, 0, "", "not UTF-8 text")]) from exc
+    return parse(text, filename, today=today)
+
+
+def parse(text: str, filename: str, *, today: dt.date | None = None) -> Config:
+    try:
+        data, positions = load_with_positions(text, filename)
+    except LocatedYamlError as exc:
+        raise ConfigError(exc.problems) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(filename, 1, 1, "", "the config must be a YAML mapping")])
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_schema_problems(exc, positions, filename)) from exc
+    problems = cross_check(config, today or dt.date.today())
+    if problems:
+        raise ConfigError(
+            [
+                Problem(filename, *position_of(positions, path), dotted(path), message)
+                for path, message in problems
+            ]
+        )
+    return config
+
+
+def _schema_problems(exc: ValidationError, positions: Positions, filename: str) -> list[Problem]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        out.append(Problem(filename, *position_of(positions, loc), dotted(loc), message))
+    return out
+
+
+CrossProblem = tuple[tuple[str | int, ...], str]
+
+
+def registry_entry_problem(entry: str) -> str | None:
+    """Why a registry entry is malformed, or None. Entries are normalised
+    ``host[:port][/path]`` so that matching on a segment boundary is exact."""
+    if "://" in entry:
+        return "registry entries take no scheme (write host[:port]/path)"
+    if entry != entry.lower():
+        return "registry entries must be lowercase (image hosts are matched case-sensitively)"
+    if entry.endswith("/"):
+        return "registry entries take no trailing slash (matching is on path-segment boundaries)"
+    if "//" in entry or entry.startswith("/"):
+        return "registry entries must not have empty path segments"
+    if "@" in entry or (":" in entry.split("/", 1)[-1] and "/" in entry):
+        return "registry entries name a repository prefix, not a tag or digest"
+    if "*" in entry or "?" in entry:
+        return "registry entries are prefixes, not globs"
+    if not _ENTRY.match(entry) or entry.startswith("["):
+        return "not a valid registry host[:port][/path]"
+    host = entry.split("/", 1)[0]
+    if "." not in host and ":" not in host and host != "localhost":
+        return (
+            f"'{host}' is not a registry host (it has no dot or port); "
+            f"Docker Hub repositories are written docker.io/{entry}"
+        )
+    if host == LEGACY_DEFAULT_DOMAIN:
+        return "write docker.io, the normalised form of index.docker.io"
+    return None
+
+
+def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
+    spec = config.spec
+    problems: list[CrossProblem] = []
+    strict_globs = {"gatekeeper", "vap"} & set(spec.targets)
+
+    def check_globs(path: tuple[str | int, ...], patterns: list[str]) -> None:
+        if not strict_globs:
+            return
+        for i, pattern in enumerate(patterns):
+            if not globs.gatekeeper_expressible(pattern):
+                problems.append(
+                    (
+                        path + (i,),
+                        f"glob '{pattern}' cannot be expressed by target "
+                        f"{sorted(strict_globs)[0]}: use '*' only as prefix or suffix",
+                    )
+                )
+
+    check_globs(("spec", "scope", "namespaces"), spec.scope.namespaces)
+    check_globs(("spec", "scope", "excludeNamespaces"), spec.scope.excludeNamespaces)
+    check_globs(("spec", "rules", "digest", "namespaces"), spec.rules.digest.namespaces)
+    if len(set(spec.targets)) != len(spec.targets):
+        problems.append((("spec", "targets"), "each target may be listed once"))
+
+    shared = spec.rules.registries.allowed
+    for i, entry in enumerate(shared):
+        why = registry_entry_problem(entry)
+        if why:
+            problems.append((("spec", "rules", "registries", "allowed", i), why))
+
+    seen_tenants: dict[str, int] = {}
+    for t, tenant in enumerate(spec.tenants):
+        base = ("spec", "tenants", t)
+        if tenant.name in seen_tenants:
+            problems.append((base + ("name",), f"tenant '{tenant.name}' is defined twice"))
+        seen_tenants[tenant.name] = t
+        if not tenant.namespaces and tenant.namespaceSelector is None:
+            problems.append((base, "a tenant needs namespaces and/or a namespaceSelector"))
+        check_globs(base + ("namespaces",), tenant.namespaces)
+        for r, entry in enumerate(tenant.registries):
+            why = registry_entry_problem(entry)
+            if why:
+                problems.append((base + ("registries", r), why))
+                continue
+            for s, shared_entry in enumerate(shared):
+                if _covers(shared_entry, entry):
+                    problems.append(
+                        (
+                            base + ("registries", r),
+                            f"shared registry entry '{shared_entry}' "
+                            f"(spec.rules.registries.allowed[{s}]) covers this tenant registry, "
+                            "so every namespace could use it and tenant isolation would be void",
+                        )
+                    )
+        for o in range(t):
+            other = spec.tenants[o]
+            for n, pattern in enumerate(tenant.namespaces):
+                clash = [p for p in other.namespaces if globs.intersect(p, pattern)]
+                if clash:
+                    problems.append(
+                        (
+                            base + ("namespaces", n),
+                            f"namespace glob '{pattern}' overlaps '{clash[0]}' of tenant "
+                            f"'{other.name}': a namespace must belong to one tenant",
+                        )
+                    )
+            for r, entry in enumerate(tenant.registries):
+                for theirs in other.registries:
+                    if _covers(theirs, entry) or _covers(entry, theirs):
+                        problems.append(
+                            (
+                                base + ("registries", r),
+                                f"registry '{entry}' overlaps '{theirs}' of tenant "
+                                f"'{other.name}': each tenant's images must be its own",
+                            )
+                        )
+
+    seen_exemptions: set[str] = set()
+    for e, exemption in enumerate(spec.exemptions):
+        base = ("spec", "exemptions", e)
+        if exemption.name in seen_exemptions:
+            problems.append((base + ("name",), f"exemption '{exemption.name}' is defined twice"))
+        seen_exemptions.add(exemption.name)
+        if exemption.expires < today:
+            problems.append(
+                (
+                    base + ("expires",),
+                    f"exemption expired on {exemption.expires.isoformat()} "
+                    f"(today is {today.isoformat()}); renew it or remove it",
+                )
+            )
+        if exemption.namespaces == ["*"] and exemption.images == ["*"]:
+            problems.append(
+                (base, "an exemption must narrow by namespaces, images or both; use action: off")
+            )
+        check_globs(base + ("namespaces",), exemption.namespaces)
+    return problems
+
+
+def _covers(entry: str, other: str) -> bool:
+    return other == entry or other.startswith(entry + "/")
+
+
+STARTER = """\
+# policygen.yaml: one config, admission policies for every engine.
+# Docs: policygen schema > policygen.schema.json gives editors completion.
+apiVersion: policygen.dev/v1alpha1
+kind: ImagePolicyConfig
+metadata:
+  name: acme                      # DNS-1123 label; prefix of every generated object name
+spec:
+  # Any of: kyverno, kyverno-cel, gatekeeper, vap
+  targets: [kyverno, gatekeeper]
+  scope:
+    namespaces: ["*"]             # globs; '*' only as prefix or suffix (Gatekeeper's limit)
+    excludeNamespaces: [kube-system, kube-public, kube-node-lease]
+  rules:
+    digest:
+      action: audit               # deny | warn | audit | off: audit first, then enforce
+      algorithms: [sha256]
+    pullPolicy:
+      action: deny                # deny | warn | audit | mutate | off
+    registries:
+      action: deny
+      allowed: [registry.k8s.io]  # shared by every namespace in scope
+  tenants: []
+  #  - name: team-a
+  #    namespaces: [team-a, team-a-*]
+  #    registries: [harbor.example.com/team-a]
+  exemptions: []
+  #  - name: vendor-chart
+  #    rules: [digest]
+  #    namespaces: [logging]
+  #    images: ["harbor.example.com/infra/scraper:*"]
+  #    reason: vendor chart pins by tag until 28.0
+  #    owner: platform@example.com
+  #    expires: 2027-03-31
+"""

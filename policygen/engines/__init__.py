@@ -1,0 +1,47 @@
+"""Evaluators: one module each behind one Protocol, listed in one registry.
+
+Every evaluator answers the same question: for these objects, under this
+config, which violations would admission report?"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from policygen.config import Config
+from policygen.violations import Violation
+
+
+@dataclass(frozen=True)
+class Review:
+    """One object as admission would see it."""
+
+    obj: Mapping[str, Any]
+    namespace: str  # the request namespace (object's, else the scan default)
+    operation: str = "CREATE"
+    subresource: str = ""
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    now: dt.date
+    namespaces: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+class Evaluator(Protocol):
+    name: str
+
+    def evaluate(
+        self, config: Config, reviews: Sequence[Review], ctx: EvalContext
+    ) -> list[list[Violation]]:
+        """Violations per review, in the order given."""
+        ...
+
+
+def registry() -> dict[str, Evaluator]:
+    from policygen.engines import model_engine
+
+    engines: dict[str, Evaluator] = {"model": model_engine.ENGINE}
+    return engines

@@ -1,0 +1,195 @@
+"""The reference model (SPEC §3): what a correct admission controller says.
+
+Pure and deterministic: no I/O, no engine. Every rendered target is tested for
+agreement with this module, never the other way round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from policygen import globs, imageref
+from policygen.config import Config, Exemption, LabelSelector, Tenant
+from policygen.violations import MESSAGES, Action, Violation
+from policygen.workloads import Container, containers, pod_spec, with_api_defaults
+
+MUTATED_LISTS = ("containers", "initContainers")  # ephemeral containers cannot be mutated
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the model needs besides the object."""
+
+    now: dt.date
+    namespaces: Mapping[str, Mapping[str, Any]]  # known Namespace objects by name
+    default_namespace: str = "default"
+
+
+def namespace_of(obj: Mapping[str, Any], default: str) -> str:
+    meta = obj.get("metadata")
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
+    return ns if isinstance(ns, str) and ns else default
+
+
+def namespace_labels(ns_obj: Mapping[str, Any], name: str) -> dict[str, str]:
+    """Labels of a Namespace, with the ``kubernetes.io/metadata.name`` label
+    the API server sets on every namespace."""
+    meta = ns_obj.get("metadata") or {}
+    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    labels.setdefault("kubernetes.io/metadata.name", name)
+    return labels
+
+
+def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Violation]:
+    if pod_spec(dict(obj)) is None:
+        return []
+    spec = config.spec
+    ns = namespace_of(obj, ctx.default_namespace)
+    if not globs.match_any(spec.scope.namespaces, ns) or globs.match_any(
+        spec.scope.excludeNamespaces, ns
+    ):
+        return []
+    labels = _labels(ctx, ns)
+    if not spec.scope.namespaceSelector.empty:
+        if labels is None:
+            return [_unknown_namespace(ns, "scope.namespaceSelector")]
+        if not spec.scope.namespaceSelector.matches(labels):
+            return []
+
+    defaulted = with_api_defaults(dict(obj))
+    found: list[Violation] = []
+    rules = spec.rules
+    tenants = _tenants_of(spec.tenants, ns, labels)
+    for c in containers(defaulted):
+        ref = imageref.try_parse(c.image)
+        key = image_key(c.image, ref)
+        if _applies(config, "digest", ns, key, ctx.now) and _digest_applies(config, ns):
+            found.extend(_check_digest(config, c, ref))
+        if _applies(config, "pullPolicy", ns, key, ctx.now):
+            found.extend(_check_pull_policy(rules.pullPolicy.action, c))
+        if _applies(config, "registries", ns, key, ctx.now):
+            found.extend(_check_registries(config, c, ref, ns, tenants))
+    return sorted(found)
+
+
+def _applies(config: Config, rule: str, ns: str, key: str, now: dt.date) -> bool:
+    """The rule is on and no live exemption lifts it for this namespace and image."""
+    return config.spec.rules.action(rule) != "off" and not any(
+        exemption_matches(e, rule, ns, key, now) for e in config.spec.exemptions
+    )
+
+
+def _check_pull_policy(action: str, c: Container) -> list[Violation]:
+    if action == "mutate" and c.list_name in MUTATED_LISTS:
+        return []  # set to Always before validation
+    if c.pull_policy == "Always":
+        return []
+    # Ephemeral containers cannot be mutated, so under mutate they are denied.
+    verdict: Action = "deny" if action == "mutate" else action  # type: ignore[assignment]
+    message = MESSAGES["pullPolicy"].format(container=c.name, policy=c.pull_policy)
+    return [Violation("pullPolicy", c.name, c.image, message, verdict)]
+
+
+def _labels(ctx: Context, ns: str) -> dict[str, str] | None:
+    ns_obj = ctx.namespaces.get(ns)
+    return None if ns_obj is None else namespace_labels(ns_obj, ns)
+
+
+def _unknown_namespace(ns: str, what: str) -> Violation:
+    return Violation(
+        "scope", "", "", MESSAGES["unknownNamespace"].format(namespace=ns, what=what), "deny"
+    )
+
+
+def _digest_applies(config: Config, ns: str) -> bool:
+    narrow = config.spec.rules.digest.namespaces
+    return not narrow or globs.match_any(narrow, ns)
+
+
+def _check_digest(config: Config, c: Container, ref: imageref.ImageRef | None) -> list[Violation]:
+    rule = config.spec.rules.digest
+    action: Action = rule.action  # type: ignore[assignment]
+    if ref is None:
+        return [_invalid("digest", c, action)]
+    if imageref.has_allowed_digest(ref, list(rule.algorithms)):
+        return []
+    hint = imageref.digest_hint(list(rule.algorithms))
+    message = MESSAGES["digest"].format(container=c.name, image=c.image, hint=hint)
+    return [Violation("digest", c.name, c.image, message, action)]
+
+
+TenantMatch = list[Tenant] | None  # None: membership unknown (selector, no Namespace)
+
+
+def _tenants_of(tenants: list[Tenant], ns: str, labels: dict[str, str] | None) -> TenantMatch:
+    out = []
+    for tenant in tenants:
+        if globs.match_any(tenant.namespaces, ns):
+            out.append(tenant)
+        elif tenant.namespaceSelector is not None:
+            if labels is None:
+                return None
+            if _selects(tenant.namespaceSelector, labels):
+                out.append(tenant)
+    return out
+
+
+def _selects(selector: LabelSelector, labels: dict[str, str]) -> bool:
+    return selector.matches(labels)
+
+
+def allowed_registries(config: Config, tenants: list[Tenant]) -> list[list[str]]:
+    """Allow-lists an image must satisfy, all of them: the shared list alone
+    outside tenants; in a namespace of several tenants (possible through
+    selectors) the image must be allowed for each, the least privilege."""
+    shared = list(config.spec.rules.registries.allowed)
+    if not tenants:
+        return [shared]
+    return [shared + list(t.registries) for t in tenants]
+
+
+def _check_registries(
+    config: Config,
+    c: Container,
+    ref: imageref.ImageRef | None,
+    ns: str,
+    tenants: TenantMatch,
+) -> list[Violation]:
+    action: Action = config.spec.rules.registries.action  # type: ignore[assignment]
+    if ref is None:
+        return [_invalid("registries", c, action)]
+    if tenants is None:
+        what = "the tenants' namespaceSelector"
+        message = MESSAGES["unknownNamespace"].format(namespace=ns, what=what)
+        return [Violation("registries", c.name, c.image, message, action)]
+    lists = allowed_registries(config, tenants)
+    if all(any(imageref.name_is_under(ref.name, e) for e in entries) for entries in lists):
+        return []
+    message = MESSAGES["registries"].format(container=c.name, image=c.image, namespace=ns)
+    return [Violation("registries", c.name, c.image, message, action)]
+
+
+def _invalid(rule: str, c: Container, action: Action) -> Violation:
+    return Violation(
+        rule, c.name, c.image, MESSAGES["invalid"].format(container=c.name, image=c.image), action
+    )
+
+
+def exemption_matches(
+    exemption: Exemption, rule: str, ns: str, image_key: str, now: dt.date
+) -> bool:
+    return (
+        now <= exemption.expires
+        and rule in exemption.rules
+        and globs.match_any(exemption.namespaces, ns)
+        and globs.match_any(exemption.images, image_key)
+    )
+
+
+def image_key(image: str, ref: imageref.ImageRef | None) -> str:
+    """What exemption image globs are matched against: the normalised
+    reference, or the raw string when it does not parse."""
+    return ref.normalized if ref is not None else image

@@ -1,0 +1,60 @@
+"""The one Jinja environment. Templates hold shape; Python passes decisions as data."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+
+def templates_dir() -> Path:
+    """``templates/`` ships inside the wheel as ``policygen/templates``; in a
+    source checkout it sits beside the package."""
+    packaged = Path(__file__).parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).parent.parent / "templates"
+
+
+def _tojson(value: Any) -> str:
+    """JSON is valid YAML and valid Rego/CEL string syntax: one quoting rule."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=False)
+
+
+def _sprintf_format(template: str) -> str:
+    """A Python ``{name}`` message template as a quoted sprintf format."""
+    return _tojson(re.sub(r"\{[a-zA-Z]+\}", "%s", template))
+
+
+def _indent_block(text: str, width: int) -> str:
+    pad = " " * width
+    return "\n".join((pad + line) if line else "" for line in text.rstrip("\n").split("\n"))
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["tojson"] = _tojson
+    env.filters["sprintf_format"] = _sprintf_format
+    env.filters["block"] = _indent_block
+    return env
+
+
+def render(template: str, **data: Any) -> str:
+    try:
+        return environment().get_template(template).render(**data)
+    except jinja2.TemplateError as exc:  # a broken template is our bug, not the user's
+        print(f"policygen: template {template} failed: {exc}", file=sys.stderr)
+        raise

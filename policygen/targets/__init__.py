@@ -1,0 +1,28 @@
+"""Targets: one module each, one registry. Adding a target touches only its
+module, its template folder and the dict below."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+from policygen.config import Config
+
+
+class Target(Protocol):
+    """Renders a config into files (relative path → text) for one engine."""
+
+    name: str
+    description: str
+
+    def render(self, config: Config, now: dt.date) -> dict[str, str]: ...
+
+
+def registry() -> dict[str, Target]:
+    from policygen.targets import gatekeeper, kyverno
+
+    targets: dict[str, Target] = {
+        "kyverno": kyverno.TARGET,
+        "gatekeeper": gatekeeper.TARGET,
+    }
+    return targets

@@ -1,0 +1,89 @@
+"""What every target derives from a config the same way: names, scope,
+exemptions and messages as plain data for templates."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from policygen import globs, imageref
+from policygen.config import RULES, Config
+from policygen.violations import MESSAGES
+
+
+def camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+def active_rules(config: Config) -> list[str]:
+    return [r for r in RULES if config.spec.rules.action(r) != "off"]
+
+
+def exemptions_for(config: Config, rule: str) -> list[dict[str, Any]]:
+    """The exemptions that lift ``rule``, with globs compiled to RE2 regexes."""
+    return [
+        {
+            "name": e.name,
+            "namespaces": [globs.to_regex(n) for n in e.namespaces],
+            "images": [globs.to_regex(i) for i in e.images],
+        }
+        for e in config.spec.exemptions
+        if rule in e.rules
+    ]
+
+
+def tenant_data(config: Config) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": t.name,
+            "namespaces": [globs.to_regex(n) for n in t.namespaces],
+            "selector": (
+                None
+                if t.namespaceSelector is None
+                else t.namespaceSelector.model_dump(exclude_defaults=True)
+            ),
+            "registries": list(t.registries),
+        }
+        for t in config.spec.tenants
+    ]
+
+
+def digest_data(config: Config) -> dict[str, Any]:
+    rule = config.spec.rules.digest
+    algorithms = list(rule.algorithms)
+    return {
+        "digestRegex": imageref.digest_regex(algorithms),
+        "digestHint": imageref.digest_hint(algorithms),
+        "namespaces": [globs.to_regex(n) for n in rule.namespaces],
+    }
+
+
+def common_data(config: Config) -> dict[str, Any]:
+    return {
+        "config": config,
+        "name": config.name,
+        "messages": MESSAGES,
+        "reference_regex": imageref.REFERENCE_RE,
+    }
+
+
+def alternation(regexes: list[str]) -> str:
+    """One anchored regex matching any of several anchored ones."""
+    bodies = [r.removeprefix("^").removesuffix("$") for r in regexes]
+    return "^(?:" + "|".join(bodies) + ")$"
+
+
+def prefix_regex(entries: list[str]) -> str:
+    """RE2 regex: a normalised name equal to an entry or under it on a
+    path-segment boundary."""
+    if not entries:
+        return "^$a"  # matches nothing
+    return "^(?:" + "|".join(re.escape(e) for e in entries) + ")(?:/|$)"
+
+
+def pinned_regex(config: Config) -> str:
+    """RE2 regex for a raw image string that is a valid reference pinned by an
+    allowed digest (strict algorithm and length, lowercase hex)."""
+    allowed = imageref.digest_regex(list(config.spec.rules.digest.algorithms))
+    digest = allowed.removeprefix("^").removesuffix("$")
+    return f"^({imageref.NAME})(?::({imageref.TAG}))?@{digest}$"

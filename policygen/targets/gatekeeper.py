@@ -1,0 +1,123 @@
+"""Gatekeeper: ConstraintTemplates (Rego), Constraints, ExpansionTemplates and
+Assign mutations. Rego is written to parse as both v0 and v1 (``future.keywords``
+imports, never ``import rego.v1``, which Gatekeeper rejects: gatekeeper #3907)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from policygen.config import Config
+from policygen.render import render
+from policygen.targets._common import (
+    active_rules,
+    camel,
+    common_data,
+    digest_data,
+    exemptions_for,
+    tenant_data,
+)
+from policygen.yamlio import dump
+
+ENFORCEMENT = {"deny": "deny", "warn": "warn", "audit": "dryrun", "mutate": "deny"}
+REGO_FILES = {"digest": "digest", "pullPolicy": "pullpolicy", "registries": "registries"}
+KIND_SUFFIX = {
+    "digest": "ImageDigest",
+    "pullPolicy": "ImagePullPolicy",
+    "registries": "ImageRegistry",
+}
+
+#: Controllers whose pod template an ExpansionTemplate turns into a Pod to review.
+EXPANSIONS = [
+    (
+        "workloads",
+        "spec.template",
+        [
+            {
+                "groups": ["apps"],
+                "kinds": ["DaemonSet", "Deployment", "ReplicaSet", "StatefulSet"],
+                "versions": ["v1"],
+            },
+            {"groups": ["batch"], "kinds": ["Job"], "versions": ["v1"]},
+            {"groups": [""], "kinds": ["ReplicationController"], "versions": ["v1"]},
+        ],
+    ),
+    (
+        "cronjobs",
+        "spec.jobTemplate.spec.template",
+        [{"groups": ["batch"], "kinds": ["CronJob"], "versions": ["v1"]}],
+    ),
+]
+
+
+class GatekeeperTarget:
+    name = "gatekeeper"
+    description = "OPA Gatekeeper ConstraintTemplates, Constraints, ExpansionTemplates, Assign"
+
+    def render(self, config: Config, now: dt.date) -> dict[str, str]:
+        files: dict[str, str] = {}
+        base = common_data(config)
+        lib = render("gatekeeper/rego/lib.rego.j2", **base)
+        for rule in active_rules(config):
+            kind = camel(config.name) + KIND_SUFFIX[rule]
+            rego = render(
+                f"gatekeeper/rego/{REGO_FILES[rule]}.rego.j2", package=kind.lower(), **base
+            )
+            files[f"template-{REGO_FILES[rule]}.yaml"] = render(
+                "gatekeeper/constrainttemplate.yaml.j2",
+                kind=kind,
+                rule=rule,
+                rego=rego,
+                lib=lib,
+                **base,
+            )
+            files[f"constraint-{REGO_FILES[rule]}.yaml"] = render(
+                "gatekeeper/constraint.yaml.j2",
+                kind=kind,
+                rule=rule,
+                action=ENFORCEMENT[config.spec.rules.action(rule)],
+                match=dump(self.match(config)),
+                parameters=dump(self.parameters(config, rule)),
+                **base,
+            )
+        files["expansiontemplates.yaml"] = render(
+            "gatekeeper/expansiontemplates.yaml.j2",
+            expansions=[
+                {"suffix": s, "source": src, "apply": dump(apply)} for s, src, apply in EXPANSIONS
+            ],
+            **base,
+        )
+        if config.spec.rules.pullPolicy.action == "mutate":
+            files["assign-pullpolicy.yaml"] = render(
+                "gatekeeper/assign-pullpolicy.yaml.j2",
+                match=dump(self.match(config)),
+                lists=["containers", "initContainers"],
+                **base,
+            )
+        return files
+
+    @staticmethod
+    def match(config: Config) -> dict[str, Any]:
+        scope = config.spec.scope
+        match: dict[str, Any] = {
+            "kinds": [{"apiGroups": [""], "kinds": ["Pod"]}],
+            "scope": "Namespaced",
+            "namespaces": list(scope.namespaces),
+            "excludedNamespaces": list(scope.excludeNamespaces),
+        }
+        if not scope.namespaceSelector.empty:
+            match["namespaceSelector"] = scope.namespaceSelector.model_dump(exclude_defaults=True)
+        return match
+
+    @staticmethod
+    def parameters(config: Config, rule: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"exemptions": exemptions_for(config, rule)}
+        if rule == "digest":
+            params.update(digest_data(config))
+        if rule == "registries":
+            params["shared"] = list(config.spec.rules.registries.allowed)
+            params["tenants"] = tenant_data(config)
+        return params
+
+
+TARGET = GatekeeperTarget()

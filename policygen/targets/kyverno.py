@@ -1,0 +1,174 @@
+"""Kyverno ``kyverno.io/v1`` ClusterPolicies.
+
+Facts this shape relies on (../shared/notes/kyverno.md):
+- match only ``Pod``: autogen then covers every controller, and a Pod match
+  also covers ``pods/ephemeralcontainers`` (pkg/utils/match/kind.go);
+- exclusions by namespace only: names, selectors or annotations in
+  match/exclude switch autogen off (pkg/autogen/v1/autogen.go, kyverno #4128);
+- per-rule ``failureAction`` and ``allowExistingViolations: false``, since
+  ``kubectl debug`` is an UPDATE that would otherwise keep an old violation;
+- images are normalised through Kyverno's ``images`` variable
+  (pkg/utils/image/infos.go), which keeps ``index.docker.io`` as written, so
+  the policy folds it into ``docker.io`` itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from policygen import globs, imageref
+from policygen.config import Config
+from policygen.render import render
+from policygen.targets._common import (
+    active_rules,
+    alternation,
+    common_data,
+    exemptions_for,
+    pinned_regex,
+    prefix_regex,
+)
+from policygen.workloads import CONTAINER_LISTS
+from policygen.yamlio import dump
+
+FAILURE_ACTION = {"deny": "Enforce", "warn": "Audit", "audit": "Audit", "mutate": "Enforce"}
+POLICY_NAMES = {
+    "digest": "require-image-digest",
+    "pullPolicy": "require-pull-always",
+    "registries": "restrict-image-registries",
+}
+
+
+class KyvernoTarget:
+    name = "kyverno"
+    description = "Kyverno ClusterPolicies (kyverno.io/v1)"
+
+    def render(self, config: Config, now: dt.date) -> dict[str, str]:
+        files: dict[str, str] = {}
+        base = common_data(config)
+        for rule in active_rules(config):
+            action = config.spec.rules.action(rule)
+            files[f"{POLICY_NAMES[rule]}.yaml"] = render(
+                f"kyverno/{POLICY_NAMES[rule]}.yaml.j2",
+                policy_name=f"{config.name}-{POLICY_NAMES[rule]}",
+                failure_action=FAILURE_ACTION[action],
+                emit_warning=action == "warn",
+                mutate=action == "mutate",
+                lists=CONTAINER_LISTS,
+                match=dump(self.match(config)),
+                exclude=_dump_exclude(self.exclude(config)),
+                exemptions=self.exemption_conditions(config, rule),
+                pinned_regex=pinned_regex(config),
+                reference_regex=imageref.REFERENCE_RE,
+                hint=imageref.digest_hint(list(config.spec.rules.digest.algorithms)),
+                digest_namespaces=(
+                    alternation([globs.to_regex(n) for n in config.spec.rules.digest.namespaces])
+                    if config.spec.rules.digest.namespaces
+                    else ""
+                ),
+                registry_rules=self.registry_rules(config),
+                **{k: v for k, v in base.items() if k != "reference_regex"},
+            )
+        return files
+
+    @staticmethod
+    def match(config: Config, namespaces: list[str] | None = None) -> dict[str, Any]:
+        scope = config.spec.scope
+        resources: dict[str, Any] = {"kinds": ["Pod"]}
+        ns = namespaces if namespaces is not None else list(scope.namespaces)
+        if ns != ["*"]:
+            resources["namespaces"] = ns
+        if not scope.namespaceSelector.empty:
+            resources["namespaceSelector"] = scope.namespaceSelector.model_dump(
+                exclude_defaults=True
+            )
+        return {"any": [{"resources": resources}]}
+
+    @staticmethod
+    def exclude(config: Config, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        entries: list[dict[str, Any]] = []
+        if config.spec.scope.excludeNamespaces:
+            entries.append({"resources": {"namespaces": list(config.spec.scope.excludeNamespaces)}})
+        return {"any": entries + (extra or [])}
+
+    @staticmethod
+    def exemption_conditions(config: Config, rule: str) -> list[dict[str, str]]:
+        """One precondition per exemption: this element is not exempt by it."""
+        return [
+            {
+                "name": e["name"],
+                "namespaces": alternation(e["namespaces"]),
+                "images": alternation(e["images"]),
+            }
+            for e in exemptions_for(config, rule)
+        ]
+
+    def registry_rules(self, config: Config) -> list[dict[str, Any]]:
+        """A rule for namespaces outside every tenant (shared entries only) and
+        one per tenant (shared + its own). A namespace two tenants select
+        matches both rules, so an image must satisfy both: least privilege."""
+        shared = list(config.spec.rules.registries.allowed)
+        tenants = config.spec.tenants
+        outside_excludes: list[dict[str, Any]] = []
+        for t in tenants:
+            if t.namespaces:
+                outside_excludes.append({"resources": {"namespaces": list(t.namespaces)}})
+            if t.namespaceSelector is not None:
+                outside_excludes.append(
+                    {
+                        "resources": {
+                            "namespaceSelector": t.namespaceSelector.model_dump(
+                                exclude_defaults=True
+                            )
+                        }
+                    }
+                )
+        rules = [
+            {
+                "name": "shared-registries",
+                "description": "namespaces outside every tenant: shared registries only",
+                "match": dump(self.match(config)),
+                "exclude": _dump_exclude(self.exclude(config, outside_excludes)),
+                "allowed_regex": prefix_regex(shared),
+            }
+        ]
+        for t in tenants:
+            any_of: list[dict[str, Any]] = []
+            if t.namespaces:
+                any_of.extend(self.match(config, list(t.namespaces))["any"])
+            if t.namespaceSelector is not None:
+                sel = self.match(config)["any"][0]["resources"]
+                sel["namespaceSelector"] = _merge_selectors(
+                    sel.get("namespaceSelector", {}),
+                    t.namespaceSelector.model_dump(exclude_defaults=True),
+                )
+                any_of.append({"resources": sel})
+            rules.append(
+                {
+                    "name": f"tenant-{t.name}",
+                    "description": f"tenant {t.name}: shared registries and its own",
+                    "match": dump({"any": any_of}),
+                    "exclude": _dump_exclude(self.exclude(config)),
+                    "allowed_regex": prefix_regex(shared + list(t.registries)),
+                }
+            )
+        return rules
+
+
+def _dump_exclude(exclude: dict[str, Any]) -> str:
+    return dump(exclude) if exclude["any"] else ""
+
+
+def _merge_selectors(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Both selectors must hold: scope's and the tenant's."""
+    out: dict[str, Any] = {}
+    labels = {**a.get("matchLabels", {}), **b.get("matchLabels", {})}
+    if labels:
+        out["matchLabels"] = labels
+    exprs = a.get("matchExpressions", []) + b.get("matchExpressions", [])
+    if exprs:
+        out["matchExpressions"] = exprs
+    return out
+
+
+TARGET = KyvernoTarget()

@@ -1,0 +1,96 @@
+"""Where pods hide inside Kubernetes objects, and what the API server does to
+them before admission."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from policygen.imageref import kubernetes_default_pull_policy
+
+CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+#: Kind → path from the object to its pod spec.
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+CONTROLLER_KINDS = tuple(k for k in POD_SPEC_PATHS if k != "Pod")
+
+
+@dataclass(frozen=True)
+class Container:
+    list_name: str  # containers | initContainers | ephemeralContainers
+    index: int
+    name: str
+    image: str
+    pull_policy: str | None
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod spec of a Pod or pod controller; None for anything else."""
+    path = POD_SPEC_PATHS.get(str(obj.get("kind", "")))
+    if path is None:
+        return None
+    node: Any = obj
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def containers(obj: dict[str, Any]) -> Iterator[Container]:
+    spec = pod_spec(obj)
+    if spec is None:
+        return
+    for list_name in CONTAINER_LISTS:
+        items = spec.get(list_name)
+        if not isinstance(items, list):
+            continue
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                continue
+            image = item.get("image")
+            policy = item.get("imagePullPolicy")
+            yield Container(
+                list_name=list_name,
+                index=index,
+                name=str(item.get("name", "")),
+                image=image if isinstance(image, str) else "",
+                pull_policy=policy if isinstance(policy, str) and policy else None,
+            )
+
+
+def with_api_defaults(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy with ``imagePullPolicy`` defaulted as ``SetDefaults_Container``
+    and ``SetDefaults_EphemeralContainer`` do, before any admission webhook
+    sees the object (k8s ``pkg/apis/core/v1/defaults.go``)."""
+    spec = pod_spec(obj)
+    if spec is None or not any(
+        isinstance(c, dict) and not c.get("imagePullPolicy")
+        for name in CONTAINER_LISTS
+        for c in (spec.get(name) or [])
+    ):
+        return obj
+    out = copy.deepcopy(obj)
+    spec = pod_spec(out)
+    assert spec is not None
+    for name in CONTAINER_LISTS:
+        for item in spec.get(name) or []:
+            if isinstance(item, dict) and not item.get("imagePullPolicy"):
+                image = item.get("image")
+                item["imagePullPolicy"] = kubernetes_default_pull_policy(
+                    image if isinstance(image, str) else ""
+                )
+    return out
+
+
+def is_workload(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("kind") in POD_SPEC_PATHS

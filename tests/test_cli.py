@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from policygen.cli import app
+from tests.conftest import CORPUS, EXAMPLE
+
+runner = CliRunner()
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_init_then_validate(tmp_path: Path) -> None:
+    path = tmp_path / "policygen.yaml"
+    assert run("init", str(path))[0] == 0
+    assert run("validate", "-c", str(path)) == (0, f"{path}: ok (0 tenants, 0 exemptions)\n", "")
+    code, _, err = run("init", str(path))
+    assert (code, err) == (2, f"policygen: {path} exists; pass --force to overwrite it\n")
+
+
+def test_validate_reports_file_line_and_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "p.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("  targets:", "  targetz:"))
+    code, out, err = run(
+        "build", "-c", str(bad), "-o", str(tmp_path / "out"), "--now", "2026-11-28"
+    )
+    assert code == 2
+    assert err == (
+        f"{bad}:7:1: spec.targets: required field is missing\n{bad}:8:3: spec.targetz: unknown field\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_and_check(tmp_path: Path) -> None:
+    cfg = tmp_path / "policygen.yaml"
+    shutil.copy(EXAMPLE, cfg)
+    out = tmp_path / "policies"
+    code, stdout, _ = run("build", "-c", str(cfg), "-o", str(out), "--now", "2026-11-28")
+    assert code == 0
+    assert stdout.splitlines()[0] == f"wrote {out}/bundle.lock"
+    assert run("build", "--check", "-c", str(cfg), "-o", str(out), "--now", "2026-11-28")[0] == 0
+    cfg.write_text(
+        cfg.read_text().replace("action: deny\n      algorithms", "action: warn\n      algorithms")
+    )
+    code, _, err = run("build", "--check", "-c", str(cfg), "-o", str(out), "--now", "2026-11-28")
+    assert code == 1
+    assert "-  enforcementAction: deny\n+  enforcementAction: warn\n" in err
+
+
+def test_expired_exemption_refuses_to_render(tmp_path: Path) -> None:
+    code, _, err = run(
+        "build", "-c", str(EXAMPLE), "-o", str(tmp_path / "o"), "--now", "2027-04-01"
+    )
+    assert code == 2
+    assert err.endswith(
+        "spec.exemptions[0].expires: exemption expired on 2027-03-31 (today is 2027-04-01); renew it or remove it\n"
+    )
+
+
+def test_explain() -> None:
+    code, out, _ = run(
+        "explain",
+        "index.docker.io/nginx",
+        "-n",
+        "logging",
+        "-c",
+        str(EXAMPLE),
+        "--now",
+        "2026-11-28",
+    )
+    assert code == 0
+    assert out.splitlines()[:8] == [
+        "image:      index.docker.io/nginx",
+        "normalised: docker.io/library/nginx:latest",
+        "registry:   docker.io",
+        "repository: library/nginx",
+        "tag:        -",
+        "digest:     -",
+        "pullPolicy: Always (API-server default)",
+        "namespace:  logging",
+    ]
+
+
+def test_explain_names_the_exemption() -> None:
+    code, out, _ = run(
+        "explain",
+        "harbor.corp.example/infra/scraper:27.15",
+        "-n",
+        "logging",
+        "--pull-policy",
+        "Always",
+        "-c",
+        str(EXAMPLE),
+        "--now",
+        "2026-11-28",
+    )
+    assert code == 0
+    assert (
+        "digest      pass (exempted by scraper-migration, owner platform@corp.example, expires 2027-03-31)"
+        in out
+    )
+
+
+def test_scan_json_and_exit_code() -> None:
+    code, out, _ = run(
+        "scan",
+        str(CORPUS / "scraper.yaml"),
+        "--format",
+        "json",
+        "-c",
+        str(EXAMPLE),
+        "--now",
+        "2026-11-28",
+    )
+    assert code == 1
+    report = json.loads(out)
+    assert report["engine"] == "model"
+    assert report["summary"] == {
+        "objects": 4,
+        "deny": 3,
+        "warn": 0,
+        "audit": 0,
+        "allow": 1,
+        "errors": 0,
+    }
+    first = report["results"][0]
+    assert first["source"].endswith("scraper.yaml#1")
+    assert (first["kind"], first["namespace"], first["name"], first["verdict"]) == (
+        "DaemonSet",
+        "monitoring",
+        "log-scraper",
+        "deny",
+    )
+    assert [v["rule"] for v in first["violations"]] == ["digest", "pullPolicy"]
+
+
+def test_scan_stdin_list_and_bad_files(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("a: [\n")
+    (tmp_path / "bin.yaml").write_bytes(b"\0\1\2")
+    stdin = json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "p", "namespace": "team-a"},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "c",
+                                "image": "registry.k8s.io/pause:3.9@sha256:" + "a" * 64,
+                                "imagePullPolicy": "Always",
+                            }
+                        ]
+                    },
+                }
+            ],
+        }
+    )
+    code, out, err = run("scan", "-", str(tmp_path), "-c", str(EXAMPLE), input=stdin)
+    assert code == 2  # nothing denied, but two files could not be read
+    assert out.splitlines()[0] == "ALLOW  <stdin>#1.items[0]  Pod team-a/p"
+    assert (
+        f"policygen: {tmp_path}/bad.yaml:2:1: invalid YAML: did not find expected node content"
+        in err
+    )
+    assert f"policygen: {tmp_path}/bin.yaml: binary file, not a manifest" in err
+
+
+def test_unknown_engine_is_usage_error() -> None:
+    code, _, err = run("scan", str(CORPUS), "--engine", "nope", "-c", str(EXAMPLE))
+    assert (code, err) == (2, "policygen: --engine: unknown engine 'nope' (model)\n")
+
+
+@pytest.mark.parametrize("cmd", [["schema"]])
+def test_schema_is_json(cmd: list[str]) -> None:
+    code, out, _ = run(*cmd)
+    assert code == 0
+    assert json.loads(out)["title"] == "policygen ImagePolicyConfig"

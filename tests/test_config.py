@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import pytest
+
+from policygen import config
+from policygen.errors import ConfigError
+from tests.conftest import NOW
+
+BASE = """\
+apiVersion: policygen.dev/v1alpha1
+kind: ImagePolicyConfig
+metadata:
+  name: acme
+spec:
+  targets: [kyverno, gatekeeper]
+  rules:
+    registries:
+      allowed: [registry.k8s.io/pause]
+  tenants:
+    - name: team-a
+      namespaces: [team-a, team-a-*]
+      registries: [harbor.corp.example/team-a]
+"""
+
+
+def errors(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        config.parse(text, "p.yaml", today=NOW)
+    return [str(p) for p in info.value.problems]
+
+
+def test_example_is_valid(example: config.Config) -> None:
+    assert example.name == "acme"
+    assert [t.name for t in example.spec.tenants] == ["team-a", "team-b", "payments"]
+
+
+def test_unknown_field_has_its_line() -> None:
+    assert errors(BASE.replace("  targets:", "  colour: blue\n  targets:")) == [
+        "p.yaml:6:3: spec.colour: unknown field"
+    ]
+
+
+def test_duplicate_key() -> None:
+    assert errors(BASE + "  tenants: []\n") == ["p.yaml:14:3: spec.tenants: duplicate key"]
+
+
+def test_bad_action_and_missing_field() -> None:
+    text = BASE.replace("    registries:\n", "    digest: {action: block}\n    registries:\n")
+    text = text.replace("      registries: [harbor.corp.example/team-a]\n", "")
+    assert errors(text) == [
+        "p.yaml:8:14: spec.rules.digest.action: Input should be 'deny', 'warn', 'audit' or 'off'",
+        "p.yaml:12:7: spec.tenants[0].registries: required field is missing",
+    ]
+
+
+def test_glob_gatekeeper_cannot_express() -> None:
+    text = BASE.replace("[team-a, team-a-*]", "[team-a, team-*-prod]")
+    assert errors(text) == [
+        "p.yaml:12:28: spec.tenants[0].namespaces[1]: glob 'team-*-prod' cannot be expressed by "
+        "target gatekeeper: use '*' only as prefix or suffix"
+    ]
+    # Kyverno alone can express it.
+    config.parse(text.replace("[kyverno, gatekeeper]", "[kyverno]"), "p.yaml", today=NOW)
+
+
+def test_namespace_claimed_by_two_tenants() -> None:
+    text = BASE + (
+        "    - name: team-b\n"
+        "      namespaces: [team-a-x*]\n"
+        "      registries: [harbor.corp.example/team-b]\n"
+    )
+    assert errors(text) == [
+        "p.yaml:15:20: spec.tenants[1].namespaces[0]: namespace glob 'team-a-x*' overlaps "
+        "'team-a-*' of tenant 'team-a': a namespace must belong to one tenant"
+    ]
+
+
+def test_shared_entry_covering_tenant_registry() -> None:
+    text = BASE.replace("[registry.k8s.io/pause]", "[harbor.corp.example]")
+    assert errors(text) == [
+        "p.yaml:13:20: spec.tenants[0].registries[0]: shared registry entry 'harbor.corp.example' "
+        "(spec.rules.registries.allowed[0]) covers this tenant registry, so every namespace could "
+        "use it and tenant isolation would be void"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "https://harbor.corp.example/x",
+            "registry entries take no scheme (write host[:port]/path)",
+        ),
+        (
+            "Harbor.corp.example/x",
+            "registry entries must be lowercase (image hosts are matched case-sensitively)",
+        ),
+        (
+            "harbor.corp.example/x/",
+            "registry entries take no trailing slash (matching is on path-segment boundaries)",
+        ),
+        ("harbor.corp.example//x", "registry entries must not have empty path segments"),
+        (
+            "harbor.corp.example/x:1.0",
+            "registry entries name a repository prefix, not a tag or digest",
+        ),
+        ("harbor.corp.example/*", "registry entries are prefixes, not globs"),
+        (
+            "nginx",
+            "'nginx' is not a registry host (it has no dot or port); Docker Hub repositories are written docker.io/nginx",
+        ),
+        ("index.docker.io/library", "write docker.io, the normalised form of index.docker.io"),
+    ],
+)
+def test_malformed_registry_entries(entry: str, message: str) -> None:
+    text = BASE.replace("[registry.k8s.io/pause]", f"['{entry}']")
+    assert errors(text) == [f"p.yaml:9:17: spec.rules.registries.allowed[0]: {message}"]
+
+
+EXEMPTION = """\
+  exemptions:
+    - name: old
+      namespaces: [logging]
+      reason: r
+      owner: o@x
+"""
+
+
+def test_exemption_expires_required_and_future() -> None:
+    assert errors(BASE + EXEMPTION) == [
+        "p.yaml:15:7: spec.exemptions[0].expires: required field is missing"
+    ]
+    assert errors(BASE + EXEMPTION + "      expires: 2026-11-27\n") == [
+        "p.yaml:19:7: spec.exemptions[0].expires: exemption expired on 2026-11-27 "
+        "(today is 2026-11-28); renew it or remove it"
+    ]
+    config.parse(BASE + EXEMPTION + "      expires: 2026-11-28\n", "p.yaml", today=NOW)
+
+
+def test_every_problem_is_reported_sorted() -> None:
+    text = BASE.replace("name: acme", "name: Acme").replace(
+        "  targets: [kyverno, gatekeeper]", "  targets: [istio]"
+    )
+    assert errors(text) == [
+        "p.yaml:4:3: metadata.name: String should match pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'",
+        "p.yaml:6:13: spec.targets[0]: Input should be 'kyverno', 'kyverno-cel', 'gatekeeper' or 'vap'",
+    ]
+
+
+def test_invalid_yaml() -> None:
+    assert errors("a: [b\n") == [
+        "p.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'"
+    ]
+
+
+def test_schema_is_published() -> None:
+    schema = config.json_schema()
+    assert schema["title"] == "policygen ImagePolicyConfig"
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == {"apiVersion", "kind", "metadata", "spec"}
