@@ -29,9 +29,7 @@ def test_init_then_validate(tmp_path: Path) -> None:
 def test_validate_reports_file_line_and_writes_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "p.yaml"
     bad.write_text(EXAMPLE.read_text().replace("  targets:", "  targetz:"))
-    code, out, err = run(
-        "build", "-c", str(bad), "-o", str(tmp_path / "out"), "--now", "2026-11-28"
-    )
+    code, _, err = run("build", "-c", str(bad), "-o", str(tmp_path / "out"), "--now", "2026-11-28")
     assert code == 2
     assert err == (
         f"{bad}:7:1: spec.targets: required field is missing\n{bad}:8:3: spec.targetz: unknown field\n"
