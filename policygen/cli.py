@@ -136,9 +136,10 @@ def explain(
 @app.command()
 def scan(
     paths: Annotated[list[str], typer.Argument(help="Files, folders, or - for stdin.")],
-    engine: Annotated[
-        str, typer.Option(help="Evaluator: model (more with each target).")
-    ] = "model",
+    engine: Annotated[str, typer.Option(help="Evaluator: model or gatekeeper.")] = "model",
+    rego_engine: Annotated[
+        str, typer.Option(help="Rego engine for gatekeeper: opa, regopy or auto (prefers OPA).")
+    ] = "auto",
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     namespace: Annotated[
         str, typer.Option("--namespace", "-n", help="Namespace for objects without one.")
@@ -159,7 +160,13 @@ def scan(
         if fmt not in formatters():
             raise PolicygenError(f"--format: unknown format '{fmt}' ({', '.join(formatters())})")
         loaded = config.load(cfg, today=today)
-        report = run(loaded, paths, engines()[engine], EvalContext(today), namespace)
+        evaluator = engines()[engine]
+        if engine == "gatekeeper":
+            from policygen.engines._rego import resolve
+            from policygen.engines.gatekeeper import GatekeeperEngine
+
+            evaluator = GatekeeperEngine(resolve(rego_engine))
+        report = run(loaded, paths, evaluator, EvalContext(today), namespace)
     except PolicygenError as exc:
         _fail(exc)
     sys.stdout.write(formatters()[fmt](report))

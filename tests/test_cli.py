@@ -177,7 +177,7 @@ def test_scan_stdin_list_and_bad_files(tmp_path: Path) -> None:
 
 def test_unknown_engine_is_usage_error() -> None:
     code, _, err = run("scan", str(CORPUS), "--engine", "nope", "-c", str(EXAMPLE))
-    assert (code, err) == (2, "policygen: --engine: unknown engine 'nope' (model)\n")
+    assert (code, err) == (2, "policygen: --engine: unknown engine 'nope' (model, gatekeeper)\n")
 
 
 @pytest.mark.parametrize("cmd", [["schema"]])
@@ -185,3 +185,38 @@ def test_schema_is_json(cmd: list[str]) -> None:
     code, out, _ = run(*cmd)
     assert code == 0
     assert json.loads(out)["title"] == "policygen ImagePolicyConfig"
+
+
+@pytest.mark.parametrize("rego", ["opa", "regopy"])
+def test_scan_with_gatekeeper_engine(rego: str) -> None:
+    code, out, _ = run(
+        "scan",
+        str(CORPUS / "scraper.yaml"),
+        "--engine",
+        "gatekeeper",
+        "--rego-engine",
+        rego,
+        "--format",
+        "json",
+        "-c",
+        str(EXAMPLE),
+        "--now",
+        "2026-11-28",
+    )
+    assert code == 1
+    report = json.loads(out)
+    assert report["engine"] == "gatekeeper"
+    assert [r["verdict"] for r in report["results"]] == ["deny", "deny", "allow", "deny"]
+    assert report["results"][1]["violations"][0]["message"] == (
+        '[Implied by acme-expand-workloads] container "scraper" must set imagePullPolicy: Always, not IfNotPresent'
+    )
+
+
+def test_unknown_rego_engine() -> None:
+    code, _, err = run(
+        "scan", str(CORPUS), "--engine", "gatekeeper", "--rego-engine", "wasm", "-c", str(EXAMPLE)
+    )
+    assert (code, err) == (
+        2,
+        "policygen: --rego-engine: unknown engine 'wasm' (opa, regopy, auto)\n",
+    )

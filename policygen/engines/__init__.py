@@ -41,7 +41,10 @@ class Evaluator(Protocol):
 
 
 def registry() -> dict[str, Evaluator]:
-    from policygen.engines import model_engine
+    from policygen.engines import gatekeeper, model_engine
 
-    engines: dict[str, Evaluator] = {"model": model_engine.ENGINE}
+    engines: dict[str, Evaluator] = {
+        "model": model_engine.ENGINE,
+        "gatekeeper": gatekeeper.ENGINE,
+    }
     return engines
