@@ -20,8 +20,8 @@ build: $(STAMP)
 	$(BIN)/policygen build
 
 lint: $(STAMP)
-	$(BIN)/ruff check policygen tests
-	$(BIN)/ruff format --check policygen tests
+	$(BIN)/ruff check policygen tests bench
+	$(BIN)/ruff format --check policygen tests bench
 	$(BIN)/mypy
 
 test: lint
@@ -34,3 +34,7 @@ golden: $(STAMP)
 
 clean:
 	rm -rf $(VENV)
+
+# Throughput per engine against the YAML parse floor of the same corpus.
+bench: $(STAMP)
+	$(BIN)/python bench/scan.py --count 10000

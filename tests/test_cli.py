@@ -107,17 +107,14 @@ def test_explain_names_the_exemption() -> None:
     )
 
 
+def scan_scraper_json(*options: str) -> tuple[int, str]:
+    args = ["scan", str(CORPUS / "scraper.yaml"), *options, "--format", "json"]
+    code, out, _ = run(*args, "-c", str(EXAMPLE), "--now", "2026-11-28")
+    return code, out
+
+
 def test_scan_json_and_exit_code() -> None:
-    code, out, _ = run(
-        "scan",
-        str(CORPUS / "scraper.yaml"),
-        "--format",
-        "json",
-        "-c",
-        str(EXAMPLE),
-        "--now",
-        "2026-11-28",
-    )
+    code, out = scan_scraper_json()
     assert code == 1
     report = json.loads(out)
     assert report["engine"] == "model"
@@ -189,20 +186,7 @@ def test_schema_is_json(cmd: list[str]) -> None:
 
 @pytest.mark.parametrize("rego", ["opa", "regopy"])
 def test_scan_with_gatekeeper_engine(rego: str) -> None:
-    code, out, _ = run(
-        "scan",
-        str(CORPUS / "scraper.yaml"),
-        "--engine",
-        "gatekeeper",
-        "--rego-engine",
-        rego,
-        "--format",
-        "json",
-        "-c",
-        str(EXAMPLE),
-        "--now",
-        "2026-11-28",
-    )
+    code, out = scan_scraper_json("--engine", "gatekeeper", "--rego-engine", rego)
     assert code == 1
     report = json.loads(out)
     assert report["engine"] == "gatekeeper"
