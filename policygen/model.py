@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policygen import globs, imageref
-from policygen.config import Config, Exemption, LabelSelector, Tenant
+from policygen.config import Config, Exemption, Tenant
 from policygen.violations import MESSAGES, Action, Violation
 from policygen.workloads import Container, containers, pod_spec, with_api_defaults
 
@@ -132,13 +132,9 @@ def _tenants_of(tenants: list[Tenant], ns: str, labels: dict[str, str] | None) -
         elif tenant.namespaceSelector is not None:
             if labels is None:
                 return None
-            if _selects(tenant.namespaceSelector, labels):
+            if tenant.namespaceSelector.matches(labels):
                 out.append(tenant)
     return out
-
-
-def _selects(selector: LabelSelector, labels: dict[str, str]) -> bool:
-    return selector.matches(labels)
 
 
 def allowed_registries(config: Config, tenants: list[Tenant]) -> list[list[str]]:

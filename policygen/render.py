@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,8 +52,5 @@ def environment() -> jinja2.Environment:
 
 
 def render(template: str, **data: Any) -> str:
-    try:
-        return environment().get_template(template).render(**data)
-    except jinja2.TemplateError as exc:  # a broken template is our bug, not the user's
-        print(f"policygen: template {template} failed: {exc}", file=sys.stderr)
-        raise
+    """A broken template is policygen's bug: the error propagates to exit 3."""
+    return environment().get_template(template).render(**data)
