@@ -161,11 +161,10 @@ def scan(
             raise PolicygenError(f"--format: unknown format '{fmt}' ({', '.join(formatters())})")
         loaded = config.load(cfg, today=today)
         evaluator = engines()[engine]
-        if engine == "gatekeeper":
-            from policygen.engines._rego import resolve
+        if engine == "gatekeeper":  # the Rego engine is resolved when policies load
             from policygen.engines.gatekeeper import GatekeeperEngine
 
-            evaluator = GatekeeperEngine(resolve(rego_engine))
+            evaluator = GatekeeperEngine(rego_engine)
         report = run(loaded, paths, evaluator, EvalContext(today), namespace)
     except PolicygenError as exc:
         _fail(exc)

@@ -102,6 +102,11 @@ class PolicySet:
         package = rego.split("package ", 1)[1].split("\n", 1)[0].strip()
         return Template(kind, package, compile_program(engine, modules))
 
+    def close(self) -> None:
+        """Release the engines' compiled programs (OPA holds Go memory)."""
+        for template in self.templates.values():
+            template.program.close()
+
     def review(
         self, obj: Mapping[str, Any], namespace: str, namespace_obj: Mapping[str, Any] | None
     ) -> list[Result]:
@@ -208,15 +213,19 @@ class GatekeeperEngine:
     def __init__(self, rego_engine: str = "auto") -> None:
         self.rego_engine = rego_engine
         self.name = "gatekeeper"
-        self._cache: dict[int, PolicySet] = {}
+        # The last config and its loaded policies. Held by identity, not id():
+        # a freed config's id can be reused by the next one.
+        self._loaded: tuple[Config, PolicySet] | None = None
 
     def policy_set(self, config: Config, ctx: EvalContext) -> PolicySet:
-        key = id(config)
-        if key not in self._cache:
+        if self._loaded is None or self._loaded[0] is not config:
             files = target.TARGET.render(config, ctx.now)
             docs = [d for text in files.values() for d in yaml.safe_load_all(text) if d]
-            self._cache = {key: PolicySet.load(docs, self.rego_engine)}
-        return self._cache[key]
+            policies = PolicySet.load(docs, self.rego_engine)
+            if self._loaded is not None:
+                self._loaded[1].close()
+            self._loaded = (config, policies)
+        return self._loaded[1]
 
     def evaluate(
         self, config: Config, reviews: Sequence[Review], ctx: EvalContext

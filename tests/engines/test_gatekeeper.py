@@ -154,3 +154,27 @@ def test_unsupported_assign_location_is_refused() -> None:
         match=r"^unsupported gatekeeper construct at spec.location: metadata.labels.x$",
     ):
         Assign.from_doc(doc)
+
+
+def test_a_new_config_is_never_served_stale_policies(example: config.Config) -> None:
+    engine = GatekeeperEngine("opa")
+    obj = pod(
+        "team-a",
+        {"name": "a", "image": "harbor.corp.example/team-a/a:1", "imagePullPolicy": "Always"},
+    )
+    ctx = EvalContext(NOW, {})
+    assert [v.rule for v in engine.evaluate(example, [Review(obj, "team-a")], ctx)[0]] == ["digest"]
+    relaxed = example.model_copy(
+        update={
+            "spec": example.spec.model_copy(
+                update={
+                    "rules": example.spec.rules.model_copy(
+                        update={
+                            "digest": example.spec.rules.digest.model_copy(update={"action": "off"})
+                        }
+                    )
+                }
+            )
+        }
+    )
+    assert engine.evaluate(relaxed, [Review(obj, "team-a")], ctx)[0] == []
