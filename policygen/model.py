@@ -13,7 +13,7 @@ from typing import Any
 
 from policygen import globs, imageref
 from policygen.config import Config, Exemption, Tenant
-from policygen.violations import MESSAGES, Action, Violation
+from policygen.violations import MESSAGES, Action, Violation, container_kind
 from policygen.workloads import Container, containers, pod_spec, with_api_defaults
 
 MUTATED_LISTS = ("containers", "initContainers")  # ephemeral containers cannot be mutated
@@ -89,7 +89,9 @@ def _check_pull_policy(action: str, c: Container) -> list[Violation]:
         return []
     # Ephemeral containers cannot be mutated, so under mutate they are denied.
     verdict: Action = "deny" if action == "mutate" else action  # type: ignore[assignment]
-    message = MESSAGES["pullPolicy"].format(container=c.name, policy=c.pull_policy)
+    message = MESSAGES["pullPolicy"].format(
+        kind=container_kind(c.list_name), container=c.name, policy=c.pull_policy
+    )
     return [Violation("pullPolicy", c.name, c.image, message, verdict)]
 
 
@@ -117,7 +119,9 @@ def _check_digest(config: Config, c: Container, ref: imageref.ImageRef | None) -
     if imageref.has_allowed_digest(ref, list(rule.algorithms)):
         return []
     hint = imageref.digest_hint(list(rule.algorithms))
-    message = MESSAGES["digest"].format(container=c.name, image=c.image, hint=hint)
+    message = MESSAGES["digest"].format(
+        kind=container_kind(c.list_name), container=c.name, image=c.image, hint=hint
+    )
     return [Violation("digest", c.name, c.image, message, action)]
 
 
@@ -164,13 +168,21 @@ def _check_registries(
     lists = allowed_registries(config, tenants)
     if all(any(imageref.name_is_under(ref.name, e) for e in entries) for entries in lists):
         return []
-    message = MESSAGES["registries"].format(container=c.name, image=c.image, namespace=ns)
+    message = MESSAGES["registries"].format(
+        kind=container_kind(c.list_name), container=c.name, image=c.image, namespace=ns
+    )
     return [Violation("registries", c.name, c.image, message, action)]
 
 
 def _invalid(rule: str, c: Container, action: Action) -> Violation:
     return Violation(
-        rule, c.name, c.image, MESSAGES["invalid"].format(container=c.name, image=c.image), action
+        rule,
+        c.name,
+        c.image,
+        MESSAGES["invalid"].format(
+            kind=container_kind(c.list_name), container=c.name, image=c.image
+        ),
+        action,
     )
 
 

@@ -10,13 +10,15 @@ Verdict = Literal["deny", "warn", "audit", "allow"]
 ACTION_STRENGTH: dict[str, int] = {"allow": 0, "audit": 1, "warn": 2, "deny": 3}
 
 #: Message shapes, one per finding. Every target renders the same words so
-#: that a violation reads the same whichever engine reported it.
+#: that a violation reads the same whichever engine reported it. ``{kind}`` is
+#: the container's list in the singular (container, initContainer,
+#: ephemeralContainer), as Gatekeeper library messages say it.
 MESSAGES = {
-    "digest": 'container "{container}" image "{image}" must be pinned by digest ({hint})',
-    "invalid": 'container "{container}" image "{image}" is not a valid image reference',
-    "pullPolicy": 'container "{container}" must set imagePullPolicy: Always, not {policy}',
+    "digest": '{kind} "{container}" image "{image}" must be pinned by digest ({hint})',
+    "invalid": '{kind} "{container}" image "{image}" is not a valid image reference',
+    "pullPolicy": '{kind} "{container}" must set imagePullPolicy: Always, not {policy}',
     "registries": (
-        'container "{container}" image "{image}" is not from a registry allowed '
+        '{kind} "{container}" image "{image}" is not from a registry allowed '
         'in namespace "{namespace}"'
     ),
     "unknownNamespace": (
@@ -45,3 +47,8 @@ def verdict(violations: list[Violation]) -> Verdict:
         if ACTION_STRENGTH[v.action] > ACTION_STRENGTH[best]:
             best = v.action
     return best
+
+
+def container_kind(list_name: str) -> str:
+    """``initContainers`` → ``initContainer``: how messages name a container's list."""
+    return list_name.removesuffix("s")

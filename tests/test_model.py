@@ -186,7 +186,7 @@ def test_mutate_cannot_reach_ephemeral_containers(selectors: config.Config) -> N
             "pullPolicy",
             "dbg",
             "deny",
-            'container "dbg" must set imagePullPolicy: Always, not IfNotPresent',
+            'ephemeralContainer "dbg" must set imagePullPolicy: Always, not IfNotPresent',
         )
     ]
 
