@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import weakref
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from policygen.errors import PolicygenError
@@ -21,16 +22,28 @@ class RegoError(PolicygenError):
     """A module failed to compile or a query failed to evaluate."""
 
 
+#: Inputs per OPA call when batching: large enough to amortise the call and
+#: JSON crossing, small enough to keep one batch's results in memory.
+BATCH_SIZE = 256
+
+
 class RegoProgram(Protocol):
     def query(self, ref: str, input: Any) -> Any:
         """The value of ``ref`` for ``input``; None when undefined."""
+        ...
+
+    def query_many(
+        self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
+    ) -> list[Any]:
+        """``query`` for each input merged with ``shared``, in order; a failed
+        input's slot holds its RegoError instead of a value."""
         ...
 
     def close(self) -> None: ...
 
 
 class OpaProgram:
-    def __init__(self, modules: dict[str, str]) -> None:
+    def __init__(self, modules: dict[str, str], data: Any = None) -> None:
         from opa_bindings import OpaEngine, OpaError
 
         self._error = OpaError
@@ -38,6 +51,8 @@ class OpaProgram:
         try:
             for name, source in modules.items():
                 self._engine.add_policy(name, source)
+            if data:
+                self._engine.add_data(data)
         except OpaError as exc:
             self._engine.close()
             raise RegoError(f"Rego does not compile under OPA: {exc}") from exc
@@ -48,6 +63,30 @@ class OpaProgram:
         except self._error as exc:
             raise RegoError(f"OPA evaluation failed: {exc}") from exc
         return rows[0]["__x"] if rows else None
+
+    def query_many(
+        self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
+    ) -> list[Any]:
+        # One call per batch: ``with input as`` swaps each input in inside
+        # OPA, so the per-call cost is paid once per batch, not per input,
+        # and ``shared`` crosses into Go once. Most of the cost of a call is
+        # converting its input, so sending the shared part once matters.
+        # An undefined value becomes [] rather than dropping its slot.
+        query = (
+            "__x := [__v | some __in in input.batch; "
+            f"__v := [x | x := {ref} with input as object.union(__in, input.shared)]]"
+        )
+        shared = shared or {}
+        out: list[Any] = []
+        for start in range(0, len(inputs), BATCH_SIZE):
+            chunk = list(inputs[start : start + BATCH_SIZE])
+            try:
+                rows = self._engine.eval_query(query, {"batch": chunk, "shared": shared})
+                out.extend(v[0] if v else None for v in rows[0]["__x"])
+            except self._error:
+                # Find which inputs fail; the rest keep their answers.
+                out.extend(_try(self.query, ref, {**item, **shared}) for item in chunk)
+        return out
 
     def close(self) -> None:
         self._engine.close()
@@ -65,16 +104,21 @@ def _release_regopy() -> None:
 
 
 class RegopyProgram:
-    def __init__(self, modules: dict[str, str]) -> None:
+    def __init__(self, modules: dict[str, str], data: Any = None) -> None:
         import regopy
 
         self._rego: Any = regopy.Interpreter()
+        # OPA halts on a built-in's error (and Gatekeeper fails closed on
+        # it); regopy turns it into undefined unless told otherwise.
+        self._rego.strict_built_in_errors = True
         _LIVE_REGOPY.add(self)
-        for name, source in modules.items():
-            try:
+        try:
+            for name, source in modules.items():
                 self._rego.add_module(name, source)
-            except Exception as exc:  # regopy raises bare RegoError types
-                raise RegoError(f"Rego does not compile under regopy: {exc}") from exc
+            if data:
+                self._rego.add_data_json(json.dumps(data))
+        except Exception as exc:  # regopy raises bare RegoError types
+            raise RegoError(f"Rego does not compile under regopy: {exc}") from exc
 
     def query(self, ref: str, input: Any) -> Any:
         self._rego.set_input_term(json.dumps(input))
@@ -86,8 +130,21 @@ class RegopyProgram:
             raise RegoError(f"regopy evaluation failed: {text}")
         return json.loads(text)["bindings"]["__x"]
 
+    def query_many(
+        self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
+    ) -> list[Any]:
+        # regopy crashes on ``with … as``: one query per input.
+        return [_try(self.query, ref, {**item, **(shared or {})}) for item in inputs]
+
     def close(self) -> None:
         self._rego = None
+
+
+def _try(query: Any, ref: str, item: Any) -> Any:
+    try:
+        return query(ref, item)
+    except RegoError as exc:
+        return exc
 
 
 def available(engine: str) -> bool:
@@ -112,5 +169,6 @@ def resolve(engine: str) -> str:
     return engine
 
 
-def compile_program(engine: str, modules: dict[str, str]) -> RegoProgram:
-    return OpaProgram(modules) if engine == "opa" else RegopyProgram(modules)
+def compile_program(engine: str, modules: dict[str, str], data: Any = None) -> RegoProgram:
+    """``data`` is merged into the data document (gator's ``data.inventory``)."""
+    return OpaProgram(modules, data) if engine == "opa" else RegopyProgram(modules, data)

@@ -5,7 +5,7 @@ engine with Gatekeeper's input, match, expansion, mutation and result rules
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,7 @@ class Template:
     program: RegoProgram
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: constraints key batches
 class Constraint:
     kind: str
     name: str
@@ -58,13 +58,16 @@ class PolicySet:
     assigns: list[Assign] = field(default_factory=list)
 
     @classmethod
-    def load(cls, documents: Sequence[Mapping[str, Any]], rego_engine: str) -> PolicySet:
+    def load(
+        cls, documents: Sequence[Mapping[str, Any]], rego_engine: str, data: Any = None
+    ) -> PolicySet:
+        """``data`` goes into every template's data document (``data.inventory``)."""
         engine = resolve(rego_engine)
         out = cls()
         for doc in documents:
             kind = doc.get("kind")
             if kind == "ConstraintTemplate":
-                tpl = out._template(doc, engine)
+                tpl = out._template(doc, engine, data)
                 out.templates[tpl.kind] = tpl
             elif kind == "ExpansionTemplate":
                 out.expansions.append(Expansion.from_doc(doc))
@@ -89,7 +92,7 @@ class PolicySet:
         return out
 
     @staticmethod
-    def _template(doc: Mapping[str, Any], engine: str) -> Template:
+    def _template(doc: Mapping[str, Any], engine: str, data: Any) -> Template:
         kind = doc["spec"]["crd"]["spec"]["names"]["kind"]
         targets = doc["spec"]["targets"]
         if len(targets) != 1 or targets[0].get("target") != "admission.k8s.gatekeeper.sh":
@@ -100,7 +103,7 @@ class PolicySet:
         modules = {f"lib{i}.rego": lib for i, lib in enumerate(targets[0].get("libs") or [])}
         modules["template.rego"] = rego
         package = rego.split("package ", 1)[1].split("\n", 1)[0].strip()
-        return Template(kind, package, compile_program(engine, modules))
+        return Template(kind, package, compile_program(engine, modules, data))
 
     def close(self) -> None:
         """Release the engines' compiled programs (OPA holds Go memory)."""
@@ -110,89 +113,130 @@ class PolicySet:
     def review(
         self, obj: Mapping[str, Any], namespace: str, namespace_obj: Mapping[str, Any] | None
     ) -> list[Result]:
-        """What Gatekeeper reports for one admission request (after API defaulting)."""
-        obj = with_api_defaults(dict(obj))
-        results = self._validate(
-            self._mutated(obj, namespace, namespace_obj, "Original"), namespace, namespace_obj
-        )
+        """What Gatekeeper reports for one admission request."""
+        return self.review_many([Request(obj, namespace, namespace_obj)])[0]
+
+    def review_many(
+        self, requests: Sequence[Request], *, cluster: bool = True
+    ) -> list[list[Result]]:
+        """Results per request, in order. ``cluster`` reviews as the webhook
+        does (API-server defaulting, then mutation, operation CREATE);
+        without it, as gator and audit do: the object as written."""
+        results: list[list[Result]] = [[] for _ in requests]
+        # Reviews to evaluate, per constraint: they share its parameters.
+        pending: dict[Constraint, list[tuple[int, str, dict[str, Any]]]] = {}
+        for i, req in enumerate(requests):
+            obj = with_api_defaults(dict(req.obj)) if cluster else dict(req.obj)
+            for subject, prefix in self._subjects(obj, req, cluster):
+                review = _review_document(subject, req)
+                for c, answer in self._matching(subject, req):
+                    if isinstance(answer, Result):
+                        results[i].append(answer)
+                    else:
+                        pending.setdefault(c, []).append((i, prefix, {"review": review}))
+        for c, items in pending.items():
+            template = self.templates[c.kind]
+            answers = template.program.query_many(
+                f"data.{template.package}.violation",
+                [item[2] for item in items],
+                {"parameters": dict(c.parameters)},
+            )
+            for (i, prefix, _), answer in zip(items, answers, strict=True):
+                results[i].extend(_results(c, prefix, answer))
+        return results
+
+    def _subjects(
+        self, obj: dict[str, Any], req: Request, cluster: bool
+    ) -> Iterator[tuple[dict[str, Any], str]]:
+        """The object, then each Pod an ExpansionTemplate generates from it,
+        with the prefix Gatekeeper puts on the latter's messages."""
+        yield (self._mutated(obj, req, "Original") if cluster else obj), ""
         for expansion in self.expansions:
             if not expansion.applies(obj):
                 continue
-            pod = expansion.expand(obj, namespace)
+            pod = expansion.expand(obj, req.namespace)
             if pod is None:
                 continue
-            pod = self._mutated(pod, namespace, namespace_obj, "Generated")
-            prefix = f"[Implied by {expansion.name}] "
-            for r in self._validate(pod, namespace, namespace_obj):
-                results.append(Result(r.constraint, prefix + r.msg, r.details))
-        return results
+            pod = self._mutated(pod, req, "Generated") if cluster else pod
+            yield pod, f"[Implied by {expansion.name}] "
 
-    def _mutated(
-        self, obj: dict[str, Any], namespace: str, ns_obj: Mapping[str, Any] | None, source: str
-    ) -> dict[str, Any]:
+    def _mutated(self, obj: dict[str, Any], req: Request, source: str) -> dict[str, Any]:
         todo = [a for a in self.assigns if any(applies_to(e, obj) for e in a.apply_to)]
         if not todo:
             return obj
         out = copy.deepcopy(obj)
         for assign in todo:
             try:
-                if matches(assign.match, out, namespace, ns_obj, source):
+                if matches(assign.match, out, req.namespace, req.namespace_obj, source):
                     assign.mutate(out)
             except Autoreject:
                 continue  # a mutator that cannot match does not mutate
         return out
 
-    def _validate(
-        self, obj: dict[str, Any], namespace: str, ns_obj: Mapping[str, Any] | None
-    ) -> list[Result]:
-        results: list[Result] = []
-        review = {
-            "uid": "",
-            "kind": {"group": "", "version": "v1", "kind": obj.get("kind", "")},
-            "name": (obj.get("metadata") or {}).get("name", ""),
-            "namespace": namespace,
-            "operation": "CREATE",
-            "userInfo": {},
-            "object": obj,
-            "oldObject": None,
-            "namespaceObject": ns_obj,
-        }
+    def _matching(
+        self, obj: dict[str, Any], req: Request
+    ) -> Iterator[tuple[Constraint, Result | None]]:
+        """Constraints that apply: None to evaluate, or the autoreject result."""
         for c in self.constraints:
             try:
-                if not matches(c.match, obj, namespace, ns_obj):
+                if not matches(c.match, obj, req.namespace, req.namespace_obj):
                     continue
             except Autoreject:
                 what = f"the namespaceSelector of {c.kind}/{c.name}"
-                msg = MESSAGES["unknownNamespace"].format(namespace=namespace, what=what)
-                results.append(Result(c, msg, {"rule": "scope", "autoreject": True}))
+                msg = MESSAGES["unknownNamespace"].format(namespace=req.namespace, what=what)
+                yield c, Result(c, msg, {"rule": "scope", "autoreject": True})
                 continue
-            template = self.templates.get(c.kind)
-            if template is None:
+            if c.kind not in self.templates:
                 raise UnsupportedConstruct("gatekeeper", f"{c.kind}/{c.name}", "no template")
-            results.extend(self._run(template, c, review))
-        return results
+            yield c, None
 
-    @staticmethod
-    def _run(template: Template, c: Constraint, review: dict[str, Any]) -> list[Result]:
-        try:
-            found = template.program.query(
-                f"data.{template.package}.violation",
-                {"review": review, "parameters": dict(c.parameters)},
-            )
-        except RegoError as exc:  # Gatekeeper fails closed with the error as message
-            return [Result(c, str(exc), {})]
-        out = []
-        seen: set[str] = set()
-        for item in found or []:
-            msg = item.get("msg") if isinstance(item, dict) else None
-            if not isinstance(msg, str):
-                continue  # Gatekeeper drops results without a string msg
-            key = repr(sorted(item.items()))
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(Result(c, msg, item.get("details") or {}))
-        return out
+
+@dataclass(frozen=True)
+class Request:
+    """One object under review, with the namespace Gatekeeper resolves for it."""
+
+    obj: Mapping[str, Any]
+    namespace: str
+    namespace_obj: Mapping[str, Any] | None
+    operation: str = "CREATE"
+    old_obj: Mapping[str, Any] | None = None
+    user_info: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _review_document(obj: dict[str, Any], req: Request) -> dict[str, Any]:
+    """``input.review`` as Gatekeeper builds it (notes/gatekeeper.md §2.1);
+    for audit and gator the caller passes operation ``""``."""
+    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+    return {
+        "uid": "",
+        "kind": {"group": group, "version": version, "kind": obj.get("kind", "")},
+        "name": (obj.get("metadata") or {}).get("name", ""),
+        "namespace": req.namespace,
+        "operation": req.operation,
+        "userInfo": dict(req.user_info),
+        "object": obj,
+        "oldObject": req.old_obj,
+        "namespaceObject": req.namespace_obj,
+    }
+
+
+def _results(c: Constraint, prefix: str, answer: Any) -> list[Result]:
+    """Gatekeeper's result rules: set semantics, no ``msg`` → dropped,
+    evaluation error → one result carrying the error (fail closed)."""
+    if isinstance(answer, RegoError):
+        return [Result(c, prefix + str(answer), {})]
+    out = []
+    seen: set[str] = set()
+    for item in answer or []:
+        msg = item.get("msg") if isinstance(item, dict) else None
+        if not isinstance(msg, str):
+            continue
+        key = repr(sorted(item.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Result(c, prefix + msg, item.get("details") or {}))
+    return out
 
 
 def to_violation(result: Result) -> Violation:
@@ -231,14 +275,15 @@ class GatekeeperEngine:
         self, config: Config, reviews: Sequence[Review], ctx: EvalContext
     ) -> list[list[Violation]]:
         policies = self.policy_set(config, ctx)
-        out = []
+        requests = []
         for review in reviews:
             ns_obj = ctx.namespaces.get(review.namespace)
             if ns_obj is not None:
                 ns_obj = _with_name_label(ns_obj, review.namespace)
-            results = policies.review(review.obj, review.namespace, ns_obj)
-            out.append(sorted({to_violation(r) for r in results}))
-        return out
+            requests.append(Request(review.obj, review.namespace, ns_obj, review.operation))
+        return [
+            sorted({to_violation(r) for r in results}) for results in policies.review_many(requests)
+        ]
 
 
 def _with_name_label(ns_obj: Mapping[str, Any], name: str) -> dict[str, Any]:
