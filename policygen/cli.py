@@ -40,6 +40,9 @@ NowOpt = Annotated[
     str | None,
     typer.Option("--now", help="Evaluate as of this date (YYYY-MM-DD), for reproducible runs."),
 ]
+RegoEngineOpt = Annotated[
+    str, typer.Option(help="Rego engine for gatekeeper: opa, regopy or auto (prefers OPA).")
+]
 
 
 def _now(value: str | None) -> dt.date:
@@ -137,9 +140,7 @@ def explain(
 def scan(
     paths: Annotated[list[str], typer.Argument(help="Files, folders, or - for stdin.")],
     engine: Annotated[str, typer.Option(help="Evaluator: model or gatekeeper.")] = "model",
-    rego_engine: Annotated[
-        str, typer.Option(help="Rego engine for gatekeeper: opa, regopy or auto (prefers OPA).")
-    ] = "auto",
+    rego_engine: RegoEngineOpt = "auto",
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     namespace: Annotated[
         str, typer.Option("--namespace", "-n", help="Namespace for objects without one.")
@@ -174,6 +175,44 @@ def scan(
     if report.denied:
         raise typer.Exit(EXIT_NO)
     if report.problems:
+        raise typer.Exit(EXIT_INPUT)
+
+
+gatekeeper_app = typer.Typer(help="Gatekeeper tools.", no_args_is_help=True)
+app.add_typer(gatekeeper_app, name="gatekeeper")
+
+
+@gatekeeper_app.command("verify")
+def gatekeeper_verify(
+    paths: Annotated[list[Path], typer.Argument(help="Suite files, or folders to search.")],
+    run: Annotated[
+        str | None, typer.Option("--run", help="Only test/case names matching this regex.")
+    ] = None,
+    rego_engine: RegoEngineOpt = "auto",
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every case's messages.")
+    ] = False,
+) -> None:
+    """Run gator verify suites (test.gatekeeper.sh/v1alpha1); exit 1 on a failed case."""
+    from policygen.gatekeeper_suite import verify
+
+    try:
+        report = verify(paths, rego_engine, run)
+    except PolicygenError as exc:
+        _fail(exc)
+    for r in report.results:
+        print(f"{ {'pass': 'ok  ', 'fail': 'FAIL', 'skip': 'skip'}[r.status] } {r.title}")
+        for failure in r.failures:
+            print(f"     {failure}")
+        if r.failures or verbose:
+            for msg in r.messages:
+                print(f"     | {msg}")
+    counts = {s: sum(1 for r in report.results if r.status == s) for s in ("pass", "fail", "skip")}
+    print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
+    if report.failed:
+        raise typer.Exit(EXIT_NO)
+    if not report.results:
+        print("policygen: no suite cases found", file=sys.stderr)
         raise typer.Exit(EXIT_INPUT)
 
 

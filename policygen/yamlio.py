@@ -23,6 +23,9 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
 
+_BOOL = "tag:yaml.org,2002:bool"
+
+
 class LocatedYamlError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
@@ -91,6 +94,14 @@ def _build(
             _build(loader, item, path + (i,), positions, problems, filename)
             for i, item in enumerate(node.value)
         ]
+    if (
+        isinstance(node, yaml.ScalarNode)
+        and node.tag == _BOOL
+        and not node.style
+        and node.value.lower() not in ("true", "false")
+    ):
+        # YAML 1.2: only true/false are booleans, so `action: off` means "off".
+        return node.value
     return loader.construct_object(node, deep=True)
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from policygen import config
 from policygen.errors import ConfigError
-from tests.conftest import NOW
+from tests.conftest import EXAMPLE, NOW
 
 BASE = """\
 apiVersion: policygen.dev/v1alpha1
@@ -158,3 +158,11 @@ def test_schema_is_published() -> None:
     assert schema["title"] == "policygen ImagePolicyConfig"
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {"apiVersion", "kind", "metadata", "spec"}
+
+
+def test_yaml_1_1_words_are_strings_not_booleans() -> None:
+    """`action: off` unquoted is the word off (YAML 1.2), not false."""
+    text = EXAMPLE.read_text().replace("pullPolicy:\n", "pullPolicy:\n      action: off\n", 1)
+    text = text.replace("      action: deny\n    registries", "    registries", 1)
+    cfg = config.parse(text, "c.yaml", today=NOW)
+    assert cfg.spec.rules.pullPolicy.action == "off"
