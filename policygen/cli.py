@@ -139,7 +139,7 @@ def explain(
 @app.command()
 def scan(
     paths: Annotated[list[str], typer.Argument(help="Files, folders, or - for stdin.")],
-    engine: Annotated[str, typer.Option(help="Evaluator: model or gatekeeper.")] = "model",
+    engine: Annotated[str, typer.Option(help="Evaluator: model, kyverno or gatekeeper.")] = "model",
     rego_engine: RegoEngineOpt = "auto",
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     namespace: Annotated[

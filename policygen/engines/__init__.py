@@ -32,6 +32,9 @@ class EvalContext:
 
 class Evaluator(Protocol):
     name: str
+    #: True when the engine reports one finding per rule (Kyverno stops a
+    #: rule at its first failing container), not one per container.
+    per_rule: bool
 
     def evaluate(
         self, config: Config, reviews: Sequence[Review], ctx: EvalContext
@@ -41,10 +44,11 @@ class Evaluator(Protocol):
 
 
 def registry() -> dict[str, Evaluator]:
-    from policygen.engines import gatekeeper, model_engine
+    from policygen.engines import gatekeeper, kyverno, model_engine
 
     engines: dict[str, Evaluator] = {
         "model": model_engine.ENGINE,
+        "kyverno": kyverno.ENGINE,
         "gatekeeper": gatekeeper.ENGINE,
     }
     return engines

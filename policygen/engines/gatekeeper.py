@@ -257,6 +257,7 @@ class GatekeeperEngine:
     def __init__(self, rego_engine: str = "auto") -> None:
         self.rego_engine = rego_engine
         self.name = "gatekeeper"
+        self.per_rule = False
         # The last config and its loaded policies. Held by identity, not id():
         # a freed config's id can be reused by the next one.
         self._loaded: tuple[Config, PolicySet] | None = None

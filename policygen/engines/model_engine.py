@@ -12,6 +12,7 @@ from policygen.violations import Violation
 
 class ModelEngine:
     name = "model"
+    per_rule = False
 
     def evaluate(
         self, config: Config, reviews: Sequence[Review], ctx: EvalContext

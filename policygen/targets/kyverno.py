@@ -28,6 +28,7 @@ from policygen.targets._common import (
     pinned_regex,
     prefix_regex,
 )
+from policygen.violations import MESSAGES
 from policygen.workloads import CONTAINER_LISTS
 from policygen.yamlio import dump
 
@@ -67,6 +68,22 @@ class KyvernoTarget:
                     else ""
                 ),
                 registry_rules=self.registry_rules(config),
+                image_name_jmespath=IMAGE_NAME,
+                image_key_jmespath=IMAGE_KEY,
+                digest_problem=_problem(
+                    MESSAGES["digest"].format(
+                        kind="",
+                        container="",
+                        image="",
+                        hint=imageref.digest_hint(list(config.spec.rules.digest.algorithms)),
+                    )
+                ),
+                registries_problem=_problem(
+                    MESSAGES["registries"].format(
+                        kind="", container="", image="", namespace="', request.namespace, '"
+                    ),
+                    joined=True,
+                ),
                 **{k: v for k, v in base.items() if k != "reference_regex"},
             )
         return files
@@ -153,6 +170,34 @@ class KyvernoTarget:
                 }
             )
         return rules
+
+
+# The normalised domain/path from Kyverno's images variable. Kyverno adds
+# ``library/`` to every one-segment path, whatever the registry
+# (pkg/utils/image/infos.go), so the name is rebuilt from referenceWithTag,
+# which keeps the path as written: drop the tag, fold index.docker.io, and
+# add library/ for Docker Hub only.
+IMAGE_NAME = (
+    "regex_replace_all('^docker\\.io/([^/]+)$', "
+    "regex_replace_all('^index\\.docker\\.io/', "
+    "regex_replace_all(':[^:/]*$', ref.referenceWithTag || '', ''), 'docker.io/'), "
+    "'docker.io/library/$1')"
+)
+# What exemption image globs see: the normalised reference, else the raw string.
+IMAGE_KEY = (
+    f"regex_match('{imageref.REFERENCE_RE}', element.image) && join('', [imageName, "
+    "(ref.tag && join('', [':', ref.tag])) || '', "
+    "(ref.digest && join('', ['@', ref.digest])) || '']) || element.image"
+)
+
+
+def _problem(valid_text: str, *, joined: bool = False) -> str:
+    """JMESPath for the message tail: the rule's complaint for a valid
+    reference, the invalid-reference one otherwise, as the model says."""
+    tail = valid_text.split('" ', 2)[-1]  # after '{kind} "{container}" image "{image}" '
+    invalid = MESSAGES["invalid"].format(kind="", container="", image="").split('" ', 2)[-1]
+    valid = f"join('', ['{tail}'])" if joined else f"'{tail}'"
+    return f"regex_match('{imageref.REFERENCE_RE}', element.image) && {valid} || '{invalid}'"
 
 
 def _dump_exclude(exclude: dict[str, Any]) -> str:

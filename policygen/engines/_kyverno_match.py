@@ -1,0 +1,236 @@
+"""Kyverno match/exclude and autogen (notes/kyverno.md §3.3, §3.5; kyverno
+pkg/engine/utils/match.go, pkg/utils/match/kind.go, pkg/autogen/v1)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from policygen.config import LabelSelector
+from policygen.engines._kyverno_pattern import wildcard
+from policygen.errors import UnsupportedConstruct
+
+POD_CONTROLLERS = (
+    "DaemonSet",
+    "Deployment",
+    "Job",
+    "StatefulSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "CronJob",
+)
+AUTOGEN_ANNOTATION = "pod-policies.kyverno.io/autogen-controllers"
+RESOURCE_FIELDS = {
+    "kinds",
+    "names",
+    "name",
+    "namespaces",
+    "selector",
+    "namespaceSelector",
+    "operations",
+    "annotations",
+}
+
+
+class NamespaceUnknown(Exception):
+    """A namespaceSelector needs a Namespace the input does not hold."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(namespace)
+        self.namespace = namespace
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the matcher reads of one request."""
+
+    obj: Mapping[str, Any]
+    namespace: str
+    operation: str
+    subresource: str
+    namespace_labels: Mapping[str, str] | None
+
+
+def matches(block: Mapping[str, Any] | None, req: Admission, where: str) -> bool:
+    """A match or exclude block: ``any``, ``all`` or the legacy ``resources``."""
+    if not block:
+        return False
+    unknown = set(block) - {"any", "all", "resources"}
+    if unknown:
+        raise UnsupportedConstruct("kyverno", f"{where}.{sorted(unknown)[0]}", "match field")
+    if "resources" in block:
+        return _filter({"resources": block["resources"]}, req, f"{where}")
+    if block.get("any"):
+        return any(_filter(f, req, f"{where}.any[{i}]") for i, f in enumerate(block["any"]))
+    if block.get("all"):
+        return all(_filter(f, req, f"{where}.all[{i}]") for i, f in enumerate(block["all"]))
+    return False
+
+
+def _filter(entry: Mapping[str, Any], req: Admission, where: str) -> bool:
+    extra = set(entry) - {"resources"}
+    if extra:
+        # subjects, roles, clusterRoles need the requester: not evaluated offline.
+        raise UnsupportedConstruct("kyverno", f"{where}.{sorted(extra)[0]}", "match by requester")
+    res = entry.get("resources") or {}
+    unknown = set(res) - RESOURCE_FIELDS
+    if unknown:
+        raise UnsupportedConstruct("kyverno", f"{where}.resources.{sorted(unknown)[0]}", "field")
+    meta = req.obj.get("metadata") or {}
+    if res.get("kinds") and not any(_kind(k, req) for k in res["kinds"]):
+        return False
+    names = list(res.get("names") or []) + ([res["name"]] if res.get("name") else [])
+    if names and not any(wildcard(n, str(meta.get("name", ""))) for n in names):
+        return False
+    ns = req.namespace if req.obj.get("kind") != "Namespace" else str(meta.get("name", ""))
+    if res.get("namespaces") and not any(wildcard(n, ns) for n in res["namespaces"]):
+        return False
+    if res.get("operations") and req.operation not in res["operations"]:
+        return False
+    annotations = meta.get("annotations") or {}
+    for k, v in (res.get("annotations") or {}).items():
+        if not any(wildcard(k, ak) and wildcard(str(v), str(av)) for ak, av in annotations.items()):
+            return False
+    selector = res.get("selector")
+    labels = meta.get("labels") or {}
+    if selector is not None and not LabelSelector.model_validate(selector).matches(labels):
+        return False
+    if res.get("namespaceSelector") is not None and req.obj.get("kind") != "Namespace":
+        if req.namespace_labels is None:
+            raise NamespaceUnknown(req.namespace)
+        ns_selector = LabelSelector.model_validate(res["namespaceSelector"])
+        if not ns_selector.matches(dict(req.namespace_labels)):
+            return False
+    return True
+
+
+def _kind(entry: str, req: Admission) -> bool:
+    """``Kind``, ``version/Kind``, ``group/version/Kind``, ``Kind/subresource``
+    or ``*``. A rule for Pod also covers ``pods/ephemeralcontainers``."""
+    if entry == "*":
+        return True
+    api_version = str(req.obj.get("apiVersion", ""))
+    group, _, version = api_version.rpartition("/")
+    parts = entry.split("/")
+    subresource = ""
+    if parts[-1][:1].islower() and len(parts) > 1:  # Kind/subresource
+        subresource = parts[-1]
+        parts = parts[:-1]
+    kind = parts[-1]
+    if len(parts) == 2 and not wildcard(parts[0], version):
+        return False
+    if len(parts) == 3 and not (wildcard(parts[0], group) and wildcard(parts[1], version)):
+        return False
+    if not wildcard(kind, str(req.obj.get("kind", ""))):
+        return False
+    if subresource:
+        return wildcard(subresource, req.subresource)
+    return req.subresource in ("", "ephemeralcontainers") if kind == "Pod" else not req.subresource
+
+
+# --- autogen ------------------------------------------------------------------
+
+REPLACEMENTS = {
+    "template": [
+        ("request.object.spec", "request.object.spec.template.spec"),
+        ("request.oldObject.spec", "request.oldObject.spec.template.spec"),
+        ("request.object.metadata", "request.object.spec.template.metadata"),
+        ("request.oldObject.metadata", "request.oldObject.spec.template.metadata"),
+    ],
+    "cronjob": [
+        ("request.object.spec", "request.object.spec.jobTemplate.spec.template.spec"),
+        ("request.oldObject.spec", "request.oldObject.spec.jobTemplate.spec.template.spec"),
+        ("request.object.metadata", "request.object.spec.jobTemplate.spec.template.metadata"),
+        (
+            "request.oldObject.metadata",
+            "request.oldObject.spec.jobTemplate.spec.template.metadata",
+        ),
+    ],
+}
+
+
+def autogen_controllers(policy: Mapping[str, Any]) -> list[str]:
+    annotations = (policy.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(AUTOGEN_ANNOTATION)
+    if value is None:
+        return list(POD_CONTROLLERS)
+    if value == "none":
+        return []
+    if value == "all":
+        raise UnsupportedConstruct("kyverno", AUTOGEN_ANNOTATION, "'all' is rejected by Kyverno")
+    return sorted(v.strip() for v in value.split(",") if v.strip() in POD_CONTROLLERS)
+
+
+def _can_autogen(rule: Mapping[str, Any]) -> bool:
+    if "generate" in rule or "patchesJson6902" in json.dumps(rule.get("mutate") or {}):
+        return False
+    kinds: list[str] = []
+    for block_name in ("match", "exclude"):
+        block = rule.get(block_name) or {}
+        for entry in _entries(block):
+            res = entry.get("resources") or {}
+            if any(res.get(k) for k in ("name", "names", "selector", "annotations")):
+                return False
+            if block_name == "match":
+                kinds.extend(res.get("kinds") or [])
+            elif res.get("kinds") and "Pod" not in res["kinds"]:
+                return False
+    return bool(kinds) and all(k == "Pod" for k in kinds)
+
+
+def _entries(block: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    if "resources" in block:
+        return [{"resources": block["resources"]}]
+    return list(block.get("any") or []) + list(block.get("all") or [])
+
+
+def autogen_rules(policy: Mapping[str, Any], rule: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rules Kyverno generates for controllers from a Pod rule."""
+    controllers = autogen_controllers(policy)
+    if not controllers or not _can_autogen(rule):
+        return []
+    out = []
+    plain = [c for c in controllers if c != "CronJob"]
+    if plain:
+        out.append(_generate(rule, "autogen-", plain, "template", ["spec", "template"]))
+    if "CronJob" in controllers:
+        path = ["spec", "jobTemplate", "spec", "template"]
+        out.append(_generate(rule, "autogen-cronjob-", ["CronJob"], "cronjob", path))
+    return out
+
+
+def _generate(
+    rule: Mapping[str, Any], prefix: str, kinds: list[str], flavour: str, wrap: list[str]
+) -> dict[str, Any]:
+    text = json.dumps(rule)
+    for old, new in REPLACEMENTS[flavour]:
+        text = text.replace(old, new)
+    out: dict[str, Any] = json.loads(text)
+    out["name"] = (prefix + str(rule["name"]))[:63]
+    for block_name in ("match", "exclude"):
+        for entry in _entries(out.get(block_name) or {}):
+            res = entry.get("resources") or {}
+            if res.get("kinds"):
+                res["kinds"] = list(kinds)
+    validate = out.get("validate") or {}
+    if "pattern" in validate:
+        validate["pattern"] = _wrap(validate["pattern"], wrap)
+    if "anyPattern" in validate:
+        validate["anyPattern"] = [_wrap(p, wrap) for p in validate["anyPattern"]]
+    mutate = out.get("mutate") or {}
+    if "patchStrategicMerge" in mutate:
+        mutate["patchStrategicMerge"] = _wrap(mutate["patchStrategicMerge"], wrap)
+    return out
+
+
+def _wrap(pattern: Any, path: list[str]) -> Any:
+    """A Pod pattern's ``spec``/``metadata`` moved under the controller's template."""
+    if not isinstance(pattern, dict):
+        return pattern
+    inner = copy.deepcopy(pattern)
+    for key in reversed(path):
+        inner = {key: inner}
+    return inner

@@ -1,0 +1,139 @@
+"""Kyverno variables: ``{{ jmespath }}`` substitution with Kyverno's functions.
+
+Facts (notes/kyverno.md §3.5; kyverno pkg/engine/variables, pkg/engine/jmespath):
+- a string that is exactly one ``{{ … }}`` takes the query's value with its
+  type; inside a longer string the value is formatted into the text;
+- a query that yields null is an unresolved variable, an error for the rule;
+- ``\\{{`` escapes a variable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jmespath
+from jmespath import functions
+
+from policygen.errors import PolicygenError, UnsupportedConstruct
+
+VARIABLE = re.compile(r"(?<!\\)\{\{(.*?)\}\}", re.DOTALL)
+
+
+class VariableError(PolicygenError):
+    """A variable did not resolve: Kyverno reports the rule as an error."""
+
+
+def _go_regex(pattern: str) -> re.Pattern[str]:
+    """Go RE2 syntax as far as Python's engine reads it the same way."""
+    if "(?P<" in pattern or "\\z" in pattern or "\\C" in pattern:
+        raise UnsupportedConstruct("kyverno", "regex", f"'{pattern}' uses syntax we do not map")
+    return re.compile(pattern)
+
+
+class KyvernoFunctions(functions.Functions):
+    """The Kyverno JMESPath functions our policies and the image policies use."""
+
+    @functions.signature({"types": ["string"]}, {"types": ["string", "number"]})
+    def _func_regex_match(self, pattern: str, value: str | float) -> bool:
+        return _go_regex(pattern).search(str(value)) is not None
+
+    @functions.signature(
+        {"types": ["string"]}, {"types": ["string", "number"]}, {"types": ["string", "number"]}
+    )
+    def _func_regex_replace_all(self, pattern: str, src: Any, repl: Any) -> str:
+        # Go's ReplaceAllString expands $1 / ${1}; Python's sub uses \g<1>.
+        template = re.sub(r"\$\{?(\d+)\}?", r"\\g<\1>", str(repl))
+        return _go_regex(pattern).sub(template, str(src))
+
+    @functions.signature(
+        {"types": ["string"]}, {"types": ["string", "number"]}, {"types": ["string", "number"]}
+    )
+    def _func_regex_replace_all_literal(self, pattern: str, src: Any, repl: Any) -> str:
+        return _go_regex(pattern).sub(lambda _: str(repl), str(src))
+
+    @functions.signature({"types": ["string"]})
+    def _func_to_upper(self, s: str) -> str:
+        return s.upper()
+
+    @functions.signature({"types": ["string"]})
+    def _func_to_lower(self, s: str) -> str:
+        return s.lower()
+
+    @functions.signature({"types": ["string"]}, {"types": ["string"]})
+    def _func_split(self, s: str, sep: str) -> list[str]:
+        return s.split(sep)
+
+    @functions.signature({"types": ["string"]}, {"types": ["string"]})
+    def _func_trim(self, s: str, cutset: str) -> str:
+        return s.strip(cutset)
+
+    @functions.signature({"types": ["string"]}, {"types": ["number"]})
+    def _func_truncate(self, s: str, n: float) -> str:
+        return s[: int(n)]
+
+    @functions.signature({"types": ["object"]}, {"types": ["object"]})
+    def _func_label_match(self, selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in selector.items())
+
+
+_OPTIONS = jmespath.Options(custom_functions=KyvernoFunctions())
+_COMPILED: dict[str, Any] = {}
+
+
+def query(expression: str, data: Mapping[str, Any]) -> Any:
+    compiled = _COMPILED.get(expression)
+    if compiled is None:
+        try:
+            compiled = jmespath.compile(expression)
+        except jmespath.exceptions.ParseError as exc:
+            raise VariableError(f"invalid JMESPath '{expression}': {exc}") from None
+        _COMPILED[expression] = compiled
+    try:
+        return compiled.search(data, options=_OPTIONS)
+    except jmespath.exceptions.UnknownFunctionError as exc:
+        raise UnsupportedConstruct("kyverno", f"JMESPath '{expression}'", str(exc)) from None
+    except jmespath.exceptions.JMESPathError as exc:
+        raise VariableError(f"JMESPath '{expression}' failed: {exc}") from None
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def substitute(value: Any, data: Mapping[str, Any]) -> Any:
+    """Replace every variable in ``value`` (deeply)."""
+    if isinstance(value, str):
+        return substitute_string(value, data)
+    if isinstance(value, list):
+        return [substitute(v, data) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, data) for k, v in value.items()}
+    return value
+
+
+def substitute_string(text: str, data: Mapping[str, Any]) -> Any:
+    if "{{" not in text:
+        return text
+    found = list(VARIABLE.finditer(text))
+    if len(found) == 1 and found[0].span() == (0, len(text)):
+        return _resolve(found[0].group(1), data)
+
+    def one(m: re.Match[str]) -> str:
+        return _format(_resolve(m.group(1), data))
+
+    return VARIABLE.sub(one, text).replace("\\{{", "{{")
+
+
+def _resolve(expression: str, data: Mapping[str, Any]) -> Any:
+    expression = expression.strip()
+    if expression.startswith("@"):
+        raise UnsupportedConstruct("kyverno", f"variable '{{{{{expression}}}}}'", "@ reference")
+    value = query(expression, data)
+    if value is None:
+        raise VariableError(f"variable {{{{{expression}}}}} could not be resolved")
+    return value

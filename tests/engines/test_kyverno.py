@@ -1,0 +1,542 @@
+"""The Kyverno evaluator: agreement with the model on our bundle, and each
+construct of the pattern language, match, autogen, mutation and exceptions
+exercised by small policies of our own."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from policygen import config, model
+from policygen.agreement import disagreements
+from policygen.engines import EvalContext, Review
+from policygen.engines.kyverno import ENGINE, PolicySet, Request, image_info
+from policygen.errors import UnsupportedConstruct
+from policygen.model import namespace_of
+from policygen.violations import Violation
+from tests import golden
+from tests.conftest import NOW
+from tests.corpus import cases
+from tests.engines.test_gatekeeper import SELECTOR_NAMESPACES, SELECTOR_OBJECTS, pod
+
+
+def run_bundle(
+    cfg: config.Config, obj: dict[str, Any], namespaces: dict[str, Any] | None = None
+) -> list[Violation]:
+    ctx = EvalContext(NOW, namespaces or {})
+    return ENGINE.evaluate(cfg, [Review(obj, namespace_of(obj, "default"))], ctx)[0]
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.id)
+def test_corpus_agrees_with_model_per_rule(example: config.Config, case: Any) -> None:
+    expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
+    assert disagreements(expected, run_bundle(example, case.obj), per_rule=True) == []
+
+
+@pytest.mark.parametrize("index", range(len(SELECTOR_OBJECTS)))
+def test_selectors_and_mutation_agree(index: int) -> None:
+    cfg = config.load(golden.cases()["mutate-selectors"], today=NOW)
+    obj = SELECTOR_OBJECTS[index]
+    expected = model.evaluate(cfg, obj, model.Context(now=NOW, namespaces=SELECTOR_NAMESPACES))
+    assert disagreements(expected, run_bundle(cfg, obj, SELECTOR_NAMESPACES), per_rule=True) == []
+
+
+def test_first_failing_container_and_exact_messages(example: config.Config) -> None:
+    obj = pod(
+        "team-a",
+        {
+            "name": "ok",
+            "image": f"harbor.corp.example/team-a/ok@sha256:{'a' * 64}",
+            "imagePullPolicy": "Always",
+        },
+        {"name": "bad", "image": "Not An Image", "imagePullPolicy": "Always"},
+        initContainers=[{"name": "init", "image": "harbor.corp.example/team-a/init:1"}],
+        kind="Deployment",
+    )
+    assert run_bundle(example, obj) == [
+        Violation(
+            "digest",
+            "bad",
+            "Not An Image",
+            'container "bad" image "Not An Image" is not a valid image reference',
+            "deny",
+        ),
+        Violation(
+            "pullPolicy",
+            "init",
+            "harbor.corp.example/team-a/init:1",
+            'initContainer "init" must set imagePullPolicy: Always, not IfNotPresent',
+            "deny",
+        ),
+        Violation(
+            "registries",
+            "bad",
+            "Not An Image",
+            'container "bad" image "Not An Image" is not a valid image reference',
+            "deny",
+        ),
+    ]
+
+
+def test_images_variable_is_kyvernos() -> None:
+    """Kyverno adds library/ to one-segment paths of every registry; our
+    policies rebuild the name from referenceWithTag (found by this evaluator)."""
+    assert image_info("harbor.corp.example/app") == {
+        "registry": "harbor.corp.example",
+        "path": "library/app",
+        "name": "app",
+        "tag": "latest",
+        "digest": "",
+        "reference": "harbor.corp.example/library/app:latest",
+        "referenceWithTag": "harbor.corp.example/app:latest",
+    }
+    assert image_info("index.docker.io/nginx@sha256:" + "a" * 64)["registry"] == "index.docker.io"  # type: ignore[index]
+    assert image_info("Not An Image") is None
+
+
+def test_one_segment_path_on_a_private_registry_is_allowed(example: config.Config) -> None:
+    obj = pod(
+        "default",
+        {
+            "name": "p",
+            "image": f"registry.k8s.io/pause:3.9@sha256:{'a' * 64}",
+            "imagePullPolicy": "Always",
+        },
+    )
+    assert run_bundle(example, obj) == []
+
+
+# --- constructs, on small policies of our own --------------------------------
+
+
+def policy(
+    *rules: dict[str, Any], name: str = "p", annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if annotations:
+        meta["annotations"] = annotations
+    return {
+        "apiVersion": "kyverno.io/v1",
+        "kind": "ClusterPolicy",
+        "metadata": meta,
+        "spec": {"rules": list(rules)},
+    }
+
+
+def rule(name: str = "r", kinds: tuple[str, ...] = ("Pod",), **body: Any) -> dict[str, Any]:
+    return {"name": name, "match": {"any": [{"resources": {"kinds": list(kinds)}}]}, **body}
+
+
+def validate(pattern: Any = None, **extra: Any) -> dict[str, Any]:
+    v: dict[str, Any] = {"failureAction": "Enforce", "message": "bad", **extra}
+    if pattern is not None:
+        v["pattern"] = pattern
+    return {"validate": v}
+
+
+def results(docs: list[dict[str, Any]], obj: dict[str, Any], **req: Any) -> list[tuple[str, str]]:
+    ns = req.pop("namespace", (obj.get("metadata") or {}).get("namespace", "default"))
+    outcome = PolicySet.load(docs).review(Request(obj, ns, req.pop("labels", {}), **req))
+    return [(r.rule, r.status) for r in outcome.results]
+
+
+def simple_pod(*containers: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "x", "namespace": "ns", **extra},
+        "spec": {"containers": list(containers)},
+    }
+
+
+IMG = {"name": "c", "image": "nginx:1.0"}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "status"),
+    [
+        ({"spec": {"containers": [{"image": "*:*"}]}}, "pass"),
+        ({"spec": {"containers": [{"image": "*@*"}]}}, "fail"),
+        ({"spec": {"containers": [{"image": "!*:latest"}]}}, "pass"),
+        ({"spec": {"containers": [{"image": "foo/* | nginx:*"}]}}, "pass"),
+        ({"spec": {"containers": [{"image": "nginx* & *:2.0"}]}}, "fail"),
+        ({"spec": {"containers": [{"image": "ngin?:1.0"}]}}, "pass"),
+        ({"spec": {"containers": [{"name": "?*", "ports": [{"containerPort": ">1000"}]}]}}, "fail"),
+        # a plain key must be present; =() only checks what is there
+        ({"spec": {"containers": [{"securityContext": {"runAsNonRoot": True}}]}}, "fail"),
+        ({"spec": {"containers": [{"=(securityContext)": {"runAsNonRoot": True}}]}}, "pass"),
+        (
+            {"spec": {"=(initContainers)": [{"image": "*@*"}], "containers": [{"image": "*"}]}},
+            "pass",
+        ),
+        # conditional anchor: the element is skipped unless it matches
+        ({"spec": {"containers": [{"(image)": "*:latest", "imagePullPolicy": "Always"}]}}, "skip"),
+        ({"spec": {"containers": [{"(image)": "nginx:*", "imagePullPolicy": "Always"}]}}, "fail"),
+        ({"spec": {"containers": [{"X(hostPort)": "null"}]}}, "pass"),
+        ({"spec": {"^(containers)": [{"image": "nginx:*"}]}}, "pass"),
+        ({"spec": {"^(containers)": [{"image": "redis:*"}]}}, "fail"),
+        # global anchor: the rule is skipped when it does not hold
+        ({"spec": {"containers": [{"<(image)": "redis:*", "imagePullPolicy": "Always"}]}}, "skip"),
+    ],
+)
+def test_patterns_and_anchors(pattern: dict[str, Any], status: str) -> None:
+    obj = simple_pod({**IMG, "ports": [{"containerPort": 80}], "imagePullPolicy": "IfNotPresent"})
+    outcome = PolicySet.load([policy(rule(**validate(pattern)))]).review(
+        Request(obj, "ns", {}), api_defaults=False
+    )
+    assert [(r.rule, r.status) for r in outcome.results] == [("r", status)]
+
+
+def test_any_pattern() -> None:
+    docs = [
+        policy(
+            rule(
+                validate={
+                    "failureAction": "Enforce",
+                    "message": "m",
+                    "anyPattern": [
+                        {"spec": {"containers": [{"image": "*@*"}]}},
+                        {"spec": {"containers": [{"image": "nginx:*"}]}},
+                    ],
+                }
+            )
+        )
+    ]
+    assert results(docs, simple_pod(IMG)) == [("r", "pass")]
+    assert results(docs, simple_pod({"name": "c", "image": "redis:1"})) == [("r", "fail")]
+
+
+def test_deny_conditions_and_preconditions_with_jmespath_functions() -> None:
+    deny = {
+        "conditions": {
+            "any": [
+                {
+                    "key": "{{ regex_match('^nginx:', request.object.spec.containers[0].image) }}",
+                    "operator": "Equals",
+                    "value": True,
+                }
+            ]
+        }
+    }
+    pre = {
+        "all": [{"key": "{{ request.namespace }}", "operator": "AnyIn", "value": ["ns", "other"]}]
+    }
+    docs = [
+        policy(
+            rule(
+                preconditions=pre,
+                validate={
+                    "failureAction": "Enforce",
+                    "message": "{{ to_upper(request.namespace) }} {{ request.object.spec.containers[0] }}",
+                    "deny": deny,
+                },
+            )
+        )
+    ]
+    outcome = PolicySet.load(docs).review(Request(simple_pod(IMG), "ns", {}))
+    assert [(r.status, r.message) for r in outcome.results] == [
+        ("fail", 'NS {"name":"c","image":"nginx:1.0","imagePullPolicy":"IfNotPresent"}')
+    ]
+    assert results(docs, simple_pod(IMG), namespace="elsewhere") == [("r", "skip")]
+
+
+def test_foreach_element_index_and_unresolved_variables() -> None:
+    fe = {
+        "list": "request.object.spec.containers",
+        "deny": {
+            "conditions": {
+                "all": [{"key": "{{ elementIndex }}", "operator": "GreaterThan", "value": 0}]
+            }
+        },
+    }
+    docs = [
+        policy(
+            rule(
+                validate={
+                    "failureAction": "Enforce",
+                    "message": "{{ element.name }} at {{ elementIndex }}",
+                    "foreach": [fe],
+                }
+            )
+        )
+    ]
+    outcome = PolicySet.load(docs).review(
+        Request(simple_pod(IMG, {"name": "d", "image": "x"}), "ns", {})
+    )
+    assert [(r.status, r.message) for r in outcome.results] == [("fail", "d at 1")]
+    missing = [
+        policy(
+            rule(
+                validate={
+                    "failureAction": "Enforce",
+                    "message": "m",
+                    "deny": {
+                        "conditions": {
+                            "all": [
+                                {
+                                    "key": "{{ request.object.spec.nothing }}",
+                                    "operator": "Equals",
+                                    "value": 1,
+                                }
+                            ]
+                        }
+                    },
+                }
+            )
+        )
+    ]
+    outcome = PolicySet.load(missing).review(Request(simple_pod(IMG), "ns", {}))
+    assert [(r.status, r.message) for r in outcome.results] == [
+        ("error", "variable {{request.object.spec.nothing}} could not be resolved")
+    ]
+
+
+def deployment(image: str = "nginx:1.0") -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "ns"},
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}},
+    }
+
+
+def cronjob(image: str = "nginx:1.0") -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "j", "namespace": "ns"},
+        "spec": {
+            "jobTemplate": {
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}
+            }
+        },
+    }
+
+
+DIGEST = {"spec": {"containers": [{"image": "*@*"}]}}
+
+
+def test_autogen_rules_for_controllers() -> None:
+    docs = [policy(rule("digest", **validate(DIGEST)))]
+    assert results(docs, deployment()) == [("autogen-digest", "fail")]
+    assert results(docs, cronjob()) == [("autogen-cronjob-digest", "fail")]
+    only = [
+        policy(
+            rule("digest", **validate(DIGEST)),
+            annotations={"pod-policies.kyverno.io/autogen-controllers": "CronJob"},
+        )
+    ]
+    assert results(only, deployment()) == []
+    assert results(only, cronjob()) == [("autogen-cronjob-digest", "fail")]
+    off = [
+        policy(
+            rule("digest", **validate(DIGEST)),
+            annotations={"pod-policies.kyverno.io/autogen-controllers": "none"},
+        )
+    ]
+    assert results(off, deployment()) == []
+
+
+def test_autogen_is_off_when_a_rule_selects_by_name_or_labels() -> None:
+    named = rule("digest", **validate(DIGEST))
+    named["match"]["any"][0]["resources"]["names"] = ["*"]
+    assert results([policy(named)], deployment()) == []
+    excluded = rule(
+        "digest",
+        **validate(DIGEST),
+        exclude={"any": [{"resources": {"namespaces": ["kube-system"]}}]},
+    )
+    assert results([policy(excluded)], deployment()) == [("autogen-digest", "fail")]
+
+
+def test_autogen_rewrites_jmespath_to_the_template() -> None:
+    fe = {
+        "list": "request.object.spec.containers",
+        "deny": {
+            "conditions": {
+                "any": [
+                    {
+                        "key": "{{ contains(element.image, '@') }}",
+                        "operator": "Equals",
+                        "value": False,
+                    }
+                ]
+            }
+        },
+    }
+    docs = [
+        policy(
+            rule("digest", validate={"failureAction": "Enforce", "message": "m", "foreach": [fe]})
+        )
+    ]
+    assert results(docs, deployment()) == [("autogen-digest", "fail")]
+    assert results(docs, cronjob("nginx@sha256:" + "a" * 64)) == [
+        ("autogen-cronjob-digest", "pass")
+    ]
+
+
+def test_match_kinds_namespaces_and_ephemeral_subresource() -> None:
+    r = rule(**validate(DIGEST))
+    r["match"]["any"][0]["resources"]["namespaces"] = ["team-?", "prod-*"]
+    docs = [policy(r)]
+    assert results(docs, simple_pod(IMG), namespace="team-a") == [("r", "fail")]
+    assert results(docs, simple_pod(IMG), namespace="team-ab") == []
+    assert results(
+        docs,
+        simple_pod(IMG),
+        namespace="prod-x",
+        subresource="ephemeralcontainers",
+        operation="UPDATE",
+    ) == [("r", "fail")]
+    only_sub = [policy(rule(kinds=("Pod/ephemeralcontainers",), **validate(DIGEST)))]
+    assert results(only_sub, simple_pod(IMG)) == []
+    assert results(only_sub, simple_pod(IMG), subresource="ephemeralcontainers") == [("r", "fail")]
+    versioned = [
+        policy(rule(kinds=("apps/v1/Deployment",), **validate({"spec": {"replicas": ">1"}})))
+    ]
+    assert results(versioned, deployment()) == [("r", "fail")]
+
+
+def test_namespace_selector_and_operations() -> None:
+    r = rule(**validate(DIGEST))
+    r["match"]["any"][0]["resources"].update(
+        namespaceSelector={"matchLabels": {"tier": "prod"}}, operations=["CREATE"]
+    )
+    docs = [policy(r)]
+    assert results(docs, simple_pod(IMG), labels={"tier": "prod"}) == [("r", "fail")]
+    assert results(docs, simple_pod(IMG), labels={"tier": "dev"}) == []
+    assert results(docs, simple_pod(IMG), labels={"tier": "prod"}, operation="UPDATE") == []
+    outcome = PolicySet.load(docs).review(Request(simple_pod(IMG), "ns", None))
+    assert [(r.status, r.message[:26]) for r in outcome.results] == [
+        ("error", 'namespace "ns" is not know')
+    ]
+
+
+def test_existing_violations_on_update() -> None:
+    old = simple_pod(IMG)
+    new = simple_pod(IMG, {"name": "dbg", "image": "busybox"})
+    lenient = [policy(rule(**validate(DIGEST)))]
+    assert results(lenient, new, operation="UPDATE", old_obj=old) == [("r", "skip")]
+    strict = [policy(rule(**validate(DIGEST, allowExistingViolations=False)))]
+    assert results(strict, new, operation="UPDATE", old_obj=old) == [("r", "fail")]
+
+
+def test_failure_actions() -> None:
+    def action(**v: Any) -> str:
+        body = {"validate": {"message": "m", "pattern": DIGEST, **v}}
+        outcome = PolicySet.load([policy(rule(**body))]).review(Request(simple_pod(IMG), "ns", {}))
+        return outcome.results[0].action
+
+    assert action(failureAction="Enforce") == "deny"
+    assert action(failureAction="Audit") == "audit"
+    assert action(failureAction="Audit", emitWarning=True) == "warn"
+    assert action() == "audit"  # Kyverno's default
+
+
+def test_policy_exception_v2() -> None:
+    exc = {
+        "apiVersion": "kyverno.io/v2",
+        "kind": "PolicyException",
+        "metadata": {"name": "e", "namespace": "kyverno"},
+        "spec": {
+            "exceptions": [{"policyName": "p", "ruleNames": ["digest", "autogen-*"]}],
+            "match": {
+                "any": [{"resources": {"kinds": ["Pod", "Deployment"], "namespaces": ["ns"]}}]
+            },
+        },
+    }
+    docs = [policy(rule("digest", **validate(DIGEST))), exc]
+    assert results(docs, simple_pod(IMG)) == [("digest", "skip")]
+    assert results(docs, deployment()) == [("autogen-digest", "skip")]
+    assert results(docs, simple_pod(IMG), namespace="other") == [("digest", "fail")]
+
+
+def test_mutate_patch_strategic_merge_with_anchors_then_validate() -> None:
+    mutate = {
+        "mutate": {
+            "patchStrategicMerge": {
+                "spec": {
+                    "containers": [{"(name)": "?*", "imagePullPolicy": "Always"}],
+                    "+(priorityClassName)": "low",
+                }
+            }
+        }
+    }
+    check = rule("check", **validate({"spec": {"containers": [{"imagePullPolicy": "Always"}]}}))
+    docs = [policy(rule("set", **mutate), check)]
+    outcome = PolicySet.load(docs).review(
+        Request(simple_pod(IMG, {"name": "", "image": "x"}), "ns", {})
+    )
+    assert outcome.obj["spec"]["containers"] == [
+        {"name": "c", "image": "nginx:1.0", "imagePullPolicy": "Always"},
+        {"name": "", "image": "x", "imagePullPolicy": "Always"},  # API-server default for x:latest
+    ]
+    assert outcome.obj["spec"]["priorityClassName"] == "low"
+    assert [(r.rule, r.status) for r in outcome.results] == [("set", "pass"), ("check", "pass")]
+    # Nothing to patch once the add anchor's field exists and no name matches.
+    unnamed = simple_pod({"name": "", "image": "x:1"})
+    unnamed["spec"]["priorityClassName"] = "high"
+    skipped = PolicySet.load(docs).review(Request(unnamed, "ns", {}))
+    assert [(r.rule, r.status) for r in skipped.results] == [("set", "skip"), ("check", "fail")]
+
+
+def test_mutate_foreach_by_merge_key() -> None:
+    fe = {
+        "list": "request.object.spec.containers",
+        "patchStrategicMerge": {
+            "spec": {"containers": [{"name": "{{ element.name }}", "imagePullPolicy": "Always"}]}
+        },
+    }
+    docs = [policy(rule("set", mutate={"foreach": [fe]}))]
+    outcome = PolicySet.load(docs).review(
+        Request(simple_pod(IMG, {"name": "d", "image": "y:1"}), "ns", {})
+    )
+    assert [c["imagePullPolicy"] for c in outcome.obj["spec"]["containers"]] == ["Always", "Always"]
+
+
+@pytest.mark.parametrize(
+    ("doc", "where"),
+    [
+        (policy(rule(validate={"cel": {"expressions": []}})), "p.r.validate.cel"),
+        (policy(rule(mutate={"patchesJson6902": "[]"})), "p.r.mutate"),
+        (policy(rule(generate={"kind": "x"})), "p.rules[r].generate"),
+        (
+            policy(rule(context=[{"name": "cm", "configMap": {"name": "x"}}], **validate(DIGEST))),
+            "r.context[0]",
+        ),
+        (
+            policy(rule(**validate({"spec": {"containers": [{"image": "1-5"}]}}))),
+            "pattern /spec/containers/0/image/",
+        ),
+        (
+            policy(
+                rule(**validate({"spec": {"containers": [{"ports": [{"containerPort": ">1Gi"}]}]}}))
+            ),
+            "pattern /spec/containers/0/ports/0/containerPort/",
+        ),
+        (
+            policy(
+                rule(
+                    preconditions={
+                        "all": [{"key": 1, "operator": "DurationGreaterThan", "value": 1}]
+                    },
+                    **validate(DIGEST),
+                )
+            ),
+            "r condition",
+        ),
+        (
+            {**policy(rule(**validate(DIGEST))), "apiVersion": "kyverno.io/v2beta1"},
+            "ClusterPolicy/kyverno.io/v2beta1",
+        ),
+    ],
+)
+def test_unsupported_constructs_are_refused(doc: dict[str, Any], where: str) -> None:
+    with pytest.raises(
+        UnsupportedConstruct, match=re.escape(f"unsupported kyverno construct at {where}")
+    ):
+        PolicySet.load([doc]).review(
+            Request(simple_pod({**IMG, "ports": [{"containerPort": 1}]}), "ns", {})
+        )
