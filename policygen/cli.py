@@ -216,6 +216,44 @@ def gatekeeper_verify(
         raise typer.Exit(EXIT_INPUT)
 
 
+kyverno_app = typer.Typer(help="Kyverno tools.", no_args_is_help=True)
+app.add_typer(kyverno_app, name="kyverno")
+
+
+@kyverno_app.command("test")
+def kyverno_test(
+    paths: Annotated[list[Path], typer.Argument(help="Test files, or folders to search.")],
+    file_name: Annotated[
+        str, typer.Option("--file-name", help="Test file name to look for in folders.")
+    ] = "kyverno-test.yaml",
+    api_defaults: Annotated[
+        bool,
+        typer.Option(
+            "--api-defaults/--no-api-defaults",
+            help="Default imagePullPolicy as the API server does before admission "
+            "(the Kyverno CLI does not).",
+        ),
+    ] = True,
+) -> None:
+    """Run kyverno test files (cli.kyverno.io/v1alpha1); exit 1 on a wrong result."""
+    from policygen.kyverno_suite import run_tests
+
+    try:
+        report = run_tests(paths, api_defaults=api_defaults, file_name=file_name)
+    except PolicygenError as exc:
+        _fail(exc)
+    for r in report.rows:
+        mark = "ok  " if r.ok else "FAIL"
+        line = f"{mark} {r.test}  {r.policy}/{r.rule}  {r.resource}  want {r.expected}"
+        print(line if r.ok else f"{line}, got {r.actual}{'; ' + r.detail if r.detail else ''}")
+    print(f"{len(report.rows) - len(report.failed)} passed, {len(report.failed)} failed")
+    if report.failed:
+        raise typer.Exit(EXIT_NO)
+    if not report.rows:
+        print("policygen: no test results found", file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
+
+
 @app.command()
 def version() -> None:
     """Print the policygen version."""

@@ -174,7 +174,10 @@ def test_scan_stdin_list_and_bad_files(tmp_path: Path) -> None:
 
 def test_unknown_engine_is_usage_error() -> None:
     code, _, err = run("scan", str(CORPUS), "--engine", "nope", "-c", str(EXAMPLE))
-    assert (code, err) == (2, "policygen: --engine: unknown engine 'nope' (model, kyverno, gatekeeper)\n")
+    assert (code, err) == (
+        2,
+        "policygen: --engine: unknown engine 'nope' (model, kyverno, gatekeeper)\n",
+    )
 
 
 @pytest.mark.parametrize("cmd", [["schema"]])

@@ -1,0 +1,62 @@
+"""kyverno test files: values, namespaced resource names, patched resources."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from policygen.cli import app
+
+FIXTURE = Path(__file__).parent / "fixtures" / "kyverno-test"
+
+
+def kyverno_test(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["kyverno", "test", *args])
+    return result.exit_code, result.output
+
+
+def test_our_fixture_passes() -> None:
+    code, out = kyverno_test(str(FIXTURE))
+    assert code == 0, out
+    assert out.splitlines()[-1] == "6 passed, 0 failed"
+    assert "ok   tiny  tiny/team-label  Deployment/web  want fail" in out  # autogen rule
+
+
+def test_wrong_expectations_and_patches_are_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    shutil.copytree(FIXTURE, folder)
+    test = yaml.safe_load((folder / "kyverno-test.yaml").read_text())
+    test["results"][3]["result"] = "pass"
+    (folder / "kyverno-test.yaml").write_text(yaml.safe_dump(test))
+    (folder / "patched.yaml").write_text(
+        (folder / "patched.yaml").read_text().replace("Always", "Never")
+    )
+    code, out = kyverno_test(str(folder))
+    assert code == 1
+    assert [line for line in out.splitlines() if line.startswith("FAIL")] == [
+        "FAIL tiny  tiny/always  Pod/labelled  want pass, got pass; patched resource differs from patched.yaml",
+        "FAIL tiny  tiny/team-label  Pod/prod/unlabelled  want pass, got fail",
+    ]
+
+
+def test_unknown_policy_is_an_input_error(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    shutil.copytree(FIXTURE, folder)
+    text = (
+        (folder / "kyverno-test.yaml")
+        .read_text()
+        .replace("policy: tiny, rule: always", "policy: nope, rule: always", 1)
+    )
+    (folder / "kyverno-test.yaml").write_text(text)
+    code, out = kyverno_test(str(folder))
+    assert code == 2
+    assert "results[0].policy: no policy named 'nope'" in out
+
+
+def test_nothing_found_is_an_input_error(tmp_path: Path) -> None:
+    code, out = kyverno_test(str(tmp_path))
+    assert code == 2
+    assert "no test results found" in out

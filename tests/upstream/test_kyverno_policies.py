@@ -1,0 +1,200 @@
+"""The kyverno/policies test fixtures, run against the ClusterPolicies
+policygen generates for an equivalent config.
+
+The resources, values, patched resources and expected results under
+``kyverno-policies/`` are upstream data (Apache-2.0, see its SOURCE.md and
+LICENSE); the policies are ours. For each upstream policy we write the
+policygen config that asks for the same thing, render it, and run the
+upstream ``kyverno-test.yaml`` with its policy and rule names mapped to ours.
+Where our semantics must differ, the expected result is replaced and the
+reason is given beside the replacement. Only the ClusterPolicy fixtures are
+copied; the CEL ones belong to the kyverno-cel target, which does not exist
+yet, and resolve-image-to-digest is `policygen pin`'s job, not a policy's.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from policygen import config
+from policygen.cli import app
+from policygen.targets import kyverno as target
+from tests.conftest import NOW
+
+UPSTREAM = Path(__file__).parent / "kyverno-policies"
+
+HEADER = """apiVersion: policygen.dev/v1alpha1
+kind: ImagePolicyConfig
+metadata: {name: lib}
+spec:
+  targets: [kyverno]
+  scope: {namespaces: ["*"]}
+  rules:
+"""
+DIGEST_ONLY = (
+    "    digest: {action: deny}\n    pullPolicy: {action: off}\n    registries: {action: off}\n"
+)
+PULL_ONLY = (
+    "    digest: {action: off}\n    pullPolicy: {action: deny}\n    registries: {action: off}\n"
+)
+MUTATE_ONLY = (
+    "    digest: {action: off}\n    pullPolicy: {action: mutate}\n    registries: {action: off}\n"
+)
+
+
+def registries_only(*allowed: str) -> str:
+    return (
+        "    digest: {action: off}\n    pullPolicy: {action: off}\n"
+        f"    registries: {{action: deny, allowed: [{', '.join(allowed)}]}}\n"
+    )
+
+
+# CLI semantics kept in comments: the Kyverno CLI does not default
+# imagePullPolicy, the API server does (to Always for :latest and no tag).
+NOT_DEFAULTED = "the CLI leaves imagePullPolicy empty; the API server defaults it to Always"
+
+
+class Suite:
+    def __init__(
+        self,
+        rules: str,
+        policy_file: str,
+        rule_map: dict[str, str],
+        replaced: dict[tuple[str, str], str] | None = None,
+        unpatched: tuple[str, ...] = (),
+    ) -> None:
+        self.rules = rules
+        self.policy_file = policy_file
+        self.rule_map = rule_map
+        self.replaced = replaced or {}
+        self.unpatched = unpatched
+
+
+SUITES: dict[str, Suite] = {
+    "require-image-checksum": Suite(
+        DIGEST_ONLY, "require-image-digest", {"require-image-checksum": "require-image-digest"}
+    ),
+    "imagepullpolicy-always": Suite(
+        PULL_ONLY,
+        "require-pull-always",
+        {"imagepullpolicy-always": "require-pull-always"},
+        {
+            # nginx:latest and nginx with no policy: NOT_DEFAULTED, so they pass.
+            ("imagepullpolicy-always", "myapp-pod-2"): "pass",
+            ("imagepullpolicy-always", "mydeploy1"): "pass",
+        },
+    ),
+    "always-pull-images": Suite(
+        MUTATE_ONLY,
+        "require-pull-always",
+        {"always-pull-images": "set-pull-always"},
+        {
+            # Upstream's `(name): "?*"` anchor skips a container named "";
+            # ours patches every container by name, and the API server
+            # rejects nameless containers anyway, so only offline differs.
+            ("always-pull-images", "myapp-pod-2"): "pass",
+        },
+        # and so its patched form has imagePullPolicy set, unlike upstream's.
+        unpatched=("myapp-pod-2",),
+    ),
+    "restrict-image-registries": Suite(
+        registries_only("eu.foo.io", "bar.io"),
+        "restrict-image-registries",
+        {"validate-registries": "shared-registries"},
+    ),
+    # Upstream reads the allow-lists from a ConfigMap and a Namespace
+    # annotation; its values file mocks both as docker.io/*.
+    "advanced-restrict-image-registries": Suite(
+        registries_only("docker.io"),
+        "restrict-image-registries",
+        {"validate-corp-registries": "shared-registries"},
+    ),
+    "restrict-deprecated-registry": Suite(
+        registries_only("registry.k8s.io"),
+        "restrict-image-registries",
+        {"restrict-deprecated-registry": "shared-registries"},
+    ),
+    # "No latest tag" is a weak digest rule: every tag is mutable, so
+    # the tagged images upstream accepts are violations for us.
+    "disallow-latest-tag": Suite(
+        DIGEST_ONLY,
+        "require-image-digest",
+        {"require-image-tag": "require-image-digest", "validate-image-tag": "require-image-digest"},
+        {
+            ("require-image-tag", "myapp-pod"): "fail",
+            ("require-image-tag", "gooddeployment01"): "fail",
+            ("validate-image-tag", "myapp-pod"): "fail",
+            ("validate-image-tag", "gooddeployment01"): "fail",
+        },
+    ),
+}
+
+
+def derive(folder: str, tmp: Path) -> Path:
+    suite = SUITES[folder]
+    cfg = config.parse(HEADER + suite.rules, f"{folder}.yaml", today=NOW)
+    files = target.TARGET.render(cfg, NOW)
+    out = tmp / folder
+    shutil.copytree(UPSTREAM / folder / "kyverno-test", out)
+    (out / "policy.yaml").write_text(files[f"{suite.policy_file}.yaml"])
+    test = yaml.safe_load((out / "kyverno-test.yaml").read_text())
+    test["policies"] = ["policy.yaml"]
+    results: list[dict[str, Any]] = []
+    for result in test["results"]:
+        for resource in result["resources"]:
+            name = resource.rsplit("/", 1)[-1]
+            row = {
+                **result,
+                "resources": [resource],
+                "policy": f"lib-{suite.policy_file}",
+                "rule": suite.rule_map[result["rule"]],
+                "result": suite.replaced.get((result["rule"], name), result["result"]),
+            }
+            if name in suite.unpatched:
+                row.pop("patchedResources", None)
+            results.append(row)
+    test["results"] = results
+    (out / "kyverno-test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
+    return out
+
+
+def expected_rows(folder: str) -> int:
+    test = yaml.safe_load((UPSTREAM / folder / "kyverno-test" / "kyverno-test.yaml").read_text())
+    return sum(len(r["resources"]) for r in test["results"])
+
+
+@pytest.mark.parametrize("folder", sorted(SUITES))
+def test_upstream_results_on_our_policies(folder: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["kyverno", "test", str(derive(folder, tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert f"{expected_rows(folder)} passed, 0 failed" in result.output
+
+
+def test_every_replacement_names_an_upstream_row() -> None:
+    for folder, suite in SUITES.items():
+        test = yaml.safe_load(
+            (UPSTREAM / folder / "kyverno-test" / "kyverno-test.yaml").read_text()
+        )
+        rows = {
+            (r["rule"], res.rsplit("/", 1)[-1]) for r in test["results"] for res in r["resources"]
+        }
+        assert set(suite.replaced) <= rows, folder
+
+
+def test_without_api_defaults_we_give_the_clis_answer(tmp_path: Path) -> None:
+    """Upstream's pull-policy expectations hold exactly when we, like the
+    CLI, leave imagePullPolicy empty; the replacements are the cluster's answer."""
+    folder = derive("imagepullpolicy-always", tmp_path)
+    result = CliRunner().invoke(app, ["kyverno", "test", str(folder), "--no-api-defaults"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("FAIL")]
+    assert lines == [
+        "FAIL imagepullpolicy-always  lib-require-pull-always/require-pull-always  Deployment/mydeploy1  want pass, got fail",
+        "FAIL imagepullpolicy-always  lib-require-pull-always/require-pull-always  Pod/myapp-pod-2  want pass, got fail",
+    ]
