@@ -1,5 +1,5 @@
 """Scan throughput per engine, as ratios to the YAML parse floor measured in
-the same run. Usage: python bench/scan.py [--count N] [--engines model,gatekeeper]
+the same run. Usage: python bench/scan.py [--count N] [--engines model,kyverno,gatekeeper]
 [--rego-engine opa|regopy]. Prints; asserts nothing."""
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from policygen import config
-from policygen.engines import EvalContext, Review
+from policygen.engines import EvalContext, Review, registry
 from policygen.engines.gatekeeper import GatekeeperEngine
-from policygen.engines.model_engine import ENGINE as MODEL
 from policygen.manifests import read
 from policygen.model import namespace_of
 
@@ -67,7 +66,7 @@ def workload(i: int, rng: random.Random) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--engines", default="model,gatekeeper")
+    parser.add_argument("--engines", default="model,kyverno,gatekeeper")
     parser.add_argument("--rego-engine", default="auto")
     args = parser.parse_args()
     rng = random.Random(42)
@@ -83,7 +82,7 @@ def main() -> None:
     reviews = [Review(d.obj, namespace_of(d.obj, "default")) for d in docs]  # type: ignore[union-attr]
     ctx = EvalContext(dt.date(2026, 11, 28))
     for name in args.engines.split(","):
-        engine = MODEL if name == "model" else GatekeeperEngine(args.rego_engine)
+        engine = GatekeeperEngine(args.rego_engine) if name == "gatekeeper" else registry()[name]
         engine.evaluate(cfg, reviews[:1], ctx)  # compile outside the timing
         start = time.perf_counter()
         engine.evaluate(cfg, reviews, ctx)

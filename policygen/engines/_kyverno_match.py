@@ -7,6 +7,7 @@ import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from policygen.config import LabelSelector
@@ -114,21 +115,50 @@ def _kind(entry: str, req: Admission) -> bool:
         return True
     api_version = str(req.obj.get("apiVersion", ""))
     group, _, version = api_version.rpartition("/")
-    parts = entry.split("/")
-    subresource = ""
-    if parts[-1][:1].islower() and len(parts) > 1:  # Kind/subresource
-        subresource = parts[-1]
-        parts = parts[:-1]
-    kind = parts[-1]
-    if len(parts) == 2 and not wildcard(parts[0], version):
+    want_group, want_version, kind, subresource = _kind_entry(entry)
+    if want_group is not None and not wildcard(want_group, group):
         return False
-    if len(parts) == 3 and not (wildcard(parts[0], group) and wildcard(parts[1], version)):
+    if want_version is not None and not wildcard(want_version, version):
         return False
     if not wildcard(kind, str(req.obj.get("kind", ""))):
         return False
     if subresource:
         return wildcard(subresource, req.subresource)
     return req.subresource in ("", "ephemeralcontainers") if kind == "Pod" else not req.subresource
+
+
+@lru_cache(maxsize=1024)
+def _kind_entry(entry: str) -> tuple[str | None, str | None, str, str]:
+    """(group, version, kind, subresource) of a kinds entry; None = any."""
+    parts = entry.split("/")
+    subresource = ""
+    if len(parts) > 1 and parts[-1][:1].islower():  # Kind/subresource
+        subresource = parts[-1]
+        parts = parts[:-1]
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2], subresource
+    if len(parts) == 2:
+        return None, parts[0], parts[1], subresource
+    return None, None, parts[0], subresource
+
+
+def possible_kinds(block: Mapping[str, Any] | None) -> frozenset[str] | None:
+    """The object kinds a match block can ever match, for a quick first
+    test; None when it could match any kind."""
+    if not block:
+        return frozenset()
+    entries = _entries(block)
+    kinds: set[str] = set()
+    for entry in entries:
+        listed = (entry.get("resources") or {}).get("kinds") or []
+        if not listed:
+            return None
+        for k in listed:
+            kind = _kind_entry(k)[2]
+            if "*" in kind or "?" in kind:
+                return None
+            kinds.add(kind)
+    return frozenset(kinds)
 
 
 # --- autogen ------------------------------------------------------------------

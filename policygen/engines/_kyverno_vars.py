@@ -80,23 +80,95 @@ class KyvernoFunctions(functions.Functions):
 
 
 _OPTIONS = jmespath.Options(custom_functions=KyvernoFunctions())
-_COMPILED: dict[str, Any] = {}
+_COMPILED: dict[str, tuple[Any, tuple[tuple[str, ...], ...] | None]] = {}
+_RESULTS: dict[tuple[str, str], Any] = {}
+_MAX_RESULTS = 200_000
+
+# Node types whose later children are evaluated against the first child's
+# result, not against the variables.
+_RELATIVE = {
+    "subexpression",
+    "index_expression",
+    "projection",
+    "value_projection",
+    "filter_projection",
+    "pipe",
+    "flatten",
+}
+
+
+def _chain(node: Mapping[str, Any]) -> tuple[str, ...] | None:
+    if node["type"] == "field":
+        return (node["value"],)
+    if node["type"] == "subexpression" and all(c["type"] == "field" for c in node["children"]):
+        return tuple(c["value"] for c in node["children"])
+    return None
+
+
+def _inputs(node: Mapping[str, Any]) -> frozenset[tuple[str, ...]] | None:
+    """The variable paths an expression reads; None if it reads the whole
+    document (``@``), which makes it uncacheable."""
+    chain = _chain(node)
+    if chain is not None:
+        return frozenset([chain])
+    kind = node["type"]
+    if kind in ("current", "identity"):
+        return None
+    children = node.get("children") or []
+    if kind in _RELATIVE:
+        children = children[:1]
+    out: set[tuple[str, ...]] = set()
+    for child in children:
+        if not isinstance(child, Mapping):
+            continue
+        sub = _inputs(child)
+        if sub is None:
+            return None
+        out |= sub
+    return frozenset(out)
+
+
+def _lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = data
+    for key in path:
+        if type(value) is not dict:  # exact dicts: what YAML and JSON give us
+            return None
+        value = value.get(key)
+    return value
 
 
 def query(expression: str, data: Mapping[str, Any]) -> Any:
-    compiled = _COMPILED.get(expression)
-    if compiled is None:
+    """Evaluate JMESPath with Kyverno's functions. Every function here is
+    pure, so a result is memoised on the values of the paths it reads:
+    workloads repeat images, and the same questions recur."""
+    entry = _COMPILED.get(expression)
+    if entry is None:
         try:
             compiled = jmespath.compile(expression)
         except jmespath.exceptions.ParseError as exc:
             raise VariableError(f"invalid JMESPath '{expression}': {exc}") from None
-        _COMPILED[expression] = compiled
+        paths = _inputs(compiled.parsed)
+        entry = _COMPILED[expression] = (compiled, None if paths is None else tuple(sorted(paths)))
+    compiled, inputs = entry
+    key = None
+    if inputs is not None:
+        # repr, not JSON: equal values written in another key order only miss.
+        key = (expression, repr([_lookup(data, path) for path in inputs]))
+        if key in _RESULTS:
+            # Shared, not copied: the evaluator only reads query results
+            # (patches are built by substitute(), which makes new values).
+            return _RESULTS[key]
     try:
-        return compiled.search(data, options=_OPTIONS)
+        result = compiled.search(data, options=_OPTIONS)
     except jmespath.exceptions.UnknownFunctionError as exc:
         raise UnsupportedConstruct("kyverno", f"JMESPath '{expression}'", str(exc)) from None
     except jmespath.exceptions.JMESPathError as exc:
         raise VariableError(f"JMESPath '{expression}' failed: {exc}") from None
+    if key is not None:
+        if len(_RESULTS) >= _MAX_RESULTS:
+            _RESULTS.clear()
+        _RESULTS[key] = result
+    return result
 
 
 def _format(value: Any) -> str:

@@ -26,6 +26,7 @@ from policygen.engines._kyverno_match import (
     NamespaceUnknown,
     autogen_rules,
     matches,
+    possible_kinds,
 )
 from policygen.engines._kyverno_pattern import Mismatch, Skip, merge, wildcard
 from policygen.engines._kyverno_pattern import match as match_pattern
@@ -84,6 +85,7 @@ class Rule:
     policy: str
     spec: Mapping[str, Any]
     action: Action
+    kinds: frozenset[str] | None = None  # kinds it can match; None: any
 
     @property
     def name(self) -> str:
@@ -162,6 +164,8 @@ class PolicySet:
     # --- shared steps ---------------------------------------------------------
 
     def _applies(self, rule: Rule, obj: Mapping[str, Any], req: Request) -> bool:
+        if rule.kinds is not None and obj.get("kind") not in rule.kinds:
+            return False
         adm = Admission(obj, req.namespace, req.operation, req.subresource, req.namespace_labels)
         where = f"{rule.policy}.rules[{rule.name}]"
         if not matches(rule.spec.get("match"), adm, f"{where}.match"):
@@ -517,7 +521,8 @@ def _policy(doc: Mapping[str, Any]) -> Policy:
                 "kyverno", f"{name}.rules[{raw.get('name')}].{sorted(extra)[0]}", "rule field"
             )
         for spec_rule in [raw, *autogen_rules(doc, raw)]:
-            rules.append(Rule(name, spec_rule, _action(spec_rule, default_action)))
+            kinds = possible_kinds(spec_rule.get("match"))
+            rules.append(Rule(name, spec_rule, _action(spec_rule, default_action), kinds))
     return Policy(name, rules)
 
 
