@@ -17,8 +17,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from policygen import config
-from policygen.engines import EvalContext, Review, registry
-from policygen.engines.gatekeeper import GatekeeperEngine
+from policygen.engines import EvalContext, Review, create
 from policygen.manifests import read
 from policygen.model import namespace_of
 
@@ -82,7 +81,7 @@ def main() -> None:
     reviews = [Review(d.obj, namespace_of(d.obj, "default")) for d in docs]  # type: ignore[union-attr]
     ctx = EvalContext(dt.date(2026, 11, 28))
     for name in args.engines.split(","):
-        engine = GatekeeperEngine(args.rego_engine) if name == "gatekeeper" else registry()[name]
+        engine = create(name, rego_engine=args.rego_engine)
         engine.evaluate(cfg, reviews[:1], ctx)  # compile outside the timing
         start = time.perf_counter()
         engine.evaluate(cfg, reviews, ctx)

@@ -11,13 +11,17 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
 from policygen import __version__, bundle, config
 from policygen.errors import EXIT_BUG, EXIT_INPUT, EXIT_NO, EXIT_OK, PolicygenError
+from policygen.manifests import FileProblem
+
+T = TypeVar("T")
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 a denial, a disagreement or a stale bundle; "
@@ -139,43 +143,81 @@ def explain(
 @app.command()
 def scan(
     paths: Annotated[list[str], typer.Argument(help="Files, folders, or - for stdin.")],
-    engine: Annotated[str, typer.Option(help="Evaluator: model, kyverno or gatekeeper.")] = "model",
+    engine: Annotated[
+        str, typer.Option(help="Evaluator: model, kyverno, gatekeeper, or all of them.")
+    ] = "model",
     rego_engine: RegoEngineOpt = "auto",
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json, sarif or junit.")] = "table",
     namespace: Annotated[
         str, typer.Option("--namespace", "-n", help="Namespace for objects without one.")
     ] = "default",
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Count objects on stderr as they are scanned "
+            "(default: when stderr is a terminal).",
+        ),
+    ] = None,
     cfg: ConfigOpt = Path("policygen.yaml"),
     now: NowOpt = None,
 ) -> None:
     """Evaluate real manifests; exit 1 when anything would be denied."""
-    from policygen.engines import EvalContext
-    from policygen.engines import registry as engines
+    from policygen.engines import NAMES, EvalContext, create
     from policygen.formatters import registry as formatters
+    from policygen.scan import Summary
     from policygen.scan import scan as run
 
     try:
         today = _now(now)
-        if engine not in engines():
-            raise PolicygenError(f"--engine: unknown engine '{engine}' ({', '.join(engines())})")
+        if engine not in (*NAMES, "all"):
+            raise PolicygenError(
+                f"--engine: unknown engine '{engine}' ({', '.join((*NAMES, 'all'))})"
+            )
         if fmt not in formatters():
             raise PolicygenError(f"--format: unknown format '{fmt}' ({', '.join(formatters())})")
         loaded = config.load(cfg, today=today)
-        evaluator = engines()[engine]
-        if engine == "gatekeeper":  # the Rego engine is resolved when policies load
-            from policygen.engines.gatekeeper import GatekeeperEngine
-
-            evaluator = GatekeeperEngine(rego_engine)
-        report = run(loaded, paths, evaluator, EvalContext(today), namespace)
+        names = list(NAMES) if engine == "all" else [engine]
+        evaluators = [create(n, rego_engine=rego_engine) for n in names]
+        summary = Summary(engine)
+        formatter = formatters()[fmt](sys.stdout, engine)
+        formatter.begin()
+        items = run(loaded, paths, evaluators, EvalContext(today), namespace)
+        show = sys.stderr.isatty() if progress is None else progress
+        for item in _with_progress(items) if show else items:
+            summary.add(item)
+            if isinstance(item, FileProblem):
+                formatter.problem(item)
+            else:
+                formatter.result(item)
+        formatter.end(summary)
     except PolicygenError as exc:
         _fail(exc)
-    sys.stdout.write(formatters()[fmt](report))
-    for problem in report.problems:
+    for problem in summary.problems:
         print(f"policygen: {problem}", file=sys.stderr)
-    if report.denied:
+    if summary.disagreements:
+        print(f"policygen: {summary.disagreements} objects where engines disagree", file=sys.stderr)
+    if summary.denied:
         raise typer.Exit(EXIT_NO)
-    if report.problems:
+    if summary.problems:
         raise typer.Exit(EXIT_INPUT)
+
+
+def _with_progress(items: Iterator[T]) -> Iterator[T]:
+    """A running count on stderr; stdout carries only the report."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("scanned {task.completed} objects"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("scan", total=None)
+        for item in items:
+            bar.advance(task)
+            yield item
 
 
 gatekeeper_app = typer.Typer(help="Gatekeeper tools.", no_args_is_help=True)

@@ -43,12 +43,21 @@ class Evaluator(Protocol):
         ...
 
 
-def registry() -> dict[str, Evaluator]:
-    from policygen.engines import gatekeeper, kyverno, model_engine
+NAMES = ("model", "kyverno", "gatekeeper")
 
-    engines: dict[str, Evaluator] = {
-        "model": model_engine.ENGINE,
-        "kyverno": kyverno.ENGINE,
-        "gatekeeper": gatekeeper.ENGINE,
-    }
-    return engines
+
+def create(name: str, *, rego_engine: str = "auto") -> Evaluator:
+    """A fresh evaluator by name; options go to the engines that take them."""
+    if name == "model":
+        from policygen.engines.model_engine import ModelEngine
+
+        return ModelEngine()
+    if name == "kyverno":
+        from policygen.engines.kyverno import KyvernoEngine
+
+        return KyvernoEngine()
+    if name == "gatekeeper":
+        from policygen.engines.gatekeeper import GatekeeperEngine
+
+        return GatekeeperEngine(rego_engine)
+    raise KeyError(name)

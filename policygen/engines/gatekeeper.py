@@ -292,6 +292,3 @@ def _with_name_label(ns_obj: Mapping[str, Any], name: str) -> dict[str, Any]:
     out = copy.deepcopy(dict(ns_obj))
     out.setdefault("metadata", {})["labels"] = namespace_labels(ns_obj, name)
     return out
-
-
-ENGINE = GatekeeperEngine()

@@ -670,6 +670,3 @@ class KyvernoEngine:
             )
             out.append(to_violations(policies.review(req), config.name))
         return out
-
-
-ENGINE = KyvernoEngine()

@@ -24,6 +24,3 @@ class ModelEngine:
             )
             out.append(model.evaluate(config, review.obj, mctx))
         return out
-
-
-ENGINE = ModelEngine()

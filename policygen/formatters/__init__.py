@@ -1,18 +1,43 @@
-"""Output formats for scan results: one module each, one registry."""
+"""Output formats for scan results: one module each, one registry.
+
+A formatter is fed results as they are found and writes as it goes, so
+scanning a large input never holds its whole output in memory.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TextIO
 
-from policygen.scan import ScanReport
-
-
-class Formatter(Protocol):
-    def __call__(self, report: ScanReport) -> str: ...
+from policygen.manifests import FileProblem
+from policygen.scan import ObjectResult, Summary
 
 
-def registry() -> dict[str, Formatter]:
-    from policygen.formatters import json_format, table
+class Formatter:
+    """Writes one scan's output to ``out``; subclasses override the hooks."""
 
-    formatters: dict[str, Formatter] = {"table": table.format, "json": json_format.format}
-    return formatters
+    def __init__(self, out: TextIO, engine: str) -> None:
+        self.out = out
+        self.engine = engine
+
+    def begin(self) -> None:
+        """Called once, before any result."""
+
+    def result(self, r: ObjectResult) -> None:
+        """Called once per object, in the order they were evaluated."""
+
+    def problem(self, p: FileProblem) -> None:
+        """Called once per file problem."""
+
+    def end(self, summary: Summary) -> None:
+        """Called once, after everything."""
+
+
+def registry() -> dict[str, type[Formatter]]:
+    from policygen.formatters import json_format, junit, sarif, table
+
+    return {
+        "table": table.TableFormatter,
+        "json": json_format.JsonFormatter,
+        "sarif": sarif.SarifFormatter,
+        "junit": junit.JunitFormatter,
+    }

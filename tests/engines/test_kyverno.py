@@ -12,7 +12,7 @@ import pytest
 from policygen import config, model
 from policygen.agreement import disagreements
 from policygen.engines import EvalContext, Review
-from policygen.engines.kyverno import ENGINE, PolicySet, Request, image_info
+from policygen.engines.kyverno import KyvernoEngine, PolicySet, Request, image_info
 from policygen.errors import UnsupportedConstruct
 from policygen.model import namespace_of
 from policygen.violations import Violation
@@ -20,6 +20,8 @@ from tests import golden
 from tests.conftest import NOW
 from tests.corpus import cases
 from tests.engines.test_gatekeeper import SELECTOR_NAMESPACES, SELECTOR_OBJECTS, pod
+
+ENGINE = KyvernoEngine()
 
 
 def run_bundle(

@@ -1,0 +1,75 @@
+"""Scanning streams, and still sees Namespaces that come after their objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from policygen import config
+from policygen.engines import EvalContext, create
+from policygen.manifests import FileProblem
+from policygen.scan import ObjectResult, scan
+from tests import golden
+from tests.conftest import NOW
+
+
+def write(path: Path, *docs: dict) -> str:
+    path.write_text(yaml.safe_dump_all(docs))
+    return str(path)
+
+
+POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p", "namespace": "prod-a"},
+    "spec": {"containers": [{"name": "a", "image": "ghcr.io/blue/a:1"}]},
+}
+NAMESPACE = {
+    "apiVersion": "v1",
+    "kind": "Namespace",
+    "metadata": {"name": "prod-a", "labels": {"tenant": "red"}},
+}
+
+
+def results(cfg: config.Config, paths: list[str], **kw: object) -> list[ObjectResult]:
+    items = list(scan(cfg, paths, [create("model"), create("kyverno")], EvalContext(NOW), **kw))  # type: ignore[arg-type]
+    return [i for i in items if isinstance(i, ObjectResult)]
+
+
+def test_a_namespace_after_its_objects_is_still_used(tmp_path: Path) -> None:
+    cfg = config.load(golden.cases()["mutate-selectors"], today=NOW)
+    pods = write(
+        tmp_path / "pods.yaml", POD, {**POD, "metadata": {"name": "q", "namespace": "prod-a"}}
+    )
+    ns = write(tmp_path / "ns.yaml", NAMESPACE)
+    (first, second) = results(cfg, [pods, ns], chunk=1)
+    # tenant red's registries apply: ghcr.io/blue is not among them
+    assert [v.rule for v in first.by_engine["model"]] == ["registries"]
+    assert first.disagreements == {}
+    assert second.name == "q"
+
+
+def test_without_the_namespace_the_scope_is_reported(tmp_path: Path) -> None:
+    cfg = config.load(golden.cases()["mutate-selectors"], today=NOW)
+    (only,) = results(cfg, [write(tmp_path / "pods.yaml", POD)])
+    assert {v.rule for v in only.by_engine["model"]} == {"scope"}
+    assert {v.rule for v in only.by_engine["kyverno"]} == {"scope"}
+
+
+def test_default_namespace_and_order_without_selectors(
+    tmp_path: Path, example: config.Config
+) -> None:
+    docs = [{**POD, "metadata": {"name": f"p{i}"}} for i in range(5)]
+    got = results(
+        example, [write(tmp_path / "pods.yaml", *docs)], default_namespace="team-a", chunk=2
+    )
+    assert [(r.name, r.namespace) for r in got] == [(f"p{i}", "team-a") for i in range(5)]
+
+
+def test_problems_do_not_stop_the_scan(tmp_path: Path, example: config.Config) -> None:
+    path = tmp_path / "mixed.yaml"
+    path.write_text(yaml.safe_dump(POD) + "---\n[1, 2\n")
+    items = list(scan(example, [str(path)], [create("model")], EvalContext(NOW)))
+    assert [type(i).__name__ for i in items] == ["FileProblem", "ObjectResult"]
+    assert isinstance(items[0], FileProblem) and "invalid YAML" in items[0].message
