@@ -37,4 +37,4 @@ clean:
 
 # Throughput per engine against the YAML parse floor of the same corpus.
 bench: $(STAMP)
-	$(BIN)/python bench/scan.py --count 10000
+	$(BIN)/python bench/scan.py --sizes 10000,100000
