@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -118,6 +118,103 @@ def build(
         _fail(exc)
     for rel in rendered.files:
         print(f"wrote {out / rel}")
+
+
+@app.command("test")
+def test_command(
+    cfg: ConfigOpt = Path("policygen.yaml"),
+    bundle_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle", help="Evaluate this built bundle instead of rendering the config."
+        ),
+    ] = None,
+    fixture_paths: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fixtures",
+            help="Folders or files of your fixtures; annotate one with "
+            'policygen.dev/expect: "rule:container, …" (or "none") to declare its violations.',
+        ),
+    ] = None,
+    no_builtin: Annotated[
+        bool, typer.Option("--no-builtin", help="Skip the corpus generated from the config.")
+    ] = False,
+    rego_engine: RegoEngineOpt = "auto",
+    show: Annotated[
+        str, typer.Option("--show", help="Matrix rows to print: failed, all or none.")
+    ] = "failed",
+    now: NowOpt = None,
+) -> None:
+    """Prove the bundle: every selected target's evaluator must agree with the
+    reference model, and the model with your fixtures' expectations."""
+    from policygen.engines import EvalContext, create
+    from policygen.fixtures import builtin_corpus, read_fixtures
+    from policygen.prove import EVALUATORS, prove
+
+    try:
+        today = _now(now)
+        if show not in ("failed", "all", "none"):
+            raise PolicygenError(f"--show: '{show}' is not failed, all or none")
+        loaded = config.load(cfg, today=today)
+        missing = [t for t in loaded.spec.targets if t not in EVALUATORS]
+        if missing:
+            raise PolicygenError(f"no evaluator for target(s) {', '.join(missing)} yet")
+        names = ["model", *(EVALUATORS[t] for t in loaded.spec.targets)]
+        engines = [create(n, rego_engine=rego_engine) for n in names]
+        fixtures, namespaces = builtin_corpus(loaded) if not no_builtin else ([], {})
+        user, user_namespaces, problems = read_fixtures(fixture_paths or [])
+        if problems:
+            raise PolicygenError("\n".join(f"policygen: {p}" for p in problems))
+        if not fixtures and not user:
+            raise PolicygenError("nothing to test: no fixtures (and --no-builtin)")
+        ctx = EvalContext(today, bundle=bundle_dir)
+        proof = prove(loaded, engines, fixtures + user, {**namespaces, **user_namespaces}, ctx)
+    except PolicygenError as exc:
+        _fail(exc)
+    _print_proof(proof, show)
+    if proof.failed:
+        raise typer.Exit(EXIT_NO)
+
+
+def _print_proof(proof: Any, show: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from policygen.prove import RULES
+
+    console = Console(highlight=False, soft_wrap=True)
+    marks = {"deny": "[red]deny[/]", "warn": "[yellow]warn[/]", "audit": "[cyan]audit[/]"}
+    rows = proof.rows if show == "all" else proof.failed if show == "failed" else []
+    if rows:
+        table = Table(title="verdict matrix", show_lines=False)
+        table.add_column("object")
+        for rule in RULES:
+            table.add_column(rule, justify="center")
+        for row in rows:
+            cells = []
+            for rule in RULES:
+                said = [row.cell(e, rule) for e in proof.engines]
+                cells.append(" ".join(marks.get(a, "·") for a in said))
+            meta = row.fixture.obj.get("metadata") or {}
+            what = f"{row.fixture.obj.get('kind')} {row.namespace}/{meta.get('name', '')}"
+            label = f"{row.fixture.source}\n  {what}"
+            table.add_row(label, *cells)
+        table.caption = "cells: " + " · ".join(proof.engines)
+        console.print(table)
+    for row in proof.failed:
+        meta = row.fixture.obj.get("metadata") or {}
+        console.print(
+            f"[bold red]DISAGREE[/] {row.fixture.source} "
+            f"({row.fixture.obj.get('kind')} {row.namespace}/{meta.get('name', '')})"
+        )
+        for problem in row.problems:
+            console.print(f"  {problem}", markup=False)
+    n, bad = len(proof.rows), len(proof.failed)
+    status = "[green]all agree[/]" if not bad else f"[red]{bad} disagree[/]"
+    console.print(
+        f"{n} objects × {len(proof.engines)} engines ({', '.join(proof.engines)}): {status}"
+    )
 
 
 @app.command()

@@ -8,12 +8,12 @@ import pytest
 from policygen import config, model
 from policygen.violations import Violation
 from tests.conftest import NOW
-from tests.corpus import Case, cases
+from tests.corpus import Case, case_id, cases
 
 CTX = model.Context(now=NOW, namespaces={})
 
 
-@pytest.mark.parametrize("case", [c for c in cases() if c.expected is not None], ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [c for c in cases() if c.expected is not None], ids=case_id)
 def test_corpus_expectations(example: config.Config, case: Case) -> None:
     found = {(v.rule, v.container) for v in model.evaluate(example, case.obj, CTX)}
     assert found == case.expected

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from policygen.config import Config
@@ -28,6 +29,9 @@ class Review:
 class EvalContext:
     now: dt.date
     namespaces: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: a built bundle to evaluate instead of rendering the config
+    #: (``<bundle>/<target>/*.yaml``, as ``policygen build`` writes it)
+    bundle: Path | None = None
 
 
 class Evaluator(Protocol):
@@ -44,6 +48,39 @@ class Evaluator(Protocol):
 
 
 NAMES = ("model", "kyverno", "gatekeeper")
+
+
+def policy_documents(target: str, config: Config, ctx: EvalContext) -> list[dict[str, Any]]:
+    """What an engine evaluates: the config rendered for ``target``, or that
+    target's folder of ``ctx.bundle`` when one is given."""
+    if ctx.bundle is not None:
+        return bundle_documents(ctx.bundle, target)
+    import yaml
+
+    from policygen.targets import registry as targets
+
+    files = targets()[target].render(config, ctx.now)
+    return [d for text in files.values() for d in yaml.safe_load_all(text) if d]
+
+
+def bundle_documents(bundle: Path, target: str) -> list[dict[str, Any]]:
+    """The policy documents of one target's folder in a built bundle."""
+    import yaml
+
+    from policygen.errors import InputError, Problem
+
+    folder = bundle / target
+    if not folder.is_dir():
+        raise InputError([Problem(str(folder), 0, 0, "", f"no {target} folder in the bundle")])
+    docs: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        try:
+            docs.extend(d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict))
+        except yaml.YAMLError as exc:
+            raise InputError([Problem(str(path), 0, 0, "", f"invalid YAML: {exc}")]) from None
+    return docs
 
 
 def create(name: str, *, rego_engine: str = "auto") -> Evaluator:

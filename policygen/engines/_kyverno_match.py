@@ -235,6 +235,7 @@ def autogen_rules(policy: Mapping[str, Any], rule: Mapping[str, Any]) -> list[di
 def _generate(
     rule: Mapping[str, Any], prefix: str, kinds: list[str], flavour: str, wrap: list[str]
 ) -> dict[str, Any]:
+    """generateRule of pkg/autogen/v1/rule.go, then its byte replacements."""
     text = json.dumps(rule)
     for old, new in REPLACEMENTS[flavour]:
         text = text.replace(old, new)
@@ -245,14 +246,41 @@ def _generate(
             res = entry.get("resources") or {}
             if res.get("kinds"):
                 res["kinds"] = list(kinds)
-    validate = out.get("validate") or {}
-    if "pattern" in validate:
-        validate["pattern"] = _wrap(validate["pattern"], wrap)
-    if "anyPattern" in validate:
-        validate["anyPattern"] = [_wrap(p, wrap) for p in validate["anyPattern"]]
-    mutate = out.get("mutate") or {}
+    if "mutate" in out:
+        out["mutate"] = _autogen_mutate(out["mutate"], wrap)
+    if "validate" in out:
+        out["validate"] = _autogen_validate(out["validate"], wrap)
+    return out
+
+
+def _autogen_mutate(mutate: Mapping[str, Any], wrap: list[str]) -> dict[str, Any]:
     if "patchStrategicMerge" in mutate:
-        mutate["patchStrategicMerge"] = _wrap(mutate["patchStrategicMerge"], wrap)
+        return {"patchStrategicMerge": _wrap(mutate["patchStrategicMerge"], wrap)}
+    foreach = []
+    for fe in mutate.get("foreach") or []:
+        kept = {k: fe[k] for k in ("list", "context", "preconditions") if k in fe}
+        kept["patchStrategicMerge"] = _wrap(fe.get("patchStrategicMerge"), wrap)
+        foreach.append(kept)
+    return {"foreach": foreach}
+
+
+#: what an autogen validate rule keeps of the original besides the check
+#: itself: emitWarning is not among them, so controllers get no warnings.
+VALIDATE_KEPT = ("message", "failureAction", "failureActionOverrides", "allowExistingViolations")
+
+
+def _autogen_validate(validate: Mapping[str, Any], wrap: list[str]) -> dict[str, Any]:
+    out = {k: validate[k] for k in VALIDATE_KEPT if k in validate}
+    if "pattern" in validate:
+        out["pattern"] = _wrap(validate["pattern"], wrap)
+    elif "deny" in validate:
+        out["deny"] = validate["deny"]
+    elif "anyPattern" in validate:
+        out["anyPattern"] = [_wrap(p, wrap) for p in validate["anyPattern"]]
+    elif "foreach" in validate:
+        out["foreach"] = validate["foreach"]
+    else:
+        return dict(validate)  # cel, assert, podSecurity: refused later
     return out
 
 

@@ -7,18 +7,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policygen.config import Config
-from policygen.engines import EvalContext, Review
+from policygen.engines import EvalContext, Review, policy_documents
 from policygen.engines._gatekeeper_match import Autoreject, matches
 from policygen.engines._gatekeeper_mutate import Assign, Expansion, applies_to
 from policygen.engines._rego import RegoError, RegoProgram, compile_program, resolve
 from policygen.errors import UnsupportedConstruct
 from policygen.model import namespace_labels
-from policygen.targets import gatekeeper as target
 from policygen.violations import MESSAGES, Action, Violation
 from policygen.workloads import with_api_defaults
 
@@ -260,17 +258,16 @@ class GatekeeperEngine:
         self.per_rule = False
         # The last config and its loaded policies. Held by identity, not id():
         # a freed config's id can be reused by the next one.
-        self._loaded: tuple[Config, PolicySet] | None = None
+        self._loaded: tuple[Config, Path | None, PolicySet] | None = None
 
     def policy_set(self, config: Config, ctx: EvalContext) -> PolicySet:
-        if self._loaded is None or self._loaded[0] is not config:
-            files = target.TARGET.render(config, ctx.now)
-            docs = [d for text in files.values() for d in yaml.safe_load_all(text) if d]
+        if self._loaded is None or self._loaded[0] is not config or self._loaded[1] != ctx.bundle:
+            docs = policy_documents("gatekeeper", config, ctx)
             policies = PolicySet.load(docs, self.rego_engine)
             if self._loaded is not None:
-                self._loaded[1].close()
-            self._loaded = (config, policies)
-        return self._loaded[1]
+                self._loaded[2].close()
+            self._loaded = (config, ctx.bundle, policies)
+        return self._loaded[2]
 
     def evaluate(
         self, config: Config, reviews: Sequence[Review], ctx: EvalContext

@@ -10,17 +10,15 @@ policy, then validation of the mutated object.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-
-import yaml
 
 from policygen import imageref
 from policygen.config import Config
-from policygen.engines import EvalContext, Review
+from policygen.engines import EvalContext, Review, policy_documents
 from policygen.engines._kyverno_match import (
     Admission,
     NamespaceUnknown,
@@ -646,21 +644,18 @@ class KyvernoEngine:
     per_rule = True
 
     def __init__(self) -> None:
-        self._loaded: tuple[Config, PolicySet] | None = None
+        self._loaded: tuple[Config, Path | None, PolicySet] | None = None
 
-    def policy_set(self, config: Config, now: dt.date) -> PolicySet:
-        if self._loaded is None or self._loaded[0] is not config:
-            from policygen.targets import kyverno as target
-
-            files = target.TARGET.render(config, now)
-            docs = [d for text in files.values() for d in yaml.safe_load_all(text) if d]
-            self._loaded = (config, PolicySet.load(docs))
-        return self._loaded[1]
+    def policy_set(self, config: Config, ctx: EvalContext) -> PolicySet:
+        if self._loaded is None or self._loaded[0] is not config or self._loaded[1] != ctx.bundle:
+            docs = policy_documents("kyverno", config, ctx)
+            self._loaded = (config, ctx.bundle, PolicySet.load(docs))
+        return self._loaded[2]
 
     def evaluate(
         self, config: Config, reviews: Sequence[Review], ctx: EvalContext
     ) -> list[list[Violation]]:
-        policies = self.policy_set(config, ctx.now)
+        policies = self.policy_set(config, ctx)
         out = []
         for review in reviews:
             ns_obj = ctx.namespaces.get(review.namespace)

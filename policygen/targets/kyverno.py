@@ -15,6 +15,7 @@ Facts this shape relies on (../shared/notes/kyverno.md):
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from policygen import globs, imageref
@@ -40,6 +41,38 @@ POLICY_NAMES = {
 }
 
 
+#: Rules per workload shape: (rule name suffix, kinds, path of the pod spec).
+#: Written out rather than left to Kyverno's autogen, which drops emitWarning.
+WORKLOADS: list[tuple[str, tuple[str, ...], str]] = [
+    ("", ("Pod",), "spec"),
+    (
+        "-controllers",
+        ("DaemonSet", "Deployment", "Job", "ReplicaSet", "ReplicationController", "StatefulSet"),
+        "spec.template.spec",
+    ),
+    ("-cronjobs", ("CronJob",), "spec.jobTemplate.spec.template.spec"),
+]
+#: Longest rule-name suffix, for the 63-character limit on rule names.
+LONGEST_SUFFIX = max(len(suffix) for suffix, _, _ in WORKLOADS)
+PULL_ALWAYS = {"name": "{{ element.name }}", "imagePullPolicy": "Always"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    suffix: str
+    path: str
+    match: str  # the rule's match block, as YAML
+    patches: dict[str, str]  # per container list: the set-Always patch, as YAML
+
+
+def _nested(path: str, leaf: dict[str, Any]) -> dict[str, Any]:
+    """``spec.template.spec`` + leaf → ``{spec: {template: {spec: leaf}}}``."""
+    out: dict[str, Any] = leaf
+    for key in reversed(path.split(".")):
+        out = {key: out}
+    return out
+
+
 class KyvernoTarget:
     name = "kyverno"
     description = "Kyverno ClusterPolicies (kyverno.io/v1)"
@@ -56,7 +89,7 @@ class KyvernoTarget:
                 emit_warning=action == "warn",
                 mutate=action == "mutate",
                 lists=CONTAINER_LISTS,
-                match=dump(self.match(config)),
+                variants=self.variants(config),
                 exclude=_dump_exclude(self.exclude(config)),
                 exemptions=self.exemption_conditions(config, rule),
                 pinned_regex=pinned_regex(config),
@@ -88,10 +121,23 @@ class KyvernoTarget:
             )
         return files
 
+    def variants(self, config: Config, namespaces: list[str] | None = None) -> list[Variant]:
+        return [
+            Variant(
+                suffix,
+                path,
+                dump(self.match(config, namespaces, kinds)),
+                {lst: dump(_nested(path, {lst: [PULL_ALWAYS]})) for lst in CONTAINER_LISTS},
+            )
+            for suffix, kinds, path in WORKLOADS
+        ]
+
     @staticmethod
-    def match(config: Config, namespaces: list[str] | None = None) -> dict[str, Any]:
+    def match(
+        config: Config, namespaces: list[str] | None = None, kinds: tuple[str, ...] = ("Pod",)
+    ) -> dict[str, Any]:
         scope = config.spec.scope
-        resources: dict[str, Any] = {"kinds": ["Pod"]}
+        resources: dict[str, Any] = {"kinds": list(kinds)}
         ns = namespaces if namespaces is not None else list(scope.namespaces)
         if ns != ["*"]:
             resources["namespaces"] = ns
@@ -144,27 +190,30 @@ class KyvernoTarget:
             {
                 "name": "shared-registries",
                 "description": "namespaces outside every tenant: shared registries only",
-                "match": dump(self.match(config)),
+                "match": {v.suffix: v.match for v in self.variants(config)},
                 "exclude": _dump_exclude(self.exclude(config, outside_excludes)),
                 "allowed_regex": prefix_regex(shared),
             }
         ]
         for t in tenants:
-            any_of: list[dict[str, Any]] = []
-            if t.namespaces:
-                any_of.extend(self.match(config, list(t.namespaces))["any"])
-            if t.namespaceSelector is not None:
-                sel = self.match(config)["any"][0]["resources"]
-                sel["namespaceSelector"] = _merge_selectors(
-                    sel.get("namespaceSelector", {}),
-                    t.namespaceSelector.model_dump(exclude_defaults=True),
-                )
-                any_of.append({"resources": sel})
+            matches = {}
+            for suffix, kinds, _ in WORKLOADS:
+                any_of: list[dict[str, Any]] = []
+                if t.namespaces:
+                    any_of.extend(self.match(config, list(t.namespaces), kinds)["any"])
+                if t.namespaceSelector is not None:
+                    sel = self.match(config, kinds=kinds)["any"][0]["resources"]
+                    sel["namespaceSelector"] = _merge_selectors(
+                        sel.get("namespaceSelector", {}),
+                        t.namespaceSelector.model_dump(exclude_defaults=True),
+                    )
+                    any_of.append({"resources": sel})
+                matches[suffix] = dump({"any": any_of})
             rules.append(
                 {
                     "name": f"tenant-{t.name}",
                     "description": f"tenant {t.name}: shared registries and its own",
-                    "match": dump({"any": any_of}),
+                    "match": matches,
                     "exclude": _dump_exclude(self.exclude(config)),
                     "allowed_regex": prefix_regex(shared + list(t.registries)),
                 }

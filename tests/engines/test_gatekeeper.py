@@ -15,7 +15,7 @@ from policygen.model import namespace_of
 from policygen.violations import Violation
 from tests import golden
 from tests.conftest import NOW
-from tests.corpus import cases
+from tests.corpus import case_id, cases
 
 ENGINES = {name: GatekeeperEngine(name) for name in ("opa", "regopy")}
 PREFIX = re.compile(r"^\[Implied by [a-z0-9-]+\] ")
@@ -35,7 +35,7 @@ def unprefixed(vs: list[Violation]) -> list[Violation]:
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
-@pytest.mark.parametrize("case", cases(), ids=lambda c: c.id)
+@pytest.mark.parametrize("case", cases(), ids=case_id)
 def test_corpus_agrees_with_model(example: config.Config, engine: str, case: Any) -> None:
     expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
     assert unprefixed(run(engine, example, case.obj)) == expected

@@ -18,7 +18,7 @@ from policygen.model import namespace_of
 from policygen.violations import Violation
 from tests import golden
 from tests.conftest import NOW
-from tests.corpus import cases
+from tests.corpus import case_id, cases
 from tests.engines.test_gatekeeper import SELECTOR_NAMESPACES, SELECTOR_OBJECTS, pod
 
 ENGINE = KyvernoEngine()
@@ -31,7 +31,7 @@ def run_bundle(
     return ENGINE.evaluate(cfg, [Review(obj, namespace_of(obj, "default"))], ctx)[0]
 
 
-@pytest.mark.parametrize("case", cases(), ids=lambda c: c.id)
+@pytest.mark.parametrize("case", cases(), ids=case_id)
 def test_corpus_agrees_with_model_per_rule(example: config.Config, case: Any) -> None:
     expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
     assert disagreements(expected, run_bundle(example, case.obj), per_rule=True) == []
@@ -542,3 +542,32 @@ def test_unsupported_constructs_are_refused(doc: dict[str, Any], where: str) -> 
         PolicySet.load([doc]).review(
             Request(simple_pod({**IMG, "ports": [{"containerPort": 1}]}), "ns", {})
         )
+
+
+def test_autogen_drops_emit_warning() -> None:
+    """Why our policies write controller rules out: Kyverno's generated rules
+    keep failureAction but not emitWarning (pkg/autogen/v1/rule.go)."""
+    body = validate(DIGEST, failureAction="Audit", emitWarning=True)
+    docs = [policy(rule("digest", **body))]
+    actions = {
+        r.rule: r.action
+        for obj in (simple_pod(IMG), deployment(), cronjob())
+        for r in PolicySet.load(docs).review(Request(obj, "ns", {})).results
+    }
+    assert actions == {
+        "digest": "warn",
+        "autogen-digest": "audit",
+        "autogen-cronjob-digest": "audit",
+    }
+
+
+def test_our_warn_policies_warn_for_controllers_too(example: config.Config) -> None:
+    text = golden.cases()["mutate-selectors"].read_text()
+    cfg = config.parse(text, "c.yaml", today=NOW)
+    obj = pod(
+        "prod-payments",
+        {"name": "a", "image": "registry.k8s.io/x:1", "imagePullPolicy": "Always"},
+        kind="Deployment",
+    )
+    got = run_bundle(cfg, obj, SELECTOR_NAMESPACES)
+    assert [(v.rule, v.action) for v in got] == [("digest", "warn")]

@@ -25,15 +25,35 @@ def test_validates_against_kyverno_crd_models(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(golden.cases()))
-def test_autogen_stays_on(name: str) -> None:
+def test_every_workload_shape_has_its_own_rules(name: str) -> None:
+    """Autogen is off and the controller rules are written out: Kyverno's
+    autogen drops emitWarning (see test_engines/test_kyverno for the effect)."""
     for doc in policies(name):
-        assert "pod-policies.kyverno.io/autogen-controllers" not in doc["metadata"]["annotations"]
+        assert (
+            doc["metadata"]["annotations"]["pod-policies.kyverno.io/autogen-controllers"] == "none"
+        )
+        names = [r["name"] for r in doc["spec"]["rules"]]
+        bases = [n for n in names if not n.endswith(("-controllers", "-cronjobs"))]
+        assert names == [n for b in bases for n in (b, f"{b}-controllers", f"{b}-cronjobs")] or (
+            # mutate and validate rules alternate per shape in the pull-policy policy
+            sorted(names)
+            == sorted(n for b in bases for n in (b, f"{b}-controllers", f"{b}-cronjobs"))
+        )
         for rule in doc["spec"]["rules"]:
-            for block in ("match", "exclude"):
-                for entry in rule.get(block, {}).get("any", []):
-                    res = entry["resources"]
-                    assert not {"name", "names", "selector", "annotations"} & set(res)
-                    assert res.get("kinds", ["Pod"]) == ["Pod"]
+            kinds = {k for e in rule["match"]["any"] for k in e["resources"]["kinds"]}
+            if rule["name"].endswith("-cronjobs"):
+                assert kinds == {"CronJob"}
+            elif rule["name"].endswith("-controllers"):
+                assert kinds == {
+                    "DaemonSet",
+                    "Deployment",
+                    "Job",
+                    "ReplicaSet",
+                    "ReplicationController",
+                    "StatefulSet",
+                }
+            else:
+                assert kinds == {"Pod"}
             if "validate" in rule:
                 assert rule["validate"]["allowExistingViolations"] is False
                 assert rule["validate"]["failureAction"] in ("Enforce", "Audit")

@@ -136,6 +136,9 @@ SUITES: dict[str, Suite] = {
 }
 
 
+SHAPE_SUFFIX = {"CronJob": "-cronjobs", "Deployment": "-controllers"}
+
+
 def derive(folder: str, tmp: Path) -> Path:
     suite = SUITES[folder]
     cfg = config.parse(HEADER + suite.rules, f"{folder}.yaml", today=NOW)
@@ -153,7 +156,8 @@ def derive(folder: str, tmp: Path) -> Path:
                 **result,
                 "resources": [resource],
                 "policy": f"lib-{suite.policy_file}",
-                "rule": suite.rule_map[result["rule"]],
+                # our policies write a rule per workload shape (no autogen)
+                "rule": suite.rule_map[result["rule"]] + SHAPE_SUFFIX.get(result["kind"], ""),
                 "result": suite.replaced.get((result["rule"], name), result["result"]),
             }
             if name in suite.unpatched:
@@ -195,6 +199,6 @@ def test_without_api_defaults_we_give_the_clis_answer(tmp_path: Path) -> None:
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith("FAIL")]
     assert lines == [
-        "FAIL imagepullpolicy-always  lib-require-pull-always/require-pull-always  Deployment/mydeploy1  want pass, got fail",
+        "FAIL imagepullpolicy-always  lib-require-pull-always/require-pull-always-controllers  Deployment/mydeploy1  want pass, got fail",
         "FAIL imagepullpolicy-always  lib-require-pull-always/require-pull-always  Pod/myapp-pod-2  want pass, got fail",
     ]

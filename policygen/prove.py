@@ -1,0 +1,91 @@
+"""``policygen test``: every selected target's evaluator against the model,
+and the model against the fixtures' declared expectations.
+
+The result is a verdict matrix (object × rule × engine) and the list of
+disagreements, each naming the object, the container, the rule and what
+each side said."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from policygen.agreement import disagreements
+from policygen.config import Config
+from policygen.engines import EvalContext, Evaluator, Review
+from policygen.fixtures import Fixture
+from policygen.model import namespace_of
+from policygen.violations import ACTION_STRENGTH, Violation
+
+RULES = ("digest", "pullPolicy", "registries", "scope")
+#: the evaluator that proves each target
+EVALUATORS = {"kyverno": "kyverno", "gatekeeper": "gatekeeper"}
+CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Row:
+    fixture: Fixture
+    namespace: str
+    by_engine: dict[str, list[Violation]]
+    problems: list[str]
+
+    def cell(self, engine: str, rule: str) -> str:
+        """The strongest action an engine took for a rule, or ``allow``."""
+        best = "allow"
+        for v in self.by_engine[engine]:
+            if v.rule == rule and ACTION_STRENGTH[v.action] > ACTION_STRENGTH[best]:
+                best = v.action
+        return best
+
+
+@dataclass
+class Proof:
+    engines: list[str]
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Row]:
+        return [r for r in self.rows if r.problems]
+
+
+def prove(
+    config: Config,
+    engines: Sequence[Evaluator],
+    fixtures: list[Fixture],
+    namespaces: dict[str, dict[str, Any]],
+    ctx: EvalContext,
+) -> Proof:
+    """``engines[0]`` is the reference model."""
+    proof = Proof([e.name for e in engines])
+    context = EvalContext(ctx.now, namespaces, ctx.bundle)
+    for start in range(0, len(fixtures), CHUNK):
+        part = fixtures[start : start + CHUNK]
+        reviews = [Review(f.obj, namespace_of(f.obj, "default")) for f in part]
+        answers = {e.name: e.evaluate(config, reviews, context) for e in engines}
+        for i, (fixture, review) in enumerate(zip(part, reviews, strict=True)):
+            by_engine = {name: answer[i] for name, answer in answers.items()}
+            proof.rows.append(
+                Row(fixture, review.namespace, by_engine, _problems(fixture, by_engine, engines))
+            )
+    return proof
+
+
+def _problems(
+    fixture: Fixture, by_engine: dict[str, list[Violation]], engines: Sequence[Evaluator]
+) -> list[str]:
+    model_name = engines[0].name
+    model = by_engine[model_name]
+    out = []
+    if fixture.expected is not None:
+        found = {(v.rule, v.container) for v in model}
+        for rule, container in sorted(fixture.expected - found):
+            out.append(f"{model_name}: expected {rule} on container {container!r}, not reported")
+        for rule, container in sorted(found - fixture.expected):
+            said = next(v.message for v in model if (v.rule, v.container) == (rule, container))
+            out.append(f"{model_name}: {rule} on container {container!r} not expected: {said}")
+    for engine in engines[1:]:
+        differ = disagreements(model, by_engine[engine.name], per_rule=engine.per_rule)
+        out.extend(f"{engine.name}: {d}" for d in differ)
+    return out
