@@ -242,6 +242,11 @@ def registry_entry_problem(entry: str) -> str | None:
     return None
 
 
+#: Kyverno rule names are at most 63 characters; ours are
+#: ``tenant-<name>-controllers``.
+MAX_KYVERNO_TENANT_NAME = 63 - len("tenant-") - len("-controllers")
+
+
 def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
     spec = config.spec
     problems: list[CrossProblem] = []
@@ -280,6 +285,14 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
         seen_tenants[tenant.name] = t
         if not tenant.namespaces and tenant.namespaceSelector is None:
             problems.append((base, "a tenant needs namespaces and/or a namespaceSelector"))
+        if "kyverno" in spec.targets and len(tenant.name) > MAX_KYVERNO_TENANT_NAME:
+            problems.append(
+                (
+                    base + ("name",),
+                    f"at most {MAX_KYVERNO_TENANT_NAME} characters with target kyverno: "
+                    f"its rule 'tenant-{tenant.name}-controllers' must fit Kyverno's 63",
+                )
+            )
         check_globs(base + ("namespaces",), tenant.namespaces)
         for r, entry in enumerate(tenant.registries):
             why = registry_entry_problem(entry)

@@ -166,3 +166,14 @@ def test_yaml_1_1_words_are_strings_not_booleans() -> None:
     text = text.replace("      action: deny\n    registries", "    registries", 1)
     cfg = config.parse(text, "c.yaml", today=NOW)
     assert cfg.spec.rules.pullPolicy.action == "off"
+
+
+def test_tenant_names_fit_kyverno_rule_names() -> None:
+    long = "t" * 45
+    text = BASE.replace("- name: team-a", f"- name: {long}")
+    assert errors(text) == [
+        f"p.yaml:11:7: spec.tenants[0].name: at most 44 characters with target kyverno: "
+        f"its rule 'tenant-{long}-controllers' must fit Kyverno's 63"
+    ]
+    config.parse(text.replace("[kyverno, gatekeeper]", "[gatekeeper]"), "p.yaml", today=NOW)
+    config.parse(BASE.replace("- name: team-a", f"- name: {'t' * 44}"), "p.yaml", today=NOW)
