@@ -4,17 +4,34 @@ Gatekeeper reports one result per container, as the model does. Kyverno
 stops a rule at its first failing foreach element, so it reports one result
 per rule: it agrees when it fails exactly the rules the model fails, with
 the same action, and each finding it reports is one the model reports too.
-A ``scope`` finding (Namespace unknown offline) is compared by rule only,
-since each engine names the selector it could not evaluate in its own words.
+A finding that a Namespace is unknown offline (so a selector could not be
+evaluated) is compared by presence only: engines report it in their own
+words, and in a cluster it cannot happen. A rule an engine could not
+evaluate at all for that reason (Kyverno cannot match a rule whose selector
+it cannot read; ``scope`` means none could be) is left out of the comparison.
 """
 
 from __future__ import annotations
 
 import re
 
-from policygen.violations import Violation
+from policygen.violations import MESSAGES, Violation
 
 EXPANSION_PREFIX = re.compile(r"^\[Implied by [^\]]+\] ")
+UNKNOWN_NAMESPACE = re.compile(
+    "^"
+    + re.escape(MESSAGES["unknownNamespace"])
+    .replace(r"\{namespace\}", ".*")
+    .replace(r"\{what\}", ".*")
+    + "$"
+)
+
+
+def is_unknown_namespace(v: Violation) -> bool:
+    return (
+        v.rule == "scope"
+        or UNKNOWN_NAMESPACE.match(EXPANSION_PREFIX.sub("", v.message)) is not None
+    )
 
 
 def normalised(v: Violation) -> Violation:
@@ -22,17 +39,32 @@ def normalised(v: Violation) -> Violation:
     return Violation(v.rule, v.container, v.image, EXPANSION_PREFIX.sub("", v.message), v.action)
 
 
-def disagreements(model: list[Violation], got: list[Violation], *, per_rule: bool) -> list[str]:
-    """What differs, in words; empty when the engine agrees."""
-    want = {normalised(v) for v in model if v.rule != "scope"}
-    have = {normalised(v) for v in got if v.rule != "scope"}
+def disagreements(
+    model: list[Violation],
+    got: list[Violation],
+    *,
+    per_rule: bool,
+    namespace_known: bool = True,
+) -> list[str]:
+    """What differs, in words; empty when the engine agrees. Only when the
+    Namespace object is missing may an engine report rules it could not
+    evaluate; when the model reports that, the engine must too."""
+    undecided = {v.rule for v in got if is_unknown_namespace(v)}
+    if "scope" in undecided:
+        undecided |= {v.rule for v in model} | {v.rule for v in got}
+
+    def decided(v: Violation) -> bool:
+        return not is_unknown_namespace(v) and (v.rule not in undecided or not per_rule)
+
+    want = {normalised(v) for v in model if decided(v)}
+    have = {normalised(v) for v in got if decided(v)}
     out = []
-    want_scope = any(v.rule == "scope" for v in model)
-    have_scope = any(v.rule == "scope" for v in got)
-    if want_scope != have_scope:
-        out.append(
-            f"scope: model {'reports' if want_scope else 'does not report'} an unknown namespace"
-        )
+    want_unknown = any(is_unknown_namespace(v) for v in model)
+    have_unknown = any(is_unknown_namespace(v) for v in got)
+    if want_unknown and not have_unknown:
+        out.append("scope: the model reports an unknown namespace, the engine does not")
+    if have_unknown and namespace_known:
+        out.append("scope: the engine reports an unknown namespace, but the Namespace is known")
     if not per_rule:
         out.extend(f"missing: {_describe(v)}" for v in sorted(want - have))
         out.extend(f"extra: {_describe(v)}" for v in sorted(have - want))

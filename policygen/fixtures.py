@@ -26,10 +26,19 @@ from typing import Any
 from policygen.config import Config, LabelSelector
 from policygen.errors import InputError, Problem
 from policygen.manifests import Document, FileProblem, read
-from policygen.workloads import POD_SPEC_PATHS, is_workload
+from policygen.workloads import API_VERSIONS, POD_SPEC_PATHS, is_workload
 
 EXPECT = "policygen.dev/expect"
-KINDS = ("Pod", "Deployment", "CronJob", "StatefulSet", "DaemonSet", "Job", "ReplicaSet")
+KINDS = (
+    "Pod",
+    "Deployment",
+    "CronJob",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "ReplicaSet",
+    "ReplicationController",
+)
 LISTS = ("containers", "initContainers", "ephemeralContainers")
 POLICIES: tuple[str | None, ...] = ("Always", "IfNotPresent", None)
 DIGEST = {"sha256": "sha256:" + "0123456789abcdef" * 4, "sha512": "sha512:" + "ab" * 64}
@@ -207,7 +216,7 @@ def _workload(name: str, ns: str, image: str, policy: str | None, n: int) -> dic
         if (n // len(KINDS)) % 2:
             spec["initContainers"] = [{**container, "name": "init"}]
     obj: dict[str, Any] = {
-        "apiVersion": _api_version(kind),
+        "apiVersion": API_VERSIONS[kind],
         "kind": kind,
         "metadata": {"name": name[:63], "namespace": ns},
     }
@@ -217,11 +226,3 @@ def _workload(name: str, ns: str, image: str, policy: str | None, n: int) -> dic
         node = node.setdefault(key, {})
     node[path[-1]] = spec
     return obj
-
-
-def _api_version(kind: str) -> str:
-    if kind == "Pod":
-        return "v1"
-    if kind in ("CronJob", "Job"):
-        return "batch/v1"
-    return "apps/v1"

@@ -66,14 +66,17 @@ def prove(
         answers = {e.name: e.evaluate(config, reviews, context) for e in engines}
         for i, (fixture, review) in enumerate(zip(part, reviews, strict=True)):
             by_engine = {name: answer[i] for name, answer in answers.items()}
-            proof.rows.append(
-                Row(fixture, review.namespace, by_engine, _problems(fixture, by_engine, engines))
-            )
+            known = review.namespace in namespaces
+            problems = _problems(fixture, by_engine, engines, known)
+            proof.rows.append(Row(fixture, review.namespace, by_engine, problems))
     return proof
 
 
 def _problems(
-    fixture: Fixture, by_engine: dict[str, list[Violation]], engines: Sequence[Evaluator]
+    fixture: Fixture,
+    by_engine: dict[str, list[Violation]],
+    engines: Sequence[Evaluator],
+    namespace_known: bool,
 ) -> list[str]:
     model_name = engines[0].name
     model = by_engine[model_name]
@@ -86,6 +89,8 @@ def _problems(
             said = next(v.message for v in model if (v.rule, v.container) == (rule, container))
             out.append(f"{model_name}: {rule} on container {container!r} not expected: {said}")
     for engine in engines[1:]:
-        differ = disagreements(model, by_engine[engine.name], per_rule=engine.per_rule)
+        differ = disagreements(
+            model, by_engine[engine.name], per_rule=engine.per_rule, namespace_known=namespace_known
+        )
         out.extend(f"{engine.name}: {d}" for d in differ)
     return out

@@ -146,7 +146,10 @@ def _evaluate(
         if len(engines) > 1:
             for e in engines[1:]:
                 found = disagreements(
-                    by_engine[reference.name], by_engine[e.name], per_rule=e.per_rule
+                    by_engine[reference.name],
+                    by_engine[e.name],
+                    per_rule=e.per_rule,
+                    namespace_known=review.namespace in namespaces,
                 )
                 if found:
                     differ[e.name] = found

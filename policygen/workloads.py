@@ -24,6 +24,17 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 CONTROLLER_KINDS = tuple(k for k in POD_SPEC_PATHS if k != "Pod")
+#: The apiVersion each workload kind is served under.
+API_VERSIONS = {
+    "Pod": "v1",
+    "ReplicationController": "v1",
+    "Deployment": "apps/v1",
+    "ReplicaSet": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "Job": "batch/v1",
+    "CronJob": "batch/v1",
+}
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,7 @@ def test_builtin_corpus_reaches_every_part_of_the_config(example: config.Config)
         "DaemonSet",
         "Job",
         "ReplicaSet",
+        "ReplicationController",
     }
     images = {c["image"] for f in fixtures for c in _containers(f.obj)}
     assert "harbor.corp.example/infra/scraper:x" in images  # the exemption's glob

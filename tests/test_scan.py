@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from policygen import config
+from policygen.agreement import is_unknown_namespace
 from policygen.engines import EvalContext, create
 from policygen.manifests import FileProblem
 from policygen.scan import ObjectResult, scan
@@ -54,7 +55,10 @@ def test_without_the_namespace_the_scope_is_reported(tmp_path: Path) -> None:
     cfg = config.load(golden.cases()["mutate-selectors"], today=NOW)
     (only,) = results(cfg, [write(tmp_path / "pods.yaml", POD)])
     assert {v.rule for v in only.by_engine["model"]} == {"scope"}
-    assert {v.rule for v in only.by_engine["kyverno"]} == {"scope"}
+    # Kyverno cannot match any rule: each says so
+    assert all(is_unknown_namespace(v) for v in only.by_engine["kyverno"])
+    assert {v.rule for v in only.by_engine["kyverno"]} == {"digest", "pullPolicy", "registries"}
+    assert only.disagreements == {}
 
 
 def test_default_namespace_and_order_without_selectors(

@@ -6,13 +6,17 @@ config, which violations would admission report?"""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from policygen.config import Config
 from policygen.violations import Violation
+
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,35 @@ def policy_documents(target: str, config: Config, ctx: EvalContext) -> list[dict
 
     files = targets()[target].render(config, ctx.now)
     return [d for text in files.values() for d in yaml.safe_load_all(text) if d]
+
+
+class PolicyCache(Generic[P]):
+    """Loaded policies, reused while the config (by identity) and bundle are
+    the same, or while what they render to is: compiling Rego is costly,
+    and a property test makes many equal configs."""
+
+    def __init__(
+        self, target: str, load: Callable[[list[dict[str, Any]]], P], close: Callable[[P], None]
+    ) -> None:
+        self.target = target
+        self._load = load
+        self._close = close
+        self._last: tuple[Config, Path | None, str, P] | None = None
+
+    def get(self, config: Config, ctx: EvalContext) -> P:
+        last = self._last
+        if last is not None and last[0] is config and last[1] == ctx.bundle:
+            return last[3]
+        docs = policy_documents(self.target, config, ctx)
+        digest = hashlib.sha256(json.dumps(docs, sort_keys=True, default=str).encode()).hexdigest()
+        if last is not None and last[2] == digest:
+            self._last = (config, ctx.bundle, digest, last[3])
+            return last[3]
+        policies = self._load(docs)
+        if last is not None:
+            self._close(last[3])
+        self._last = (config, ctx.bundle, digest, policies)
+        return policies
 
 
 def bundle_documents(bundle: Path, target: str) -> list[dict[str, Any]]:

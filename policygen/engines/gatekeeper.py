@@ -7,11 +7,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from policygen.config import Config
-from policygen.engines import EvalContext, Review, policy_documents
+from policygen.engines import EvalContext, PolicyCache, Review
 from policygen.engines._gatekeeper_match import Autoreject, matches
 from policygen.engines._gatekeeper_mutate import Assign, Expansion, applies_to
 from policygen.engines._rego import RegoError, RegoProgram, compile_program, resolve
@@ -258,16 +257,12 @@ class GatekeeperEngine:
         self.per_rule = False
         # The last config and its loaded policies. Held by identity, not id():
         # a freed config's id can be reused by the next one.
-        self._loaded: tuple[Config, Path | None, PolicySet] | None = None
+        self._cache = PolicyCache(
+            "gatekeeper", lambda docs: PolicySet.load(docs, self.rego_engine), PolicySet.close
+        )
 
     def policy_set(self, config: Config, ctx: EvalContext) -> PolicySet:
-        if self._loaded is None or self._loaded[0] is not config or self._loaded[1] != ctx.bundle:
-            docs = policy_documents("gatekeeper", config, ctx)
-            policies = PolicySet.load(docs, self.rego_engine)
-            if self._loaded is not None:
-                self._loaded[2].close()
-            self._loaded = (config, ctx.bundle, policies)
-        return self._loaded[2]
+        return self._cache.get(config, ctx)
 
     def evaluate(
         self, config: Config, reviews: Sequence[Review], ctx: EvalContext

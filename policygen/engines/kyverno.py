@@ -13,12 +13,11 @@ import copy
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from policygen import imageref
 from policygen.config import Config
-from policygen.engines import EvalContext, Review, policy_documents
+from policygen.engines import EvalContext, PolicyCache, Review
 from policygen.engines._kyverno_match import (
     Admission,
     NamespaceUnknown,
@@ -622,7 +621,8 @@ def to_violations(outcome: Outcome, config_name: str) -> list[Violation]:
     out = set()
     for r in outcome.results:
         if r.status == "error" and r.message.startswith("namespace "):
-            out.add(Violation("scope", "", "", r.message, "deny"))
+            # the rule could not be matched at all: say which rule it was
+            out.add(Violation(rule_of(r.policy, config_name), "", "", r.message, "deny"))
         elif r.status == "error":
             out.add(Violation(rule_of(r.policy, config_name), "", "", r.message, "deny"))
         elif r.status == "fail":
@@ -644,13 +644,10 @@ class KyvernoEngine:
     per_rule = True
 
     def __init__(self) -> None:
-        self._loaded: tuple[Config, Path | None, PolicySet] | None = None
+        self._cache = PolicyCache("kyverno", PolicySet.load, lambda _: None)
 
     def policy_set(self, config: Config, ctx: EvalContext) -> PolicySet:
-        if self._loaded is None or self._loaded[0] is not config or self._loaded[1] != ctx.bundle:
-            docs = policy_documents("kyverno", config, ctx)
-            self._loaded = (config, ctx.bundle, PolicySet.load(docs))
-        return self._loaded[2]
+        return self._cache.get(config, ctx)
 
     def evaluate(
         self, config: Config, reviews: Sequence[Review], ctx: EvalContext
