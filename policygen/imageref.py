@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -142,6 +143,7 @@ def digest_hint(algorithms: Sequence[str]) -> str:
     return " or ".join(f"@{a}:<{DIGEST_HEX_LENGTH[a]} hex>" for a in sorted(algorithms))
 
 
+@lru_cache(maxsize=4096)
 def kubernetes_default_pull_policy(image: str) -> str:
     """``SetDefaults_Container``: ``Always`` for ``:latest`` or an image with
     neither tag nor digest, else ``IfNotPresent`` (including unparseable

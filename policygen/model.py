@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policygen import globs, imageref
-from policygen.config import Config, Exemption, Tenant
+from policygen.config import RULES, Config, Exemption, Tenant
 from policygen.violations import MESSAGES, Action, Violation, container_kind
 from policygen.workloads import Container, containers, pod_spec, with_api_defaults
 
@@ -44,9 +44,9 @@ def namespace_labels(ns_obj: Mapping[str, Any], name: str) -> dict[str, str]:
 
 
 def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Violation]:
-    if pod_spec(dict(obj)) is None:
-        return []
     spec = config.spec
+    if pod_spec(dict(obj)) is None or all(spec.rules.action(r) == "off" for r in RULES):
+        return []  # with every rule off there is no policy, so nothing to say
     ns = namespace_of(obj, ctx.default_namespace)
     if not globs.match_any(spec.scope.namespaces, ns) or globs.match_any(
         spec.scope.excludeNamespaces, ns

@@ -3,7 +3,6 @@ them before admission."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -90,17 +89,28 @@ def with_api_defaults(obj: dict[str, Any]) -> dict[str, Any]:
         for c in (spec.get(name) or [])
     ):
         return obj
-    out = copy.deepcopy(obj)
-    spec = pod_spec(out)
-    assert spec is not None
+    # Copy only the path to the pod spec and the container lists: the rest is
+    # shared with the input, which callers never mutate.
+    out = dict(obj)
+    node = out
+    for key in POD_SPEC_PATHS[str(obj.get("kind"))]:
+        child = dict(node[key])
+        node[key] = child
+        node = child
     for name in CONTAINER_LISTS:
-        for item in spec.get(name) or []:
-            if isinstance(item, dict) and not item.get("imagePullPolicy"):
-                image = item.get("image")
-                item["imagePullPolicy"] = kubernetes_default_pull_policy(
-                    image if isinstance(image, str) else ""
-                )
+        items = node.get(name)
+        if not isinstance(items, list):
+            continue
+        node[name] = [_defaulted(item) for item in items]
     return out
+
+
+def _defaulted(item: Any) -> Any:
+    if not isinstance(item, dict) or item.get("imagePullPolicy"):
+        return item
+    image = item.get("image")
+    policy = kubernetes_default_pull_policy(image if isinstance(image, str) else "")
+    return {**item, "imagePullPolicy": policy}
 
 
 def is_workload(obj: Any) -> bool:

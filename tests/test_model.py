@@ -7,6 +7,7 @@ import pytest
 
 from policygen import config, model
 from policygen.violations import Violation
+from tests import golden
 from tests.conftest import NOW
 from tests.corpus import Case, case_id, cases
 
@@ -209,3 +210,23 @@ def test_namespace_defaults_when_object_has_none(example: config.Config) -> None
     in_default = model.Context(now=NOW, namespaces={}, default_namespace="default")
     assert [v.rule for v in model.evaluate(example, obj, in_team_a)] == ["digest"]
     assert [v.rule for v in model.evaluate(example, obj, in_default)] == ["digest", "registries"]
+
+
+def test_nothing_is_reported_when_every_rule_is_off() -> None:
+    """Found by the differential test: no rule, no policy, so even an unknown
+    Namespace under a scope selector is no finding."""
+    text = golden.cases()["mutate-selectors"].read_text()
+    for rule in (
+        "digest: {action: warn",
+        "pullPolicy: {action: mutate",
+        "registries: {action: audit",
+    ):
+        text = text.replace(rule, rule.split(":")[0] + ": {action: off")
+    cfg = config.parse(text, "c.yaml", today=NOW)
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "prod-x"},
+        "spec": {"containers": [{"name": "a", "image": "nginx"}]},
+    }
+    assert model.evaluate(cfg, obj, model.Context(now=NOW, namespaces={})) == []

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jmespath
@@ -128,6 +130,67 @@ def _inputs(node: Mapping[str, Any]) -> frozenset[tuple[str, ...]] | None:
     return frozenset(out)
 
 
+#: Fields whose value is a bare JMESPath expression rather than text with {{ }}.
+_EXPRESSION_FIELDS = {"jmesPath", "list"}
+#: Parts of a rule that compare against the whole object: not memoisable.
+_WHOLE_OBJECT = {"pattern", "anyPattern", "patchStrategicMerge", "cel", "podSecurity"}
+DATA_ROOTS = {"request", "images"}
+
+
+def rule_inputs(rule: Mapping[str, Any]) -> tuple[tuple[str, ...], ...] | None:
+    """The data paths a rule's context, conditions, foreach and message read,
+    so that its outcome can be memoised on their values; None when that
+    cannot be known (patterns read the whole object, ``@`` reads anything).
+    Variables the rule defines itself (context entries, ``element``) are not
+    inputs: they are computed from inputs."""
+    expressions: list[str] = []
+    local = {"element", "elementIndex"}
+
+    def walk(node: Any, key: str = "") -> bool:
+        if key in _WHOLE_OBJECT:
+            return False
+        if isinstance(node, str):
+            inner = [m.group(1).strip() for m in VARIABLE.finditer(node)]
+            expressions.extend(inner)
+            if key in _EXPRESSION_FIELDS:
+                # a {{ }} inside an expression makes its paths dynamic: keep roots
+                outer = VARIABLE.sub("x", node).strip()
+                expressions.append(f"__root__:{outer}" if inner else outer)
+            return True
+        if isinstance(node, list):
+            return all(walk(item, key) for item in node)
+        if isinstance(node, dict):
+            if key == "context":
+                local.add(str(node.get("name", "")))
+            return all(walk(v, "context" if k == "context" else k) for k, v in node.items())
+        return True
+
+    body = {k: rule.get(k) for k in ("context", "preconditions", "validate") if k in rule}
+    if not walk(body):
+        return None
+    if local & DATA_ROOTS:
+        return None  # a context entry shadows request or images
+    paths: set[tuple[str, ...]] = set()
+    for expression in expressions:
+        roots_only = expression.startswith("__root__:")
+        text = expression.removeprefix("__root__:")
+        try:
+            found = _inputs(jmespath.compile(text).parsed)
+        except jmespath.exceptions.JMESPathError:
+            return None
+        if found is None:
+            return None
+        for path in found:
+            if path[0] in local:
+                continue
+            paths.add(path[:1] if roots_only else path)
+    return tuple(sorted(paths))
+
+
+def lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    return _lookup(data, path)
+
+
 def _lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = data
     for key in path:
@@ -191,14 +254,30 @@ def substitute(value: Any, data: Mapping[str, Any]) -> Any:
 def substitute_string(text: str, data: Mapping[str, Any]) -> Any:
     if "{{" not in text:
         return text
-    found = list(VARIABLE.finditer(text))
-    if len(found) == 1 and found[0].span() == (0, len(text)):
-        return _resolve(found[0].group(1), data)
+    parts = _template(text)
+    if len(parts) == 1 and isinstance(parts[0], Expr):
+        return _resolve(parts[0].text, data)
+    return "".join(p if isinstance(p, str) else _format(_resolve(p.text, data)) for p in parts)
 
-    def one(m: re.Match[str]) -> str:
-        return _format(_resolve(m.group(1), data))
 
-    return VARIABLE.sub(one, text).replace("\\{{", "{{")
+@dataclass(frozen=True)
+class Expr:
+    text: str
+
+
+@lru_cache(maxsize=4096)
+def _template(text: str) -> tuple[str | Expr, ...]:
+    """Literal text and variables, in order: policies reuse a few strings."""
+    parts: list[str | Expr] = []
+    at = 0
+    for m in VARIABLE.finditer(text):
+        if m.start() > at:
+            parts.append(text[at : m.start()].replace("\\{{", "{{"))
+        parts.append(Expr(m.group(1)))
+        at = m.end()
+    if at < len(text):
+        parts.append(text[at:].replace("\\{{", "{{"))
+    return tuple(parts)
 
 
 def _resolve(expression: str, data: Mapping[str, Any]) -> Any:

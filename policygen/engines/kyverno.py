@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from policygen import imageref
@@ -27,12 +28,20 @@ from policygen.engines._kyverno_match import (
 )
 from policygen.engines._kyverno_pattern import Mismatch, Skip, merge, wildcard
 from policygen.engines._kyverno_pattern import match as match_pattern
-from policygen.engines._kyverno_vars import VariableError, query, substitute, substitute_string
+from policygen.engines._kyverno_vars import (
+    VariableError,
+    lookup,
+    query,
+    rule_inputs,
+    substitute,
+    substitute_string,
+)
 from policygen.errors import UnsupportedConstruct
 from policygen.model import namespace_labels
 from policygen.violations import MESSAGES, Action, Violation
 from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, with_api_defaults
 
+MEMO_SIZE = 100_000
 RULE_FIELDS = {
     "name",
     "match",
@@ -83,6 +92,8 @@ class Rule:
     spec: Mapping[str, Any]
     action: Action
     kinds: frozenset[str] | None = None  # kinds it can match; None: any
+    #: data paths its outcome depends on, for memoising; None: not memoisable
+    inputs: tuple[tuple[str, ...], ...] | None = None
 
     @property
     def name(self) -> str:
@@ -127,6 +138,8 @@ class PolicySet:
     def __init__(self) -> None:
         self.policies: list[Policy] = []
         self.exceptions: list[Exception_] = []
+        self._images_of: tuple[Mapping[str, Any], dict[str, Any]] | None = None
+        self._memo: dict[tuple[int, str, str], RuleResult] = {}
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
@@ -188,6 +201,12 @@ class PolicySet:
                 return True
         return False
 
+    def _images(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """The images variable, computed once per object (mutation makes a new one)."""
+        if self._images_of is None or self._images_of[0] is not obj:
+            self._images_of = (obj, images(obj))
+        return self._images_of[1]
+
     def _data(
         self, obj: Mapping[str, Any], req: Request, old: Mapping[str, Any] | None
     ) -> dict[str, Any]:
@@ -200,7 +219,7 @@ class PolicySet:
                 "userInfo": dict(req.user_info),
                 "name": (obj.get("metadata") or {}).get("name", ""),
             },
-            "images": images(obj),
+            "images": self._images(obj),
         }
         for key, value in req.values.items():
             _set_dotted(data, key, value)
@@ -294,6 +313,32 @@ class PolicySet:
             data = self._data(obj, req, old)
             if self._excepted(rule, obj, req, data):
                 return result("skip", "exception")
+            key = None
+            if rule.inputs is not None:
+                # The rest depends only on these values: memoise it.
+                values = [lookup(data, path) for path in rule.inputs]
+                key = (id(rule), repr(values), repr(sorted(req.values.items())))
+                if key in self._memo:
+                    return self._memo[key]
+            answer = self._decide(rule, data, req, where, result)
+            if key is not None:
+                if len(self._memo) >= MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[key] = answer
+            return answer
+        except VariableError as exc:
+            return result("error", str(exc))
+
+    def _decide(
+        self,
+        rule: Rule,
+        data: dict[str, Any],
+        req: Request,
+        where: str,
+        result: Callable[..., RuleResult],
+    ) -> RuleResult:
+        validate = rule.spec["validate"]
+        try:
             load_context(rule.spec.get("context") or [], data, req.values, rule.name)
             if not conditions_hold(rule.spec.get("preconditions"), data, rule.name):
                 return result("skip", "preconditions not met")
@@ -519,7 +564,8 @@ def _policy(doc: Mapping[str, Any]) -> Policy:
             )
         for spec_rule in [raw, *autogen_rules(doc, raw)]:
             kinds = possible_kinds(spec_rule.get("match"))
-            rules.append(Rule(name, spec_rule, _action(spec_rule, default_action), kinds))
+            inputs = rule_inputs(spec_rule)
+            rules.append(Rule(name, spec_rule, _action(spec_rule, default_action), kinds, inputs))
     return Policy(name, rules)
 
 
@@ -576,6 +622,7 @@ def images(obj: Mapping[str, Any]) -> dict[str, dict[str, dict[str, str]]]:
 _REFERENCE = re.compile(imageref.REFERENCE_RE)
 
 
+@lru_cache(maxsize=4096)
 def image_info(image: str) -> dict[str, str] | None:
     """GetImageInfo of kyverno pkg/utils/image/infos.go, with the default
     registry docker.io and registry mutation on (the Helm defaults)."""

@@ -573,3 +573,72 @@ def test_our_warn_policies_warn_for_controllers_too(example: config.Config) -> N
     )
     got = run_bundle(cfg, obj, SELECTOR_NAMESPACES)
     assert [(v.rule, v.action) for v in got] == [("digest", "warn")]
+
+
+def test_rule_outcomes_are_memoised_only_on_what_the_rule_reads() -> None:
+    from policygen.engines._kyverno_vars import rule_inputs
+
+    assert rule_inputs(rule(**validate(DIGEST))) is None  # a pattern reads the whole object
+    fe = {
+        "list": "request.object.spec.containers",
+        "context": [
+            {"name": "team", "variable": {"jmesPath": "request.object.metadata.labels.team || ''"}}
+        ],
+        "deny": {"conditions": {"any": [{"key": "{{ team }}", "operator": "Equals", "value": ""}]}},
+    }
+    r = rule(
+        validate={
+            "failureAction": "Enforce",
+            "message": "{{ element.name }} needs a team",
+            "foreach": [fe],
+        }
+    )
+    assert rule_inputs(r) == (
+        ("request", "object", "metadata", "labels", "team"),
+        ("request", "object", "spec", "containers"),
+    )
+    docs = [policy(r)]
+    policies = PolicySet.load(docs)
+    labelled = simple_pod(IMG, labels={"team": "red"})
+    assert [x.status for x in policies.review(Request(simple_pod(IMG), "ns", {})).results] == [
+        "fail"
+    ]
+    assert [x.status for x in policies.review(Request(labelled, "ns", {})).results] == ["pass"]
+    assert [x.status for x in policies.review(Request(simple_pod(IMG), "ns", {})).results] == [
+        "fail"
+    ]
+
+
+def test_memoised_rules_still_honour_exceptions() -> None:
+    fe = {
+        "list": "request.object.spec.containers",
+        "deny": {
+            "conditions": {
+                "any": [
+                    {
+                        "key": "{{ contains(element.image, '@') }}",
+                        "operator": "Equals",
+                        "value": False,
+                    }
+                ]
+            }
+        },
+    }
+    exc = {
+        "apiVersion": "kyverno.io/v2",
+        "kind": "PolicyException",
+        "metadata": {"name": "e"},
+        "spec": {
+            "exceptions": [{"policyName": "p", "ruleNames": ["r"]}],
+            "match": {"any": [{"resources": {"names": ["exempt-*"]}}]},
+        },
+    }
+    policies = PolicySet.load(
+        [policy(rule(validate={"failureAction": "Enforce", "message": "m", "foreach": [fe]})), exc]
+    )
+    plain, exempt = (
+        simple_pod(IMG),
+        {**simple_pod(IMG), "metadata": {"name": "exempt-1", "namespace": "ns"}},
+    )
+    assert [x.status for x in policies.review(Request(plain, "ns", {})).results] == ["fail"]
+    assert [x.status for x in policies.review(Request(exempt, "ns", {})).results] == ["skip"]
