@@ -218,6 +218,57 @@ def _print_proof(proof: Any, show: str) -> None:
 
 
 @app.command()
+def report(
+    cfg: ConfigOpt = Path("policygen.yaml"),
+    bundle_dir: Annotated[
+        Path, typer.Option("--bundle", help="The committed bundle, for its hashes and staleness.")
+    ] = Path("policies"),
+    fixture_paths: Annotated[
+        list[str] | None, typer.Option("--fixtures", help="Your fixtures, as for policygen test.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="markdown or html.")] = "markdown",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")
+    ] = None,
+    rego_engine: RegoEngineOpt = "auto",
+    now: NowOpt = None,
+) -> None:
+    """A compliance report: scope, tenants, exemptions with owners and expiry,
+    evidence that every target agrees with the model, bundle hashes. Exit 1
+    when the evidence shows a disagreement or the bundle is stale."""
+    from policygen import atomic
+    from policygen import report as reporting
+    from policygen.engines import EvalContext, create
+    from policygen.fixtures import builtin_corpus, read_fixtures
+    from policygen.prove import EVALUATORS, prove
+
+    try:
+        today = _now(now)
+        if fmt not in reporting.FORMATS:
+            raise PolicygenError(f"--format: '{fmt}' is not markdown or html")
+        loaded = config.load(cfg, today=today)
+        names = ["model", *(EVALUATORS[t] for t in loaded.spec.targets if t in EVALUATORS)]
+        engines = [create(n, rego_engine=rego_engine) for n in names]
+        fixtures, namespaces = builtin_corpus(loaded)
+        user, user_namespaces, problems = read_fixtures(fixture_paths or [])
+        if problems:
+            raise PolicygenError("\n".join(f"policygen: {p}" for p in problems))
+        proof = prove(
+            loaded, engines, fixtures + user, {**namespaces, **user_namespaces}, EvalContext(today)
+        )
+        state = reporting.bundle_state(loaded, cfg, today, bundle_dir)
+        text = reporting.write(fmt, reporting.data(loaded, cfg, today, proof, state))
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            atomic.write_text(out, text)
+    except PolicygenError as exc:
+        _fail(exc)
+    if proof.failed or state.current is False:
+        raise typer.Exit(EXIT_NO)
+
+
+@app.command()
 def explain(
     image: Annotated[str, typer.Argument(help="An image reference, as written in a manifest.")],
     namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",

@@ -30,6 +30,11 @@ def _sprintf_format(template: str) -> str:
     return _tojson(re.sub(r"\{[a-zA-Z]+\}", "%s", template))
 
 
+def _markdown_cell(value: object) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
 def _indent_block(text: str, width: int) -> str:
     pad = " " * width
     return "\n".join((pad + line) if line else "" for line in text.rstrip("\n").split("\n"))
@@ -48,6 +53,7 @@ def environment() -> jinja2.Environment:
     env.filters["tojson"] = _tojson
     env.filters["sprintf_format"] = _sprintf_format
     env.filters["block"] = _indent_block
+    env.filters["md"] = _markdown_cell
     return env
 
 
