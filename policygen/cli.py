@@ -269,6 +269,37 @@ def report(
 
 
 @app.command()
+def pin(
+    paths: Annotated[list[str], typer.Argument(help="Manifest files or folders to rewrite.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
+    plain_http: Annotated[
+        list[str] | None,
+        typer.Option("--plain-http", help="Registry host to reach over HTTP (localhost is)."),
+    ] = None,
+) -> None:
+    """Resolve tags to digests (OCI distribution API) and rewrite manifests in
+    place, keeping comments and layout; a file whose images do not all
+    resolve is left untouched."""
+    from policygen.pin import pin_paths
+    from policygen.registry import Client
+
+    try:
+        report = pin_paths(paths, Client(plain_http=plain_http or ()).digest, dry_run=dry_run)
+    except PolicygenError as exc:
+        _fail(exc)
+    verb = "would pin" if dry_run else "pinned"
+    for change in report.changes:
+        site = change.site
+        print(f"{change.path}:{site.line}: {verb} {site.container or '-'}: {change.pinned}")
+    for problem in report.problems:
+        print(f"policygen: {problem}", file=sys.stderr)
+    if report.problems:
+        raise typer.Exit(EXIT_INPUT)
+
+
+@app.command()
 def explain(
     image: Annotated[str, typer.Argument(help="An image reference, as written in a manifest.")],
     namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
