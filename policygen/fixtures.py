@@ -26,7 +26,7 @@ from typing import Any
 from policygen.config import Config, LabelSelector
 from policygen.errors import InputError, Problem
 from policygen.manifests import Document, FileProblem, read
-from policygen.workloads import API_VERSIONS, POD_SPEC_PATHS, is_workload
+from policygen.workloads import API_VERSIONS, POD_SPEC_PATHS, is_workload, structural_problems
 
 EXPECT = "policygen.dev/expect"
 KINDS = (
@@ -92,6 +92,10 @@ def _collect(
         namespaces[meta["name"]] = obj
         return
     if not is_workload(obj):
+        return
+    problems = structural_problems(obj)
+    if problems:
+        bad.append(Problem(item.path, item.line, 0, "", "; ".join(problems)))
         return
     note = (meta.get("annotations") or {}).get(EXPECT)
     expected = None

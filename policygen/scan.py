@@ -19,7 +19,7 @@ from policygen.engines import EvalContext, Evaluator, Review
 from policygen.manifests import Document, FileProblem, read
 from policygen.model import namespace_of
 from policygen.violations import ACTION_STRENGTH, Verdict, Violation, verdict
-from policygen.workloads import is_workload
+from policygen.workloads import is_workload, structural_problems
 
 CHUNK = 256
 
@@ -114,6 +114,10 @@ def scan(
                 namespaces[name] = item.obj
         if not is_workload(item.obj):
             continue
+        problems = structural_problems(item.obj)
+        if problems:
+            yield _rejected(item, problems)
+            continue
         if wait_for_namespaces and namespace_of(item.obj, default_namespace) not in namespaces:
             waiting.append(item)
             continue
@@ -125,6 +129,15 @@ def scan(
     for start in range(0, len(rest), chunk):
         part = rest[start : start + chunk]
         yield from _evaluate(config, part, engines, ctx, namespaces, default_namespace)
+
+
+def _rejected(doc: Document, problems: list[str]) -> FileProblem:
+    meta = doc.obj.get("metadata")
+    name = meta.get("name", "") if isinstance(meta, dict) else ""
+    what = f"{doc.obj.get('kind')} {name}".strip()
+    return FileProblem(
+        doc.source, f"{what}: {'; '.join(problems)} (the API server would reject it; not evaluated)"
+    )
 
 
 def _evaluate(

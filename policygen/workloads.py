@@ -113,5 +113,42 @@ def _defaulted(item: Any) -> Any:
     return {**item, "imagePullPolicy": policy}
 
 
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+
+
+def structural_problems(obj: dict[str, Any]) -> list[str]:
+    """What makes a workload one the API server would reject before any
+    admission webhook sees it: such an object is reported, not evaluated
+    (engines would each guess differently about a string where a container
+    should be)."""
+    path = POD_SPEC_PATHS[str(obj.get("kind"))]
+    node: Any = obj
+    for i, key in enumerate(path):
+        node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return [f"{'.'.join(path[: i + 1])}: a mapping is required"]
+    problems = []
+    for list_name in CONTAINER_LISTS:
+        items = node.get(list_name)
+        where = f"{'.'.join(path)}.{list_name}"
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            problems.append(f"{where}: a list is required")
+            continue
+        for i, item in enumerate(items):
+            at = f"{where}[{i}]"
+            if not isinstance(item, dict):
+                problems.append(f"{at}: a mapping is required")
+                continue
+            for field in ("name", "image"):
+                if not isinstance(item.get(field), str):
+                    problems.append(f"{at}.{field}: a string is required")
+            policy = item.get("imagePullPolicy")
+            if policy is not None and policy not in PULL_POLICIES:
+                problems.append(f"{at}.imagePullPolicy: one of {', '.join(PULL_POLICIES)}")
+    return problems
+
+
 def is_workload(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.get("kind") in POD_SPEC_PATHS

@@ -77,3 +77,32 @@ def test_problems_do_not_stop_the_scan(tmp_path: Path, example: config.Config) -
     items = list(scan(example, [str(path)], [create("model")], EvalContext(NOW)))
     assert [type(i).__name__ for i in items] == ["FileProblem", "ObjectResult"]
     assert isinstance(items[0], FileProblem) and "invalid YAML" in items[0].message
+
+
+def test_objects_the_api_server_would_reject_are_reported_not_evaluated(
+    tmp_path: Path, example: config.Config
+) -> None:
+    bad = [
+        {**POD, "spec": {"containers": [{"name": "c", "image": 123}, "text"]}},
+        {**POD, "spec": {"containers": "nope"}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "d"},
+            "spec": {"template": None},
+        },
+        {**POD, "spec": {"containers": [{"name": "c", "image": "nginx", "imagePullPolicy": 7}]}},
+    ]
+    items = list(
+        scan(
+            example, [write(tmp_path / "bad.yaml", *bad, POD)], [create("model")], EvalContext(NOW)
+        )
+    )
+    problems = [i.message for i in items if isinstance(i, FileProblem)]
+    assert problems == [
+        "Pod p: spec.containers[0].image: a string is required; spec.containers[1]: a mapping is required (the API server would reject it; not evaluated)",
+        "Pod p: spec.containers: a list is required (the API server would reject it; not evaluated)",
+        "Deployment d: spec.template: a mapping is required (the API server would reject it; not evaluated)",
+        "Pod p: spec.containers[0].imagePullPolicy: one of Always, IfNotPresent, Never (the API server would reject it; not evaluated)",
+    ]
+    assert [type(i).__name__ for i in items].count("ObjectResult") == 1
