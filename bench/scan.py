@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 from policygen import config  # noqa: E402
 from policygen.engines import EvalContext, Review, create  # noqa: E402
 from policygen.formatters.json_format import JsonFormatter  # noqa: E402
-from policygen.manifests import Document, FileProblem, read  # noqa: E402
+from policygen.manifests import Document, read  # noqa: E402
 from policygen.model import namespace_of  # noqa: E402
-from policygen.scan import CHUNK, Summary, scan  # noqa: E402
+from policygen.scan import CHUNK, scan  # noqa: E402
 
 NOW = dt.date(2026, 11, 28)
 DIGEST = "sha256:" + "ab" * 32
@@ -97,17 +97,10 @@ def parse_floor(corpus: Path) -> float:
 def run_scan(corpus: Path, engine: str, rego_engine: str) -> int:
     cfg = config.load(ROOT / "policygen.yaml", today=NOW)
     evaluator = create(engine, rego_engine=rego_engine)
-    summary = Summary(engine)
     with open(os.devnull, "w") as sink:
-        formatter = JsonFormatter(sink, engine)
-        formatter.begin()
-        for item in scan(cfg, [str(corpus)], [evaluator], EvalContext(NOW)):
-            summary.add(item)
-            if isinstance(item, FileProblem):
-                formatter.problem(item)
-            else:
-                formatter.result(item)
-        formatter.end(summary)
+        summary = JsonFormatter(sink, engine).write(
+            scan(cfg, [str(corpus)], [evaluator], EvalContext(NOW))
+        )
     return summary.counts["objects"]
 
 

@@ -19,7 +19,6 @@ import typer
 
 from policygen import __version__, bundle, config
 from policygen.errors import EXIT_BUG, EXIT_INPUT, EXIT_NO, EXIT_OK, PolicygenError
-from policygen.manifests import FileProblem
 
 T = TypeVar("T")
 
@@ -148,28 +147,18 @@ def test_command(
 ) -> None:
     """Prove the bundle: every selected target's evaluator must agree with the
     reference model, and the model with your fixtures' expectations."""
-    from policygen.engines import EvalContext, create
-    from policygen.fixtures import builtin_corpus, read_fixtures
-    from policygen.prove import EVALUATORS, prove
+    from policygen.engines import EvalContext
+    from policygen.prove import prove_config
 
     try:
         today = _now(now)
         if show not in ("failed", "all", "none"):
             raise PolicygenError(f"--show: '{show}' is not failed, all or none")
         loaded = config.load(cfg, today=today)
-        missing = [t for t in loaded.spec.targets if t not in EVALUATORS]
-        if missing:
-            raise PolicygenError(f"no evaluator for target(s) {', '.join(missing)} yet")
-        names = ["model", *(EVALUATORS[t] for t in loaded.spec.targets)]
-        engines = [create(n, rego_engine=rego_engine) for n in names]
-        fixtures, namespaces = builtin_corpus(loaded) if not no_builtin else ([], {})
-        user, user_namespaces, problems = read_fixtures(fixture_paths or [])
-        if problems:
-            raise PolicygenError("\n".join(f"policygen: {p}" for p in problems))
-        if not fixtures and not user:
-            raise PolicygenError("nothing to test: no fixtures (and --no-builtin)")
         ctx = EvalContext(today, bundle=bundle_dir)
-        proof = prove(loaded, engines, fixtures + user, {**namespaces, **user_namespaces}, ctx)
+        proof = prove_config(
+            loaded, ctx, fixture_paths or [], builtin=not no_builtin, rego_engine=rego_engine
+        )
     except PolicygenError as exc:
         _fail(exc)
     _print_proof(proof, show)
@@ -238,23 +227,16 @@ def report(
     when the evidence shows a disagreement or the bundle is stale."""
     from policygen import atomic
     from policygen import report as reporting
-    from policygen.engines import EvalContext, create
-    from policygen.fixtures import builtin_corpus, read_fixtures
-    from policygen.prove import EVALUATORS, prove
+    from policygen.engines import EvalContext
+    from policygen.prove import prove_config
 
     try:
         today = _now(now)
         if fmt not in reporting.FORMATS:
             raise PolicygenError(f"--format: '{fmt}' is not markdown or html")
         loaded = config.load(cfg, today=today)
-        names = ["model", *(EVALUATORS[t] for t in loaded.spec.targets if t in EVALUATORS)]
-        engines = [create(n, rego_engine=rego_engine) for n in names]
-        fixtures, namespaces = builtin_corpus(loaded)
-        user, user_namespaces, problems = read_fixtures(fixture_paths or [])
-        if problems:
-            raise PolicygenError("\n".join(f"policygen: {p}" for p in problems))
-        proof = prove(
-            loaded, engines, fixtures + user, {**namespaces, **user_namespaces}, EvalContext(today)
+        proof = prove_config(
+            loaded, EvalContext(today), fixture_paths or [], rego_engine=rego_engine
         )
         state = reporting.bundle_state(loaded, cfg, today, bundle_dir)
         text = reporting.write(fmt, reporting.data(loaded, cfg, today, proof, state))
@@ -344,7 +326,6 @@ def scan(
     """Evaluate real manifests; exit 1 when anything would be denied."""
     from policygen.engines import NAMES, EvalContext, create
     from policygen.formatters import registry as formatters
-    from policygen.scan import Summary
     from policygen.scan import scan as run
 
     try:
@@ -358,18 +339,10 @@ def scan(
         loaded = config.load(cfg, today=today)
         names = list(NAMES) if engine == "all" else [engine]
         evaluators = [create(n, rego_engine=rego_engine) for n in names]
-        summary = Summary(engine)
         formatter = formatters()[fmt](sys.stdout, engine)
-        formatter.begin()
         items = run(loaded, paths, evaluators, EvalContext(today), namespace)
         show = sys.stderr.isatty() if progress is None else progress
-        for item in _with_progress(items) if show else items:
-            summary.add(item)
-            if isinstance(item, FileProblem):
-                formatter.problem(item)
-            else:
-                formatter.result(item)
-        formatter.end(summary)
+        summary = formatter.write(_with_progress(items) if show else items)
     except PolicygenError as exc:
         _fail(exc)
     for problem in summary.problems:

@@ -13,8 +13,9 @@ from typing import Any
 
 from policygen.agreement import disagreements
 from policygen.config import Config
-from policygen.engines import EvalContext, Evaluator, Review
-from policygen.fixtures import Fixture
+from policygen.engines import EvalContext, Evaluator, Review, create
+from policygen.errors import PolicygenError
+from policygen.fixtures import Fixture, builtin_corpus, read_fixtures
 from policygen.model import namespace_of
 from policygen.violations import ACTION_STRENGTH, Violation
 
@@ -48,6 +49,31 @@ class Proof:
     @property
     def failed(self) -> list[Row]:
         return [r for r in self.rows if r.problems]
+
+
+def prove_config(
+    config: Config,
+    ctx: EvalContext,
+    fixture_paths: list[str],
+    *,
+    builtin: bool = True,
+    rego_engine: str = "auto",
+) -> Proof:
+    """The proof ``policygen test`` and ``policygen report`` show: the model
+    and each selected target's evaluator, over the built-in corpus (unless
+    ``builtin`` is off) and the user's fixtures."""
+    missing = [t for t in config.spec.targets if t not in EVALUATORS]
+    if missing:
+        raise PolicygenError(f"no evaluator for target(s) {', '.join(missing)} yet")
+    names = ["model", *(EVALUATORS[t] for t in config.spec.targets)]
+    engines = [create(n, rego_engine=rego_engine) for n in names]
+    fixtures, namespaces = builtin_corpus(config) if builtin else ([], {})
+    user, user_namespaces, problems = read_fixtures(fixture_paths)
+    if problems:
+        raise PolicygenError("\n".join(f"policygen: {p}" for p in problems))
+    if not fixtures and not user:
+        raise PolicygenError("nothing to test: no fixtures (and --no-builtin)")
+    return prove(config, engines, fixtures + user, {**namespaces, **user_namespaces}, ctx)
 
 
 def prove(

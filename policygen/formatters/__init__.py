@@ -6,6 +6,7 @@ scanning a large input never holds its whole output in memory.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TextIO
 
 from policygen.manifests import FileProblem
@@ -30,6 +31,19 @@ class Formatter:
 
     def end(self, summary: Summary) -> None:
         """Called once, after everything."""
+
+    def write(self, items: Iterable[ObjectResult | FileProblem]) -> Summary:
+        """Format a whole scan as it streams by; return its summary."""
+        summary = Summary(self.engine)
+        self.begin()
+        for item in items:
+            summary.add(item)
+            if isinstance(item, FileProblem):
+                self.problem(item)
+            else:
+                self.result(item)
+        self.end(summary)
+        return summary
 
 
 def registry() -> dict[str, type[Formatter]]:
