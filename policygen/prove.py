@@ -21,7 +21,7 @@ from policygen.violations import ACTION_STRENGTH, Violation
 
 RULES = ("digest", "pullPolicy", "registries", "scope")
 #: the evaluator that proves each target
-EVALUATORS = {"kyverno": "kyverno", "gatekeeper": "gatekeeper"}
+EVALUATORS = {"kyverno": "kyverno", "gatekeeper": "gatekeeper", "vap": "vap"}
 CHUNK = 256
 
 

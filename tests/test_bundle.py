@@ -49,6 +49,10 @@ def test_every_file_has_a_header_and_the_lock_hashes_them(example: config.Config
         "kyverno/require-image-digest.yaml",
         "kyverno/require-pull-always.yaml",
         "kyverno/restrict-image-registries.yaml",
+        "vap/digest.yaml",
+        "vap/kustomization.yaml",
+        "vap/pull-policy.yaml",
+        "vap/registries.yaml",
     ]
 
 

@@ -23,13 +23,19 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_the_example_bundle_agrees_everywhere() -> None:
     code, out, _ = run("-c", str(EXAMPLE))
     assert code == 0, out
-    assert out.splitlines()[-1] == "891 objects × 3 engines (model, kyverno, gatekeeper): all agree"
+    assert (
+        out.splitlines()[-1]
+        == "891 objects × 4 engines (model, kyverno, gatekeeper, vap): all agree"
+    )
 
 
 def test_declared_expectations_are_checked() -> None:
     code, out, _ = run("-c", str(EXAMPLE), "--no-builtin", "--fixtures", str(CORPUS))
     assert code == 0, out
-    assert out.splitlines()[-1] == "21 objects × 3 engines (model, kyverno, gatekeeper): all agree"
+    assert (
+        out.splitlines()[-1]
+        == "21 objects × 4 engines (model, kyverno, gatekeeper, vap): all agree"
+    )
 
 
 def test_a_wrong_expectation_names_object_container_and_rule(tmp_path: Path) -> None:
@@ -130,9 +136,11 @@ def test_nothing_to_test_and_missing_evaluators(tmp_path: Path) -> None:
     code, _, err = run("-c", str(EXAMPLE), "--no-builtin")
     assert (code, err) == (2, "policygen: nothing to test: no fixtures (and --no-builtin)\n")
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(EXAMPLE.read_text().replace("targets: [kyverno, gatekeeper]", "targets: [vap]"))
+    cfg.write_text(
+        EXAMPLE.read_text().replace("targets: [kyverno, gatekeeper, vap]", "targets: [kyverno-cel]")
+    )
     code, _, err = run("-c", str(cfg))
-    assert (code, err) == (2, "policygen: no evaluator for target(s) vap yet\n")
+    assert (code, err) == (2, "policygen: no evaluator for target(s) kyverno-cel yet\n")
 
 
 def test_builtin_corpus_reaches_every_part_of_the_config(example: config.Config) -> None:

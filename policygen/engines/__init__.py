@@ -51,7 +51,7 @@ class Evaluator(Protocol):
         ...
 
 
-NAMES = ("model", "kyverno", "gatekeeper")
+NAMES = ("model", "kyverno", "gatekeeper", "vap")
 
 
 def policy_documents(target: str, config: Config, ctx: EvalContext) -> list[dict[str, Any]]:
@@ -130,4 +130,8 @@ def create(name: str, *, rego_engine: str = "auto") -> Evaluator:
         from policygen.engines.gatekeeper import GatekeeperEngine
 
         return GatekeeperEngine(rego_engine)
+    if name == "vap":
+        from policygen.engines.vap import VapEngine
+
+        return VapEngine()
     raise KeyError(name)

@@ -8,6 +8,7 @@ regopy cannot run, so both give the same answers (tested)."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import weakref
 from collections.abc import Sequence
@@ -103,9 +104,21 @@ def _release_regopy() -> None:
         program.close()
 
 
+def _import_regopy() -> Any:
+    # regopy loads rego-cpp with its symbols global (RE2 and abseil among
+    # them); a CEL runtime loaded afterwards would bind to those and crash
+    # ("free(): invalid pointer"). Loading cel_expr_python first binds it to
+    # its own.
+    with contextlib.suppress(ImportError):  # the VAP engine needs it, not this one
+        import cel_expr_python.cel  # noqa: F401
+    import regopy
+
+    return regopy
+
+
 class RegopyProgram:
     def __init__(self, modules: dict[str, str], data: Any = None) -> None:
-        import regopy
+        regopy = _import_regopy()
 
         self._rego: Any = regopy.Interpreter()
         # OPA halts on a built-in's error (and Gatekeeper fails closed on
@@ -152,7 +165,7 @@ def available(engine: str) -> bool:
         if engine == "opa":
             import opa_bindings  # noqa: F401
         else:
-            import regopy  # noqa: F401
+            _import_regopy()
     except ImportError:
         return False
     return True

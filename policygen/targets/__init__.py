@@ -19,10 +19,11 @@ class Target(Protocol):
 
 
 def registry() -> dict[str, Target]:
-    from policygen.targets import gatekeeper, kyverno
+    from policygen.targets import gatekeeper, kyverno, vap
 
     targets: dict[str, Target] = {
         "kyverno": kyverno.TARGET,
         "gatekeeper": gatekeeper.TARGET,
+        "vap": vap.TARGET,
     }
     return targets

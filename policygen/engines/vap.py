@@ -1,0 +1,359 @@
+"""The ValidatingAdmissionPolicy evaluator: policies and bindings evaluated
+with the API server's match semantics and a real CEL runtime
+(``cel-expr-python``, the official bindings, with the strings extension
+Kubernetes enables).
+
+Semantics (k8s ``staging/src/k8s.io/apiserver/pkg/admission/plugin/policy``):
+a binding applies its policy when the request matches the policy's
+``matchConstraints`` (resourceRules by group, resource and operation, with
+``pods/ephemeralcontainers`` only when listed; namespaceSelector;
+objectSelector; excludeResourceRules) and the binding's ``matchResources``,
+and every matchCondition is true. Variables are evaluated in order; each
+validation that is false fails with its messageExpression (its message, or
+a default, when that errs). An evaluation error follows ``failurePolicy``
+(Fail: the request is rejected with the error). ``validationActions``
+Deny/Warn/Audit map onto deny/warn/audit. Anything else (paramKind,
+authorizer, auditAnnotations) is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from policygen.config import Config, LabelSelector
+from policygen.engines import EvalContext, PolicyCache, Review
+from policygen.errors import UnsupportedConstruct
+from policygen.model import namespace_labels
+from policygen.violations import ACTION_STRENGTH, MESSAGES, Action, Violation
+from policygen.workloads import with_api_defaults
+
+#: kind → (API group, resource) for the workloads policygen evaluates
+RESOURCES = {
+    "Pod": ("", "pods"),
+    "ReplicationController": ("", "replicationcontrollers"),
+    "Deployment": ("apps", "deployments"),
+    "ReplicaSet": ("apps", "replicasets"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"),
+    "Job": ("batch", "jobs"),
+    "CronJob": ("batch", "cronjobs"),
+}
+ACTIONS: dict[str, Action] = {"Deny": "deny", "Warn": "warn", "Audit": "audit"}
+POLICY_FIELDS = {
+    "failurePolicy",
+    "matchConstraints",
+    "matchConditions",
+    "variables",
+    "validations",
+}
+ENV_YAML = """
+name: vap
+extensions:
+  - name: strings
+    version: latest
+variables:
+  - {name: object, type_name: dyn}
+  - {name: oldObject, type_name: dyn}
+  - {name: request, type_name: dyn}
+  - {name: namespaceObject, type_name: dyn}
+  - {name: variables, type_name: dyn}
+"""
+
+
+class CelError(Exception):
+    """An expression failed to evaluate."""
+
+
+class NamespaceUnknown(Exception):
+    pass
+
+
+class Cel:
+    def __init__(self) -> None:
+        import cel_expr_python.cel as cel
+
+        self._cel = cel
+        self._env = cel.NewEnv(config=cel.NewEnvConfigFromYaml(ENV_YAML))
+        self._compiled: dict[str, Any] = {}
+
+    def compile(self, expression: str, where: str) -> Any:
+        if expression not in self._compiled:
+            try:
+                self._compiled[expression] = self._env.compile(expression)
+            except RuntimeError as exc:
+                raise UnsupportedConstruct("vap", where, f"CEL does not compile: {exc}") from None
+        return self._compiled[expression]
+
+    def eval(self, expression: str, activation: Mapping[str, Any], where: str) -> Any:
+        program = self.compile(expression, where)
+        value = program.eval(self._env.Activation(dict(activation)))
+        if value.type() == self._cel.Type.ERROR:
+            raise CelError(f"{where}: {value.value()}")
+        return value.plain_value()
+
+
+@dataclass
+class Policy:
+    name: str
+    rule: str
+    spec: Mapping[str, Any]
+
+
+@dataclass
+class Binding:
+    name: str
+    policy: str
+    actions: list[Action]
+    match: Mapping[str, Any]
+
+
+class PolicySet:
+    def __init__(self) -> None:
+        self.policies: dict[str, Policy] = {}
+        self.bindings: list[Binding] = []
+        self.cel = Cel()
+
+    @classmethod
+    def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
+        out = cls()
+        for doc in documents:
+            kind = doc.get("kind")
+            name = str((doc.get("metadata") or {}).get("name", ""))
+            spec = doc.get("spec") or {}
+            if kind == "ValidatingAdmissionPolicy":
+                extra = set(spec) - POLICY_FIELDS
+                if extra:
+                    raise UnsupportedConstruct("vap", f"{name}.spec.{sorted(extra)[0]}", "field")
+                rule = (doc["metadata"].get("annotations") or {}).get("policygen.dev/rule", name)
+                policy = Policy(name, str(rule), spec)
+                for expr in _expressions(spec):
+                    out.cel.compile(expr, f"ValidatingAdmissionPolicy/{name}")
+                out.policies[name] = policy
+            elif kind == "ValidatingAdmissionPolicyBinding":
+                if spec.get("paramRef"):
+                    raise UnsupportedConstruct("vap", f"{name}.spec.paramRef", "params")
+                actions = [ACTIONS[a] for a in spec.get("validationActions") or []]
+                out.bindings.append(
+                    Binding(
+                        name,
+                        str(spec.get("policyName", "")),
+                        actions,
+                        spec.get("matchResources") or {},
+                    )
+                )
+        return out
+
+    def review(
+        self,
+        obj: Mapping[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        subresource: str,
+    ) -> list[tuple[Policy, Action, str]]:
+        """(policy, action, message) for each failed validation."""
+        obj = with_api_defaults(dict(obj))
+        out = []
+        for binding in self.bindings:
+            policy = self.policies.get(binding.policy)
+            if policy is None:
+                raise UnsupportedConstruct("vap", f"binding {binding.name}", "no such policy")
+            try:
+                out.extend(
+                    self._apply(policy, binding, obj, namespace, ns_obj, operation, subresource)
+                )
+            except NamespaceUnknown:
+                what = f"the namespaceSelector of {policy.name}"
+                msg = MESSAGES["unknownNamespace"].format(namespace=namespace, what=what)
+                out.append((policy, "deny", msg))
+        return out
+
+    def _apply(
+        self,
+        policy: Policy,
+        binding: Binding,
+        obj: dict[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        subresource: str,
+    ) -> list[tuple[Policy, Action, str]]:
+        spec = policy.spec
+        if not _matches(
+            spec.get("matchConstraints") or {}, obj, namespace, ns_obj, operation, subresource
+        ):
+            return []
+        if binding.match and not _matches(
+            binding.match, obj, namespace, ns_obj, operation, subresource, narrowing=True
+        ):
+            return []
+        group, resource = RESOURCES[str(obj.get("kind"))]
+        api_version = str(obj.get("apiVersion", ""))
+        request = {
+            "operation": operation,
+            "namespace": namespace,
+            "name": (obj.get("metadata") or {}).get("name", ""),
+            "kind": {
+                "group": group,
+                "version": api_version.rsplit("/", 1)[-1],
+                "kind": obj.get("kind"),
+            },
+            "resource": {
+                "group": group,
+                "version": api_version.rsplit("/", 1)[-1],
+                "resource": resource,
+            },
+            "subResource": subresource,
+            "userInfo": {},
+        }
+        if ns_obj is None and "namespaceObject" in str(spec):
+            raise NamespaceUnknown(namespace)
+        activation: dict[str, Any] = {
+            "object": obj,
+            "oldObject": None,
+            "request": request,
+            "namespaceObject": dict(ns_obj) if ns_obj is not None else None,
+            "variables": {},
+        }
+        where = f"ValidatingAdmissionPolicy/{policy.name}"
+        fail_closed = spec.get("failurePolicy", "Fail") == "Fail"
+        actions = binding.actions
+        try:
+            for condition in spec.get("matchConditions") or []:
+                if (
+                    self.cel.eval(
+                        condition["expression"],
+                        activation,
+                        f"{where} matchCondition {condition['name']}",
+                    )
+                    is not True
+                ):
+                    return []
+            variables: dict[str, Any] = {}
+            for variable in spec.get("variables") or []:
+                activation["variables"] = variables
+                variables[variable["name"]] = self.cel.eval(
+                    variable["expression"], activation, f"{where} variable {variable['name']}"
+                )
+            activation["variables"] = variables
+            out: list[tuple[Policy, Action, str]] = []
+            for i, validation in enumerate(spec.get("validations") or []):
+                ok = self.cel.eval(
+                    validation["expression"], activation, f"{where} validations[{i}]"
+                )
+                if ok is True:
+                    continue
+                out.extend(
+                    (policy, a, self._message(validation, activation, where)) for a in actions
+                )
+            return out
+        except CelError as exc:
+            if not fail_closed:
+                return []
+            return [(policy, a, f"policy {policy.name} failed: {exc}") for a in actions]
+
+    def _message(
+        self, validation: Mapping[str, Any], activation: Mapping[str, Any], where: str
+    ) -> str:
+        if "messageExpression" in validation:
+            try:
+                message = self.cel.eval(validation["messageExpression"], activation, where)
+                if isinstance(message, str) and message.strip():
+                    return message
+            except CelError:
+                pass
+        return str(validation.get("message") or f"failed expression: {validation['expression']}")
+
+
+def _expressions(spec: Mapping[str, Any]) -> list[str]:
+    out = [c["expression"] for c in spec.get("matchConditions") or []]
+    out += [v["expression"] for v in spec.get("variables") or []]
+    for v in spec.get("validations") or []:
+        out.append(v["expression"])
+        if "messageExpression" in v:
+            out.append(v["messageExpression"])
+    return out
+
+
+def _matches(
+    match: Mapping[str, Any],
+    obj: Mapping[str, Any],
+    namespace: str,
+    ns_obj: Mapping[str, Any] | None,
+    operation: str,
+    subresource: str,
+    narrowing: bool = False,
+) -> bool:
+    extra = set(match) - {
+        "resourceRules",
+        "excludeResourceRules",
+        "namespaceSelector",
+        "objectSelector",
+        "matchPolicy",
+    }
+    if extra:
+        raise UnsupportedConstruct("vap", f"matchResources.{sorted(extra)[0]}", "field")
+    kind = str(obj.get("kind"))
+    if kind not in RESOURCES:
+        return False
+    group, resource = RESOURCES[kind]
+    full = f"{resource}/{subresource}" if subresource else resource
+    rules = match.get("resourceRules")
+    must_list = rules is not None or not narrowing  # a binding may leave rules to the policy
+    if must_list and not any(_rule(r, group, full, operation) for r in rules or []):
+        return False
+    if any(_rule(r, group, full, operation) for r in match.get("excludeResourceRules") or []):
+        return False
+    selector = match.get("namespaceSelector")
+    if selector:
+        if ns_obj is None:
+            raise NamespaceUnknown(namespace)
+        if not LabelSelector.model_validate(selector).matches(namespace_labels(ns_obj, namespace)):
+            return False
+    object_selector = match.get("objectSelector")
+    if object_selector:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        if not LabelSelector.model_validate(object_selector).matches(dict(labels)):
+            return False
+    return True
+
+
+def _rule(rule: Mapping[str, Any], group: str, resource: str, operation: str) -> bool:
+    def any_of(values: Any, value: str) -> bool:
+        return "*" in (values or []) or value in (values or [])
+
+    return (
+        any_of(rule.get("apiGroups"), group)
+        and any_of(rule.get("resources"), resource)
+        and (any_of(rule.get("operations"), operation) or "*" in (rule.get("operations") or []))
+    )
+
+
+class VapEngine:
+    name = "vap"
+    per_rule = True
+
+    def __init__(self) -> None:
+        self._cache = PolicyCache("vap", PolicySet.load, lambda _: None)
+
+    def evaluate(
+        self, config: Config, reviews: Sequence[Review], ctx: EvalContext
+    ) -> list[list[Violation]]:
+        policies = self._cache.get(config, ctx)
+        out = []
+        for review in reviews:
+            ns_obj = ctx.namespaces.get(review.namespace)
+            found = policies.review(
+                review.obj, review.namespace, ns_obj, review.operation, review.subresource
+            )
+            best: dict[tuple[str, str], Action] = {}
+            for policy, action, message in found:
+                key = (policy.rule, message)
+                if key not in best or ACTION_STRENGTH[action] > ACTION_STRENGTH[best[key]]:
+                    best[key] = action
+            out.append(
+                sorted(Violation(rule, "", "", msg, act) for (rule, msg), act in best.items())
+            )
+        return out

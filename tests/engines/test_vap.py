@@ -1,0 +1,163 @@
+"""The VAP evaluator: a real CEL runtime with the API server's match rules,
+in agreement with the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from policygen import config, model
+from policygen.agreement import disagreements
+from policygen.engines import EvalContext, Review, create
+from policygen.engines.vap import PolicySet
+from policygen.errors import UnsupportedConstruct
+from policygen.model import namespace_of
+from policygen.violations import Violation
+from tests import golden
+from tests.conftest import NOW
+from tests.corpus import case_id, cases
+from tests.engines.test_gatekeeper import SELECTOR_NAMESPACES, SELECTOR_OBJECTS, pod
+
+ENGINE = create("vap")
+
+
+def run(
+    cfg: config.Config, obj: dict[str, Any], namespaces: dict[str, Any] | None = None, **review: Any
+) -> list[Violation]:
+    ctx = EvalContext(NOW, namespaces or {})
+    return ENGINE.evaluate(cfg, [Review(obj, namespace_of(obj, "default"), **review)], ctx)[0]
+
+
+@pytest.mark.parametrize("case", cases(), ids=case_id)
+def test_corpus_agrees_with_model(example: config.Config, case: Any) -> None:
+    expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
+    assert disagreements(expected, run(example, case.obj), per_rule=True) == []
+
+
+@pytest.mark.parametrize("index", range(len(SELECTOR_OBJECTS)))
+def test_selectors_agree(index: int) -> None:
+    text = (
+        golden.cases()["mutate-selectors"]
+        .read_text()
+        .replace("pullPolicy: {action: mutate}", "pullPolicy: {action: warn}")
+    )
+    cfg = config.parse(
+        text.replace("targets: [gatekeeper, kyverno]", "targets: [vap]"), "c.yaml", today=NOW
+    )
+    obj = SELECTOR_OBJECTS[index]
+    expected = model.evaluate(cfg, obj, model.Context(now=NOW, namespaces=SELECTOR_NAMESPACES))
+    known = obj["metadata"]["namespace"] in SELECTOR_NAMESPACES
+    got = run(cfg, obj, SELECTOR_NAMESPACES)
+    assert disagreements(expected, got, per_rule=True, namespace_known=known) == []
+
+
+def test_exact_messages_for_the_first_offending_container(example: config.Config) -> None:
+    obj = pod(
+        "team-a",
+        {
+            "name": "ok",
+            "image": f"harbor.corp.example/team-a/ok@sha256:{'a' * 64}",
+            "imagePullPolicy": "Always",
+        },
+        {"name": "bad", "image": "Not An Image", "imagePullPolicy": "Always"},
+        initContainers=[{"name": "init", "image": "harbor.corp.example/team-a/init:1"}],
+        kind="Deployment",
+    )
+    assert run(example, obj) == [
+        Violation(
+            "digest",
+            "",
+            "",
+            'container "bad" image "Not An Image" is not a valid image reference',
+            "deny",
+        ),
+        Violation(
+            "pullPolicy",
+            "",
+            "",
+            'initContainer "init" must set imagePullPolicy: Always, not IfNotPresent',
+            "deny",
+        ),
+        Violation(
+            "registries",
+            "",
+            "",
+            'container "bad" image "Not An Image" is not a valid image reference',
+            "deny",
+        ),
+    ]
+
+
+def test_match_rules(example: config.Config) -> None:
+    obj = pod("team-a", {"name": "a", "image": "nginx"})
+    assert {v.rule for v in run(example, obj)} == {"digest", "registries"}
+    assert run(example, obj, operation="DELETE") == []  # CREATE and UPDATE only
+    assert run(example, pod("kube-system", {"name": "a", "image": "nginx"})) == []  # excluded
+    debug = {"name": "dbg", "image": "busybox"}
+    ephemeral = pod(
+        "team-a",
+        {
+            "name": "a",
+            "image": f"harbor.corp.example/team-a/a@sha256:{'a' * 64}",
+            "imagePullPolicy": "Always",
+        },
+        ephemeralContainers=[debug],
+    )
+    got = run(example, ephemeral, operation="UPDATE", subresource="ephemeralcontainers")
+    assert [v.message for v in got if v.rule == "digest"] == [
+        'ephemeralContainer "dbg" image "busybox" must be pinned by digest (@sha256:<64 hex>)'
+    ]
+
+
+POLICY = {
+    "apiVersion": "admissionregistration.k8s.io/v1",
+    "kind": "ValidatingAdmissionPolicy",
+    "metadata": {"name": "p"},
+    "spec": {
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [
+                {
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE"],
+                    "resources": ["pods"],
+                }
+            ]
+        },
+        "validations": [
+            {"expression": "object.spec.containers[5].image == 'x'", "message": "static"}
+        ],
+    },
+}
+BINDING = {
+    "apiVersion": "admissionregistration.k8s.io/v1",
+    "kind": "ValidatingAdmissionPolicyBinding",
+    "metadata": {"name": "b"},
+    "spec": {"policyName": "p", "validationActions": ["Deny", "Audit"]},
+}
+
+
+def test_failure_policy_fail_and_ignore() -> None:
+    obj = pod("ns", {"name": "a", "image": "nginx"})
+    found = PolicySet.load([POLICY, BINDING]).review(obj, "ns", None, "CREATE", "")
+    assert [(a, m.split(":")[0]) for _, a, m in found] == [
+        ("deny", "policy p failed"),
+        ("audit", "policy p failed"),
+    ]
+    ignore = {**POLICY, "spec": {**POLICY["spec"], "failurePolicy": "Ignore"}}
+    assert PolicySet.load([ignore, BINDING]).review(obj, "ns", None, "CREATE", "") == []
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"paramKind": {"kind": "ConfigMap"}}, "p.spec.paramKind"),
+        ({"validations": [{"expression": "object.nope("}]}, "ValidatingAdmissionPolicy/p"),
+    ],
+)
+def test_unsupported_or_broken_policies_are_refused(change: dict[str, Any], where: str) -> None:
+    policy = {**POLICY, "spec": {**POLICY["spec"], **change}}
+    with pytest.raises(UnsupportedConstruct, match=f"unsupported vap construct at {where}"):
+        PolicySet.load([policy, BINDING])
