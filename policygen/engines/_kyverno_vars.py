@@ -84,7 +84,7 @@ class KyvernoFunctions(functions.Functions):
 _OPTIONS = jmespath.Options(custom_functions=KyvernoFunctions())
 _COMPILED: dict[str, tuple[Any, tuple[tuple[str, ...], ...] | None]] = {}
 _RESULTS: dict[tuple[str, str], Any] = {}
-_MAX_RESULTS = 200_000
+_MAX_RESULTS = 20_000
 
 # Node types whose later children are evaluated against the first child's
 # result, not against the variables.

@@ -41,7 +41,7 @@ from policygen.model import namespace_labels
 from policygen.violations import MESSAGES, Action, Violation
 from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, with_api_defaults
 
-MEMO_SIZE = 100_000
+MEMO_SIZE = 10_000
 RULE_FIELDS = {
     "name",
     "match",

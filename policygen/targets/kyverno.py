@@ -1,15 +1,17 @@
 """Kyverno ``kyverno.io/v1`` ClusterPolicies.
 
-Facts this shape relies on (../shared/notes/kyverno.md):
-- match only ``Pod``: autogen then covers every controller, and a Pod match
-  also covers ``pods/ephemeralcontainers`` (pkg/utils/match/kind.go);
-- exclusions by namespace only: names, selectors or annotations in
-  match/exclude switch autogen off (pkg/autogen/v1/autogen.go, kyverno #4128);
+Facts this shape relies on (../shared/notes/kyverno.md, kyverno sources):
+- a rule per workload shape (Pod, controllers, CronJob) with autogen off:
+  Kyverno's autogen keeps failureAction but drops ``emitWarning``
+  (pkg/autogen/v1/rule.go), so warn-level rules would never warn for
+  controllers; a Pod match also covers ``pods/ephemeralcontainers``
+  (pkg/utils/match/kind.go);
 - per-rule ``failureAction`` and ``allowExistingViolations: false``, since
   ``kubectl debug`` is an UPDATE that would otherwise keep an old violation;
-- images are normalised through Kyverno's ``images`` variable
-  (pkg/utils/image/infos.go), which keeps ``index.docker.io`` as written, so
-  the policy folds it into ``docker.io`` itself.
+- images are read through Kyverno's ``images`` variable
+  (pkg/utils/image/infos.go), which keeps ``index.docker.io`` as written and
+  adds ``library/`` to one-segment paths of every registry, so the policy
+  rebuilds the name from ``referenceWithTag`` and folds Docker Hub itself.
 """
 
 from __future__ import annotations
