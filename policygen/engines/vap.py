@@ -18,8 +18,10 @@ authorizer, auditAnnotations) is refused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from policygen.config import Config, LabelSelector
@@ -40,6 +42,7 @@ RESOURCES = {
     "Job": ("batch", "jobs"),
     "CronJob": ("batch", "cronjobs"),
 }
+MEMO_SIZE = 10_000
 ACTIONS: dict[str, Action] = {"Deny": "deny", "Warn": "warn", "Audit": "audit"}
 POLICY_FIELDS = {
     "failurePolicy",
@@ -88,7 +91,18 @@ class Cel:
 
     def eval(self, expression: str, activation: Mapping[str, Any], where: str) -> Any:
         program = self.compile(expression, where)
-        value = program.eval(self._env.Activation(dict(activation)))
+        # Only what the expression mentions crosses into CEL: converting the
+        # whole object and every variable for each expression dominated.
+        roots, names = reads(expression)
+        variables = activation.get("variables") or {}
+        activation = {
+            **{root: activation.get(root) for root in roots},
+            "variables": {name: variables[name] for name in names if name in variables},
+        }
+        # A fresh arena per evaluation: without one, every value lands in a
+        # shared arena that only grows, and evaluation slows down with it.
+        arena = self._cel.Arena()
+        value = program.eval(self._env.Activation(dict(activation), arena=arena))
         if value.type() == self._cel.Type.ERROR:
             raise CelError(f"{where}: {value.value()}")
         return value.plain_value()
@@ -114,6 +128,7 @@ class PolicySet:
         self.policies: dict[str, Policy] = {}
         self.bindings: list[Binding] = []
         self.cel = Cel()
+        self._memo: dict[tuple[str, str], Any] = {}
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
@@ -234,9 +249,7 @@ class PolicySet:
             variables: dict[str, Any] = {}
             for variable in spec.get("variables") or []:
                 activation["variables"] = variables
-                variables[variable["name"]] = self.cel.eval(
-                    variable["expression"], activation, f"{where} variable {variable['name']}"
-                )
+                variables[variable["name"]] = self._variable(variable, activation, where)
             activation["variables"] = variables
             out: list[tuple[Policy, Action, str]] = []
             for i, validation in enumerate(spec.get("validations") or []):
@@ -254,6 +267,22 @@ class PolicySet:
                 return []
             return [(policy, a, f"policy {policy.name} failed: {exc}") for a in actions]
 
+    def _variable(self, variable: Mapping[str, Any], activation: dict[str, Any], where: str) -> Any:
+        """A variable's value. One that reads only other variables is a pure
+        function of their values, so it is memoised on them: workloads
+        repeat their containers and images."""
+        expression = variable["expression"]
+        at = f"{where} variable {variable['name']}"
+        reads = _variables_only(expression)
+        if reads is None:
+            return self.cel.eval(expression, activation, at)
+        key = (expression, repr([activation["variables"].get(name) for name in reads]))
+        if key not in self._memo:
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = self.cel.eval(expression, activation, at)
+        return self._memo[key]
+
     def _message(
         self, validation: Mapping[str, Any], activation: Mapping[str, Any], where: str
     ) -> str:
@@ -265,6 +294,24 @@ class PolicySet:
             except CelError:
                 pass
         return str(validation.get("message") or f"failed expression: {validation['expression']}")
+
+
+_ROOTS = re.compile(r"\b(object|oldObject|request|namespaceObject|params|authorizer)\b")
+_VARIABLES = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@lru_cache(maxsize=1024)
+def reads(expression: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(roots, variables) an expression mentions. Over-approximate: a name
+    inside a string literal counts, which costs speed, never correctness."""
+    roots = frozenset(_ROOTS.findall(expression))
+    return roots, tuple(sorted(set(_VARIABLES.findall(expression))))
+
+
+def _variables_only(expression: str) -> tuple[str, ...] | None:
+    """The variables an expression reads, if it reads nothing else."""
+    roots, names = reads(expression)
+    return None if roots else names
 
 
 def _expressions(spec: Mapping[str, Any]) -> list[str]:

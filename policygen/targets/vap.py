@@ -27,7 +27,6 @@ from policygen.targets._common import (
     active_rules,
     alternation,
     exemptions_for,
-    pinned_regex,
     prefix_regex,
 )
 from policygen.violations import MESSAGES
@@ -132,7 +131,7 @@ def parse_stages() -> list[dict[str, str]]:
                 "key": "c.valid == 'yes' ? c.ref + (c.tag != '' ? ':' + c.tag "
                 ": (c.digest != '' ? '' : ':latest')) + c.digest : c.image",
             },
-            (*CARRY, "valid", "ref"),
+            (*CARRY, "valid", "ref", "digest"),
         ),
     ]
     return [
@@ -214,7 +213,11 @@ def _message(rule: str, config: Config) -> str:
 def _offending(rule: str, config: Config) -> str:
     not_exempt = f"!{exempt_expression(config, rule)}"
     if rule == "digest":
-        pinned = f"c.image.matches({q(pinned_regex(config))})"
+        # A small regex on the parsed digest: the whole reference was
+        # already matched against the grammar once, in the parse stages.
+        allowed = imageref.digest_regex(list(config.spec.rules.digest.algorithms))
+        digest = "^@" + allowed.removeprefix("^")
+        pinned = f"(c.valid == 'yes' && c.digest.matches({q(digest)}))"
         return f"variables.images.filter(c, {not_exempt} && !{pinned})"
     if rule == "pullPolicy":
         return f"variables.images.filter(c, {not_exempt} && c.policy != 'Always')"
