@@ -20,6 +20,7 @@ import jmespath
 from jmespath import functions
 
 from policygen.errors import PolicygenError, UnsupportedConstruct
+from policygen.memo import MISSING, Memo, fingerprint
 
 VARIABLE = re.compile(r"(?<!\\)\{\{(.*?)\}\}", re.DOTALL)
 
@@ -83,8 +84,7 @@ class KyvernoFunctions(functions.Functions):
 
 _OPTIONS = jmespath.Options(custom_functions=KyvernoFunctions())
 _COMPILED: dict[str, tuple[Any, tuple[tuple[str, ...], ...] | None]] = {}
-_RESULTS: dict[tuple[str, str], Any] = {}
-_MAX_RESULTS = 20_000
+_RESULTS: Memo[tuple[str, bytes], Any] = Memo(50_000)
 
 # Node types whose later children are evaluated against the first child's
 # result, not against the variables.
@@ -216,11 +216,12 @@ def query(expression: str, data: Mapping[str, Any]) -> Any:
     key = None
     if inputs is not None:
         # repr, not JSON: equal values written in another key order only miss.
-        key = (expression, repr([_lookup(data, path) for path in inputs]))
-        if key in _RESULTS:
+        key = (expression, fingerprint([_lookup(data, path) for path in inputs]))
+        hit = _RESULTS.get(key)
+        if hit is not MISSING:
             # Shared, not copied: the evaluator only reads query results
             # (patches are built by substitute(), which makes new values).
-            return _RESULTS[key]
+            return hit
     try:
         result = compiled.search(data, options=_OPTIONS)
     except jmespath.exceptions.UnknownFunctionError as exc:
@@ -228,9 +229,7 @@ def query(expression: str, data: Mapping[str, Any]) -> Any:
     except jmespath.exceptions.JMESPathError as exc:
         raise VariableError(f"JMESPath '{expression}' failed: {exc}") from None
     if key is not None:
-        if len(_RESULTS) >= _MAX_RESULTS:
-            _RESULTS.clear()
-        _RESULTS[key] = result
+        _RESULTS.put(key, result)
     return result
 
 

@@ -37,11 +37,12 @@ from policygen.engines._kyverno_vars import (
     substitute_string,
 )
 from policygen.errors import UnsupportedConstruct
+from policygen.memo import Memo, fingerprint
 from policygen.model import namespace_labels
 from policygen.violations import MESSAGES, Action, Violation
 from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, with_api_defaults
 
-MEMO_SIZE = 10_000
+MEMO_SIZE = 20_000
 RULE_FIELDS = {
     "name",
     "match",
@@ -139,7 +140,7 @@ class PolicySet:
         self.policies: list[Policy] = []
         self.exceptions: list[Exception_] = []
         self._images_of: tuple[Mapping[str, Any], dict[str, Any]] | None = None
-        self._memo: dict[tuple[int, str, str], RuleResult] = {}
+        self._memo: Memo[tuple[int, bytes], RuleResult] = Memo(MEMO_SIZE)
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
@@ -317,14 +318,13 @@ class PolicySet:
             if rule.inputs is not None:
                 # The rest depends only on these values: memoise it.
                 values = [lookup(data, path) for path in rule.inputs]
-                key = (id(rule), repr(values), repr(sorted(req.values.items())))
-                if key in self._memo:
-                    return self._memo[key]
+                key = (id(rule), fingerprint((values, sorted(req.values.items()))))
+                hit = self._memo.get(key)
+                if isinstance(hit, RuleResult):
+                    return hit
             answer = self._decide(rule, data, req, where, result)
             if key is not None:
-                if len(self._memo) >= MEMO_SIZE:
-                    self._memo.clear()
-                self._memo[key] = answer
+                self._memo.put(key, answer)
             return answer
         except VariableError as exc:
             return result("error", str(exc))

@@ -27,6 +27,7 @@ from typing import Any
 from policygen.config import Config, LabelSelector
 from policygen.engines import EvalContext, PolicyCache, Review
 from policygen.errors import UnsupportedConstruct
+from policygen.memo import MISSING, Memo, fingerprint
 from policygen.model import namespace_labels
 from policygen.violations import ACTION_STRENGTH, MESSAGES, Action, Violation
 from policygen.workloads import with_api_defaults
@@ -42,7 +43,7 @@ RESOURCES = {
     "Job": ("batch", "jobs"),
     "CronJob": ("batch", "cronjobs"),
 }
-MEMO_SIZE = 10_000
+MEMO_SIZE = 20_000
 ACTIONS: dict[str, Action] = {"Deny": "deny", "Warn": "warn", "Audit": "audit"}
 POLICY_FIELDS = {
     "failurePolicy",
@@ -128,7 +129,7 @@ class PolicySet:
         self.policies: dict[str, Policy] = {}
         self.bindings: list[Binding] = []
         self.cel = Cel()
-        self._memo: dict[tuple[str, str], Any] = {}
+        self._memo: Memo[tuple[str, bytes], Any] = Memo(MEMO_SIZE)
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
@@ -276,12 +277,11 @@ class PolicySet:
         reads = _variables_only(expression)
         if reads is None:
             return self.cel.eval(expression, activation, at)
-        key = (expression, repr([activation["variables"].get(name) for name in reads]))
-        if key not in self._memo:
-            if len(self._memo) >= MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = self.cel.eval(expression, activation, at)
-        return self._memo[key]
+        key = (expression, fingerprint([activation["variables"].get(name) for name in reads]))
+        hit = self._memo.get(key)
+        if hit is not MISSING:
+            return hit
+        return self._memo.put(key, self.cel.eval(expression, activation, at))
 
     def _message(
         self, validation: Mapping[str, Any], activation: Mapping[str, Any], where: str
