@@ -132,3 +132,34 @@ def test_invalid_yaml_and_unreachable_registries(tmp_path: Path) -> None:
         == f"policygen: {broken}:2:1: invalid YAML: expected the node content, but found '<stream end>'"
     )
     assert lines[1].startswith(f"policygen: {far}:5: 127.0.0.1:9/x:1: cannot reach 127.0.0.1:9:")
+
+
+@pytest.mark.parametrize(
+    ("raw", "pinned"),
+    [
+        # Windows line endings survive, comments and quoting too
+        (
+            b'spec:\r\n  containers:\r\n  - name: a  # x\r\n    image: "nginx:1"\r\n',
+            b'spec:\r\n  containers:\r\n  - name: a  # x\r\n    image: "nginx:1@DIGEST"\r\n',
+        ),
+        # a byte-order mark does not shift the splice
+        (
+            "\ufeffspec: {containers: [{name: b, image: redis}]}\n".encode(),
+            "\ufeffspec: {containers: [{name: b, image: redis@DIGEST}]}\n".encode(),
+        ),
+    ],
+)
+def test_line_endings_and_bom_are_kept(tmp_path: Path, raw: bytes, pinned: bytes) -> None:
+    from policygen.pin import pin_paths
+
+    digest = "sha256:" + "a" * 64
+    head = b"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+    path = tmp_path / "p.yaml"
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    body = raw[3:] if bom else raw
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + head + body)
+    report = pin_paths([str(path)], lambda ref: digest)
+    assert report.problems == []
+    expected = pinned.replace(b"DIGEST", digest.encode())
+    expected_body = expected[3:] if bom else expected
+    assert path.read_bytes() == (b"\xef\xbb\xbf" if bom else b"") + head + expected_body
