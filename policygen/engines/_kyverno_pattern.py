@@ -204,11 +204,10 @@ MERGE_KEYS = {"containers": "name", "initContainers": "name", "ephemeralContaine
 def merge(resource: Any, patch: Any, path: str = "/") -> tuple[Any, bool]:
     """(patched copy, whether the patch applied). A conditional anchor that
     does not hold leaves that part unpatched, as Kyverno does."""
-    out = copy.deepcopy(resource)
-    applied = _merge_into(out, patch, path) if isinstance(patch, dict) else False
     if not isinstance(patch, dict):
         raise UnsupportedConstruct("kyverno", f"patchStrategicMerge {path}", "a mapping")
-    return out, applied
+    out = copy.deepcopy(resource)
+    return out, _merge_into(out, patch, path)
 
 
 def _conditions_hold(resource: dict[str, Any], patch: dict[str, Any], path: str) -> bool:

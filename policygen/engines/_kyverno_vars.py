@@ -188,10 +188,6 @@ def rule_inputs(rule: Mapping[str, Any]) -> tuple[tuple[str, ...], ...] | None:
 
 
 def lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    return _lookup(data, path)
-
-
-def _lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = data
     for key in path:
         if type(value) is not dict:  # exact dicts: what YAML and JSON give us
@@ -216,7 +212,7 @@ def query(expression: str, data: Mapping[str, Any]) -> Any:
     key = None
     if inputs is not None:
         # repr, not JSON: equal values written in another key order only miss.
-        key = (expression, fingerprint([_lookup(data, path) for path in inputs]))
+        key = (expression, fingerprint([lookup(data, path) for path in inputs]))
         hit = _RESULTS.get(key)
         if hit is not MISSING:
             # Shared, not copied: the evaluator only reads query results

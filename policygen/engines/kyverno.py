@@ -84,7 +84,6 @@ class RuleResult:
     message: str = ""
     action: Action = "deny"
     element: Mapping[str, Any] | None = None  # the failing foreach element
-    element_list: str = ""  # the container list the element came from, if any
 
 
 @dataclass(frozen=True)
@@ -305,10 +304,8 @@ class PolicySet:
         if validate.get("failureActionOverrides"):
             raise UnsupportedConstruct("kyverno", f"{where}.failureActionOverrides", "")
 
-        def result(
-            status: str, message: str = "", element: Any = None, lst: str = ""
-        ) -> RuleResult:
-            return RuleResult(rule.policy, rule.name, status, message, rule.action, element, lst)
+        def result(status: str, message: str = "", element: Any = None) -> RuleResult:
+            return RuleResult(rule.policy, rule.name, status, message, rule.action, element)
 
         try:
             data = self._data(obj, req, old)
@@ -346,7 +343,7 @@ class PolicySet:
             if outcome == "fail":
                 message = substitute_string(str(validate.get("message", "")), failed or data)
                 element = (failed or {}).get("element")
-                return result("fail", str(message), element, (failed or {}).get("__list", ""))
+                return result("fail", str(message), element)
             return result(outcome)
         except VariableError as exc:
             return result("error", str(exc))
@@ -375,7 +372,6 @@ def _validation(
                 raise UnsupportedConstruct("kyverno", f"{at}.elementScope", "false")
             for element, index in _elements(fe, data, at):
                 scoped = _element_data(data, element, index)
-                scoped["__list"] = _list_name(str(fe["list"]))
                 load_context(fe.get("context") or [], scoped, values, at)
                 if not conditions_hold(fe.get("preconditions"), scoped, at):
                     continue
@@ -426,13 +422,6 @@ def _element_data(data: dict[str, Any], element: Any, index: int) -> dict[str, A
     scoped["element"] = element
     scoped["elementIndex"] = index
     return scoped
-
-
-def _list_name(expression: str) -> str:
-    for name in CONTAINER_LISTS:
-        if f".{name}" in expression:
-            return name
-    return ""
 
 
 def load_context(
