@@ -14,9 +14,23 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from policygen.config import Config
-from policygen.violations import Violation
+from policygen.violations import MESSAGES, Violation
 
 P = TypeVar("P")
+
+
+class NamespaceUnknown(Exception):
+    """A namespaceSelector needs a Namespace object the input does not hold.
+    In a cluster it always exists; offline every engine reports it rather
+    than guess (Gatekeeper's own matcher autorejects: ``ErrAutoreject``)."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(namespace)
+        self.namespace = namespace
+
+    def message(self, selector_of: str) -> str:
+        what = f"the namespaceSelector of {selector_of}"
+        return MESSAGES["unknownNamespace"].format(namespace=self.namespace, what=what)
 
 
 @dataclass(frozen=True)

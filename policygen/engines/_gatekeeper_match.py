@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policygen.config import LabelSelector
+from policygen.engines import NamespaceUnknown
 from policygen.errors import UnsupportedConstruct
 
 KNOWN_FIELDS = {
@@ -19,11 +20,6 @@ KNOWN_FIELDS = {
     "name",
     "source",
 }
-
-
-class Autoreject(Exception):
-    """The matcher needs the Namespace object and does not have it; Gatekeeper
-    rejects the request rather than guess (``ErrAutoreject``)."""
 
 
 def wildcard(pattern: str, candidate: str) -> bool:
@@ -75,7 +71,7 @@ def matches(
         return False
     if match.get("namespaceSelector") is not None and namespace:
         if namespace_obj is None:
-            raise Autoreject(namespace)
+            raise NamespaceUnknown(namespace)
         ns_labels = (namespace_obj.get("metadata") or {}).get("labels") or {}
         if not LabelSelector.model_validate(match["namespaceSelector"]).matches(ns_labels):
             return False

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from policygen.config import LabelSelector
+from policygen.engines import NamespaceUnknown
 from policygen.engines._kyverno_pattern import wildcard
 from policygen.errors import UnsupportedConstruct
 
@@ -34,14 +35,6 @@ RESOURCE_FIELDS = {
     "operations",
     "annotations",
 }
-
-
-class NamespaceUnknown(Exception):
-    """A namespaceSelector needs a Namespace the input does not hold."""
-
-    def __init__(self, namespace: str) -> None:
-        super().__init__(namespace)
-        self.namespace = namespace
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policygen.config import Config
-from policygen.engines import EvalContext, PolicyCache, Review
-from policygen.engines._gatekeeper_match import Autoreject, matches
+from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
+from policygen.engines._gatekeeper_match import matches
 from policygen.engines._gatekeeper_mutate import Assign, Expansion, applies_to
 from policygen.engines._rego import RegoError, RegoProgram, compile_program, resolve
 from policygen.errors import UnsupportedConstruct
 from policygen.model import namespace_labels
-from policygen.violations import MESSAGES, Action, Violation
+from policygen.violations import Action, Violation
 from policygen.workloads import with_api_defaults
 
 ACTIONS: dict[str, Action] = {"deny": "deny", "warn": "warn", "dryrun": "audit"}
@@ -166,7 +166,7 @@ class PolicySet:
             try:
                 if matches(assign.match, out, req.namespace, req.namespace_obj, source):
                     assign.mutate(out)
-            except Autoreject:
+            except NamespaceUnknown:
                 continue  # a mutator that cannot match does not mutate
         return out
 
@@ -178,9 +178,8 @@ class PolicySet:
             try:
                 if not matches(c.match, obj, req.namespace, req.namespace_obj):
                     continue
-            except Autoreject:
-                what = f"the namespaceSelector of {c.kind}/{c.name}"
-                msg = MESSAGES["unknownNamespace"].format(namespace=req.namespace, what=what)
+            except NamespaceUnknown as exc:
+                msg = exc.message(f"{c.kind}/{c.name}")
                 yield c, Result(c, msg, {"rule": "scope", "autoreject": True})
                 continue
             if c.kind not in self.templates:

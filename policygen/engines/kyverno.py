@@ -18,10 +18,9 @@ from typing import Any
 
 from policygen import imageref
 from policygen.config import Config
-from policygen.engines import EvalContext, PolicyCache, Review
+from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
 from policygen.engines._kyverno_match import (
     Admission,
-    NamespaceUnknown,
     autogen_rules,
     matches,
     possible_kinds,
@@ -39,7 +38,7 @@ from policygen.engines._kyverno_vars import (
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import Memo, fingerprint
 from policygen.model import namespace_labels
-from policygen.violations import MESSAGES, Action, Violation
+from policygen.violations import Action, Violation
 from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, with_api_defaults
 
 MEMO_SIZE = 20_000
@@ -278,8 +277,7 @@ class PolicySet:
             if not self._applies(rule, obj, req):
                 return None
         except NamespaceUnknown as exc:
-            what = f"the namespaceSelector of {rule.policy}/{rule.name}"
-            msg = MESSAGES["unknownNamespace"].format(namespace=exc.namespace, what=what)
+            msg = exc.message(f"{rule.policy}/{rule.name}")
             return RuleResult(rule.policy, rule.name, "error", msg, "deny")
         result = self._check(rule, obj, req, req.old_obj)
         validate = rule.spec["validate"]

@@ -25,11 +25,11 @@ from functools import lru_cache
 from typing import Any
 
 from policygen.config import Config, LabelSelector
-from policygen.engines import EvalContext, PolicyCache, Review
+from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
 from policygen.model import namespace_labels
-from policygen.violations import ACTION_STRENGTH, MESSAGES, Action, Violation
+from policygen.violations import ACTION_STRENGTH, Action, Violation
 from policygen.workloads import with_api_defaults
 
 #: kind → (API group, resource) for the workloads policygen evaluates
@@ -68,10 +68,6 @@ variables:
 
 class CelError(Exception):
     """An expression failed to evaluate."""
-
-
-class NamespaceUnknown(Exception):
-    pass
 
 
 class Cel:
@@ -180,10 +176,8 @@ class PolicySet:
                 out.extend(
                     self._apply(policy, binding, obj, namespace, ns_obj, operation, subresource)
                 )
-            except NamespaceUnknown:
-                what = f"the namespaceSelector of {policy.name}"
-                msg = MESSAGES["unknownNamespace"].format(namespace=namespace, what=what)
-                out.append((policy, "deny", msg))
+            except NamespaceUnknown as exc:
+                out.append((policy, "deny", exc.message(policy.name)))
         return out
 
     def _apply(
