@@ -110,6 +110,8 @@ class Policy:
     name: str
     rule: str
     spec: Mapping[str, Any]
+    #: whether any expression reads namespaceObject (known offline or not)
+    reads_namespace: bool
 
 
 @dataclass
@@ -139,9 +141,11 @@ class PolicySet:
                 if extra:
                     raise UnsupportedConstruct("vap", f"{name}.spec.{sorted(extra)[0]}", "field")
                 rule = (doc["metadata"].get("annotations") or {}).get("policygen.dev/rule", name)
-                policy = Policy(name, str(rule), spec)
-                for expr in _expressions(spec):
+                expressions = _expressions(spec)
+                for expr in expressions:
                     out.cel.compile(expr, f"ValidatingAdmissionPolicy/{name}")
+                reads_namespace = any("namespaceObject" in reads(e)[0] for e in expressions)
+                policy = Policy(name, str(rule), spec, reads_namespace)
                 out.policies[name] = policy
             elif kind == "ValidatingAdmissionPolicyBinding":
                 if spec.get("paramRef"):
@@ -218,7 +222,7 @@ class PolicySet:
             "subResource": subresource,
             "userInfo": {},
         }
-        if ns_obj is None and "namespaceObject" in str(spec):
+        if ns_obj is None and policy.reads_namespace:
             raise NamespaceUnknown(namespace)
         activation: dict[str, Any] = {
             "object": obj,
@@ -368,7 +372,7 @@ def _rule(rule: Mapping[str, Any], group: str, resource: str, operation: str) ->
     return (
         any_of(rule.get("apiGroups"), group)
         and any_of(rule.get("resources"), resource)
-        and (any_of(rule.get("operations"), operation) or "*" in (rule.get("operations") or []))
+        and any_of(rule.get("operations"), operation)
     )
 
 
