@@ -46,6 +46,11 @@ class InputError(PolicygenError):
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    @classmethod
+    def at(cls, file: object, field: str, message: str) -> InputError:
+        """One problem with a file, where no line is known."""
+        return cls([Problem(str(file), 0, 0, field, message)])
+
 
 class ConfigError(InputError):
     """The config file is invalid; nothing was written."""

@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from policygen.engines.gatekeeper import PolicySet, Request
-from policygen.errors import InputError, Problem, UnsupportedConstruct
-from policygen.yamlio import load_all_fast
+from policygen.errors import InputError, UnsupportedConstruct
+from policygen.yamlio import load_all_fast, read_objects
 
 SUITE_API = "test.gatekeeper.sh/v1alpha1"
 
@@ -104,10 +104,10 @@ def find_suites(paths: list[Path]) -> list[Path]:
             out.extend(p for p in candidates if _is_suite(p))
         elif path.is_file():
             if not _is_suite(path):
-                raise InputError([Problem(str(path), 0, 0, "kind", f"not a {SUITE_API} Suite")])
+                raise InputError.at(path, "kind", f"not a {SUITE_API} Suite")
             out.append(path)
         else:
-            raise InputError([Problem(str(path), 0, 0, "", "no such file or folder")])
+            raise InputError.at(path, "", "no such file or folder")
     return out
 
 
@@ -123,7 +123,7 @@ def _is_suite(path: Path) -> bool:
 
 
 def load_suite(path: Path) -> Suite:
-    docs = _read_objects(path)
+    docs = read_objects(path)
     doc = next(d for d in docs if d.get("kind") == "Suite")
     where = str(path)
     tests = []
@@ -136,7 +136,9 @@ def load_suite(path: Path) -> Suite:
             cat = f"{at}.cases[{j}]"
             raw = c.get("assertions") or []
             if not raw:
-                raise _problem(where, f"{cat}.assertions", "a case needs at least one assertion")
+                raise InputError.at(
+                    where, f"{cat}.assertions", "a case needs at least one assertion"
+                )
             cases.append(
                 Case(
                     name=str(c.get("name", f"case-{j}")),
@@ -167,7 +169,7 @@ def load_suite(path: Path) -> Suite:
 
 def _assertion(raw: Any, file: str, at: str) -> Assertion:
     if not isinstance(raw, dict):
-        raise _problem(file, at, "an assertion is a mapping")
+        raise InputError.at(file, at, "an assertion is a mapping")
     want = raw.get("violations", "yes")
     # YAML 1.1 reads bare yes/no as booleans; gator reads them as the words.
     if want is True:
@@ -175,52 +177,35 @@ def _assertion(raw: Any, file: str, at: str) -> Assertion:
     elif want is False:
         want = "no"
     if not (want in ("yes", "no") or (isinstance(want, int) and want >= 0)):
-        raise _problem(file, f"{at}.violations", f"'{want}' is not yes, no or a count")
+        raise InputError.at(file, f"{at}.violations", f"'{want}' is not yes, no or a count")
     message = raw.get("message")
     if message is not None:
         try:
             re.compile(str(message))
         except re.error as exc:
-            raise _problem(file, f"{at}.message", f"not a regular expression: {exc}") from None
+            raise InputError.at(file, f"{at}.message", f"not a regular expression: {exc}") from None
     return Assertion(want, None if message in (None, "") else str(message))
 
 
 def _relative(suite: Path, value: Any, at: str) -> Path:
     if not isinstance(value, str) or not value:
-        raise _problem(str(suite), at, "a path relative to the suite is required")
+        raise InputError.at(suite, at, "a path relative to the suite is required")
     if Path(value).is_absolute():
-        raise _problem(str(suite), at, "absolute paths are not allowed (as in gator)")
+        raise InputError.at(suite, at, "absolute paths are not allowed (as in gator)")
     return suite.parent / value
 
 
 def _list(doc: Mapping[str, Any], key: str, file: str, at: str) -> list[dict[str, Any]]:
     value = doc.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise _problem(file, at, "a list of mappings is required")
+        raise InputError.at(file, at, "a list of mappings is required")
     return value
 
 
-def _problem(file: str, at: str, message: str) -> InputError:
-    return InputError([Problem(file, 0, 0, at, message)])
-
-
-def _read_objects(path: Path) -> list[dict[str, Any]]:
-    try:
-        docs = load_all_fast(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _problem(str(path), "", f"cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise _problem(str(path), "", f"invalid YAML: {exc}") from None
-    objects = [d for d in docs if d is not None]
-    if not all(isinstance(d, dict) for d in objects):
-        raise _problem(str(path), "", "every document must be a mapping")
-    return objects
-
-
 def _one_object(path: Path) -> dict[str, Any]:
-    objects = _read_objects(path)
+    objects = read_objects(path)
     if len(objects) != 1:
-        raise _problem(str(path), "", f"exactly one object expected, found {len(objects)}")
+        raise InputError.at(path, "", f"exactly one object expected, found {len(objects)}")
     return objects[0]
 
 
@@ -238,9 +223,9 @@ def verify(paths: list[Path], rego_engine: str = "auto", run: str | None = None)
 def _run_test(
     suite: Suite, test: Test, rego_engine: str, selector: re.Pattern[str] | None
 ) -> Iterator[CaseResult]:
-    policy_docs = [*_read_objects(test.template), _one_object(test.constraint)]
+    policy_docs = [*read_objects(test.template), _one_object(test.constraint)]
     if test.expansion is not None:
-        policy_docs.extend(_read_objects(test.expansion))
+        policy_docs.extend(read_objects(test.expansion))
     for case in test.cases:
         result = CaseResult(suite.name, test.name, case.name, "skip")
         if selector is not None and not selector.search(f"{test.name}/{case.name}"):
@@ -254,7 +239,7 @@ def _run_test(
 def _run_case(
     result: CaseResult, case: Case, policy_docs: list[dict[str, Any]], rego_engine: str
 ) -> CaseResult:
-    inventory = [obj for p in case.inventory for obj in _read_objects(p)]
+    inventory = [obj for p in case.inventory for obj in read_objects(p)]
     policies = PolicySet.load(policy_docs, rego_engine, {"inventory": _inventory_tree(inventory)})
     try:
         request = _request(_one_object(case.object), inventory, str(case.object))
@@ -276,7 +261,7 @@ def _request(obj: dict[str, Any], inventory: list[dict[str, Any]], where: str) -
     if obj.get("kind") == "AdmissionReview":
         req = obj.get("request")
         if not isinstance(req, dict) or not (req.get("object") or req.get("oldObject")):
-            raise _problem(where, "request", "an AdmissionReview needs object or oldObject")
+            raise InputError.at(where, "request", "an AdmissionReview needs object or oldObject")
         operation = str(req.get("operation", ""))
         old = req.get("oldObject")
         user = req.get("userInfo") or {}

@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policygen.engines.kyverno import PolicySet, Request
-from policygen.errors import InputError, Problem, UnsupportedConstruct
-from policygen.yamlio import load_all_fast
+from policygen.errors import InputError, UnsupportedConstruct
+from policygen.yamlio import read_objects
 
 TEST_API = "cli.kyverno.io/v1alpha1"
 DEFAULT_FILE = "kyverno-test.yaml"
@@ -59,24 +57,7 @@ def find_tests(paths: list[Path], file_name: str = DEFAULT_FILE) -> list[Path]:
         elif path.is_file():
             out.append(path)
         else:
-            raise InputError([Problem(str(path), 0, 0, "", "no such file or folder")])
-    return out
-
-
-def _problem(file: Path | str, at: str, message: str) -> InputError:
-    return InputError([Problem(str(file), 0, 0, at, message)])
-
-
-def _objects(path: Path) -> list[dict[str, Any]]:
-    try:
-        docs = load_all_fast(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _problem(path, "", f"cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise _problem(path, "", f"invalid YAML: {exc}") from None
-    out = [d for d in docs if d is not None]
-    if not all(isinstance(d, dict) for d in out):
-        raise _problem(path, "", "every document must be a mapping")
+            raise InputError.at(path, "", "no such file or folder")
     return out
 
 
@@ -85,7 +66,7 @@ def _files(test: Path, doc: Mapping[str, Any], key: str) -> list[Path]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        raise _problem(test, key, "a list of paths is required")
+        raise InputError.at(test, key, "a list of paths is required")
     return [test.parent / str(v) for v in value]
 
 
@@ -102,7 +83,7 @@ class Values:
     def load(cls, path: Path | None) -> Values:
         if path is None:
             return cls({}, {}, {}, {})
-        docs = _objects(path)
+        docs = read_objects(path)
         doc = docs[0] if docs else {}
         if doc.get("subresources"):
             raise UnsupportedConstruct("kyverno test", f"{path}: subresources", "")
@@ -139,14 +120,14 @@ def run_tests(
 
 
 def run_test(path: Path, *, api_defaults: bool = True) -> list[Row]:
-    docs = _objects(path)
+    docs = read_objects(path)
     doc = next((d for d in docs if d.get("kind") == "Test"), None)
     if doc is None:
-        raise _problem(path, "kind", f"not a {TEST_API} Test")
+        raise InputError.at(path, "kind", f"not a {TEST_API} Test")
     name = str((doc.get("metadata") or {}).get("name") or path.parent.name)
-    policies = [o for p in _files(path, doc, "policies") for o in _objects(p)]
-    exceptions = [o for p in _files(path, doc, "exceptions") for o in _objects(p)]
-    resources = [o for p in _files(path, doc, "resources") for o in _objects(p)]
+    policies = [o for p in _files(path, doc, "policies") for o in read_objects(p)]
+    exceptions = [o for p in _files(path, doc, "exceptions") for o in read_objects(p)]
+    resources = [o for p in _files(path, doc, "resources") for o in read_objects(p)]
     variables = _files(path, doc, "variables")
     values = Values.load(variables[0] if variables else None)
     rows: list[Row] = []
@@ -172,18 +153,18 @@ def _check(
     policy_name = str(expected.get("policy", "")).rsplit("/", 1)[-1]
     policy = next((p for p in policies if p["metadata"]["name"] == policy_name), None)
     if policy is None:
-        raise _problem(path, f"{at}.policy", f"no policy named '{policy_name}'")
+        raise InputError.at(path, f"{at}.policy", f"no policy named '{policy_name}'")
     policy_set = PolicySet.load([policy, *exceptions])
     rule = str(expected.get("rule", ""))
     kind = str(expected.get("kind", ""))
     want = str(expected.get("result", ""))
     patched_file = expected.get("patchedResources") or expected.get("patchedResource")
-    patched = _objects(path.parent / str(patched_file)) if patched_file else []
+    patched = read_objects(path.parent / str(patched_file)) if patched_file else []
     rows = []
     for ref in expected.get("resources") or []:
         obj = _find(resources, kind, str(ref))
         if obj is None:
-            raise _problem(path, f"{at}.resources", f"no {kind} named '{ref}'")
+            raise InputError.at(path, f"{at}.resources", f"no {kind} named '{ref}'")
         name = str(obj["metadata"]["name"])
         req_values = values.for_request(policy_name, name)
         namespace = str(

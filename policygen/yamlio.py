@@ -8,11 +8,12 @@ are an error here (PyYAML silently keeps the last one).
 
 from __future__ import annotations
 
+from pathlib import Path as FilePath
 from typing import Any
 
 import yaml
 
-from policygen.errors import Problem
+from policygen.errors import InputError, Problem
 
 Path = tuple[str | int, ...]
 Positions = dict[Path, tuple[int, int]]
@@ -133,3 +134,19 @@ def dump(data: Any) -> str:
     return yaml.dump(
         data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096
     )
+
+
+def read_objects(path: FilePath) -> list[dict[str, Any]]:
+    """Every document of a file the user named as input to a command (a test
+    suite, a policy, a fixture): all must be mappings; any problem is an
+    InputError naming the file."""
+    try:
+        docs = load_all_fast(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError.at(path, "", f"cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise InputError.at(path, "", f"invalid YAML: {exc}") from None
+    objects = [d for d in docs if d is not None]
+    if not all(isinstance(d, dict) for d in objects):
+        raise InputError.at(path, "", "every document must be a mapping")
+    return objects

@@ -114,11 +114,11 @@ def bundle_documents(bundle: Path, target: str) -> list[dict[str, Any]]:
     """The policy documents of one target's folder in a built bundle."""
     import yaml
 
-    from policygen.errors import InputError, Problem
+    from policygen.errors import InputError
 
     folder = bundle / target
     if not folder.is_dir():
-        raise InputError([Problem(str(folder), 0, 0, "", f"no {target} folder in the bundle")])
+        raise InputError.at(folder, "", f"no {target} folder in the bundle")
     docs: list[dict[str, Any]] = []
     for path in sorted(folder.glob("*.yaml")):
         if path.name == "kustomization.yaml":
@@ -126,7 +126,7 @@ def bundle_documents(bundle: Path, target: str) -> list[dict[str, Any]]:
         try:
             docs.extend(d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict))
         except yaml.YAMLError as exc:
-            raise InputError([Problem(str(path), 0, 0, "", f"invalid YAML: {exc}")]) from None
+            raise InputError.at(path, "", f"invalid YAML: {exc}") from None
     return docs
 
 
