@@ -52,9 +52,7 @@ def data(
             "reason": e.reason,
             "owner": e.owner,
             "ticket": e.ticket or "",
-            "expires": e.expires.isoformat(),
-            "days_left": (e.expires - now).days,
-            "soon": (e.expires - now).days <= EXPIRY_WARNING_DAYS,
+            "expiry": _expiry(e.expires, now),
         }
         for e in sorted(spec.exemptions, key=lambda e: (e.expires, e.name))
     ]
@@ -115,7 +113,7 @@ def data(
                     e["images"],
                     e["owner"],
                     e["ticket"],
-                    f"{e['expires']} ({e['days_left']} days{', soon' if e['soon'] else ''})",
+                    e["expiry"],
                     e["reason"],
                 ]
                 for e in exemptions
@@ -126,6 +124,13 @@ def data(
             ],
         },
     }
+
+
+def _expiry(expires: dt.date, now: dt.date) -> str:
+    """``2027-03-31 (123 days)``, with ``, soon`` inside the last 30 days."""
+    days = (expires - now).days
+    soon = ", soon" if days <= EXPIRY_WARNING_DAYS else ""
+    return f"{expires.isoformat()} ({days} days{soon})"
 
 
 def _digest_detail(config: Config) -> str:

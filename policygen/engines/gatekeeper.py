@@ -254,8 +254,6 @@ class GatekeeperEngine:
         self.rego_engine = rego_engine
         self.name = "gatekeeper"
         self.per_rule = False
-        # The last config and its loaded policies. Held by identity, not id():
-        # a freed config's id can be reused by the next one.
         self._cache = PolicyCache(
             "gatekeeper", lambda docs: PolicySet.load(docs, self.rego_engine), PolicySet.close
         )
