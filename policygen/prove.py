@@ -12,17 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policygen.agreement import disagreements
+from policygen.config import RULES as CONFIG_RULES
 from policygen.config import Config
 from policygen.engines import EvalContext, Evaluator, Review, create
 from policygen.errors import PolicygenError
 from policygen.fixtures import Fixture, builtin_corpus, read_fixtures
 from policygen.model import namespace_of
+from policygen.scan import CHUNK
 from policygen.violations import ACTION_STRENGTH, Violation
 
-RULES = ("digest", "pullPolicy", "registries", "scope")
+RULES = (*CONFIG_RULES, "scope")  # scope: a Namespace that could not be evaluated
 #: the evaluator that proves each target
 EVALUATORS = {"kyverno": "kyverno", "gatekeeper": "gatekeeper", "vap": "vap"}
-CHUNK = 256
 
 
 @dataclass(frozen=True)
