@@ -90,7 +90,7 @@ def _check_pull_policy(action: str, c: Container) -> list[Violation]:
     # Ephemeral containers cannot be mutated, so under mutate they are denied.
     verdict: Action = "deny" if action == "mutate" else action  # type: ignore[assignment]
     message = MESSAGES["pullPolicy"].format(
-        kind=container_kind(c.list_name), container=c.name, policy=c.pull_policy
+        kind=container_kind(c.list_name), container=c.name, policy=c.pull_policy or "unset"
     )
     return [Violation("pullPolicy", c.name, c.image, message, verdict)]
 

@@ -135,7 +135,10 @@ class RegopyProgram:
 
     def query(self, ref: str, input: Any) -> Any:
         self._rego.set_input_term(json.dumps(input))
-        out = self._rego.query(f"__x := {ref}")
+        try:
+            out = self._rego.query(f"__x := {ref}")
+        except ValueError as exc:  # regopy parses its own output as JSON
+            raise RegoError(f"regopy returned output it cannot read: {exc}") from exc
         text = str(out)
         if text == "undefined":
             return None

@@ -157,7 +157,8 @@ def containers_expression() -> str:
         kind = list_name[:-1]
         item = (
             f"{{'kind': {q(kind)}, 'name': c.name, 'image': c.image, "
-            "'policy': has(c.imagePullPolicy) ? c.imagePullPolicy : ''}"
+            "'policy': has(c.imagePullPolicy) && c.imagePullPolicy != '' "
+            "? c.imagePullPolicy : 'unset'}"
         )
         parts.append(
             f"(has(variables.spec.{list_name}) ? variables.spec.{list_name}.map(c, {item}) : [])"

@@ -9,7 +9,7 @@ import pytest
 
 from policygen import config, model
 from policygen.engines import EvalContext, Review
-from policygen.engines.gatekeeper import GatekeeperEngine
+from policygen.engines.gatekeeper import GatekeeperEngine, Request
 from policygen.errors import UnsupportedConstruct
 from policygen.model import namespace_of
 from policygen.violations import Violation
@@ -120,6 +120,20 @@ def test_exact_messages_and_expansion_prefix(example: config.Config, engine: str
             '[Implied by acme-expand-workloads] container "web" must set imagePullPolicy: Always, not IfNotPresent',
             "deny",
         ),
+    ]
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_an_unset_pull_policy_is_named_as_written(example: config.Config, engine: str) -> None:
+    # gator and audit see the object as written, before defaulting. regopy
+    # once printed object.get's "" default with its quotes here.
+    obj = pod(
+        "team-a", {"name": "web", "image": "harbor.corp.example/team-a/web@sha256:" + "ab" * 32}
+    )
+    policies = ENGINES[engine].policy_set(example, EvalContext(NOW, {}))
+    results = policies.review_many([Request(obj, "team-a", None)], cluster=False)[0]
+    assert [r.msg for r in results] == [
+        'container "web" must set imagePullPolicy: Always, not unset'
     ]
 
 
