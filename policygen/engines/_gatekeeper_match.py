@@ -32,53 +32,62 @@ def wildcard(pattern: str, candidate: str) -> bool:
     return pattern == candidate
 
 
-def matches(
-    match: Mapping[str, Any] | None,
-    obj: Mapping[str, Any],
-    namespace: str,
-    namespace_obj: Mapping[str, Any] | None,
-    source: str = "Original",
-    where: str = "spec.match",
-) -> bool:
-    """Every present matcher must hold; an absent one matches everything."""
-    if not match:
-        return True
-    unknown = set(match) - KNOWN_FIELDS
-    if unknown:
-        raise UnsupportedConstruct("gatekeeper", f"{where}.{sorted(unknown)[0]}", "match field")
-    api_version = str(obj.get("apiVersion", ""))
-    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
-    kind = str(obj.get("kind", ""))
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    name = str((obj.get("metadata") or {}).get("name", ""))
+class Match:
+    """A ``spec.match`` compiled once: constraints are matched against every
+    object of a scan. Every present matcher must hold; an absent one
+    matches everything."""
 
-    kinds = match.get("kinds")
-    if kinds and not any(_kind_entry(k, group, kind) for k in kinds):
-        return False
-    scope = match.get("scope")
-    if scope == "Cluster" and namespace:
-        return False
-    if scope == "Namespaced" and (not namespace or kind == "Namespace"):
-        return False
-    included = match.get("namespaces")
-    if included and namespace and not any(wildcard(p, namespace) for p in included):
-        return False
-    excluded = match.get("excludedNamespaces")
-    if excluded and namespace and any(wildcard(p, namespace) for p in excluded):
-        return False
-    selector = match.get("labelSelector")
-    if selector is not None and not LabelSelector.model_validate(selector).matches(labels):
-        return False
-    if match.get("namespaceSelector") is not None and namespace:
-        if namespace_obj is None:
-            raise NamespaceUnknown(namespace)
-        ns_labels = (namespace_obj.get("metadata") or {}).get("labels") or {}
-        if not LabelSelector.model_validate(match["namespaceSelector"]).matches(ns_labels):
+    def __init__(self, match: Mapping[str, Any] | None, where: str = "spec.match") -> None:
+        match = match or {}
+        unknown = set(match) - KNOWN_FIELDS
+        if unknown:
+            raise UnsupportedConstruct("gatekeeper", f"{where}.{sorted(unknown)[0]}", "match field")
+        self.kinds: list[Mapping[str, Any]] = list(match.get("kinds") or [])
+        self.scope: str | None = match.get("scope")
+        self.included: list[str] = list(match.get("namespaces") or [])
+        self.excluded: list[str] = list(match.get("excludedNamespaces") or [])
+        self.labels = _selector(match.get("labelSelector"))
+        self.namespace_labels = _selector(match.get("namespaceSelector"))
+        self.name: str = str(match.get("name") or "")
+        self.source: str = match.get("source", "All")
+
+    def __call__(
+        self,
+        obj: Mapping[str, Any],
+        namespace: str,
+        namespace_obj: Mapping[str, Any] | None,
+        source: str = "Original",
+    ) -> bool:
+        kind = str(obj.get("kind", ""))
+        if self.kinds:
+            api_version = str(obj.get("apiVersion", ""))
+            group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+            if not any(_kind_entry(k, group, kind) for k in self.kinds):
+                return False
+        if self.scope == "Cluster" and namespace:
             return False
-    if match.get("name") and not wildcard(str(match["name"]), name):
-        return False
-    wanted = match.get("source", "All")
-    return wanted in ("All", source)
+        if self.scope == "Namespaced" and (not namespace or kind == "Namespace"):
+            return False
+        if self.included and namespace and not any(wildcard(p, namespace) for p in self.included):
+            return False
+        if self.excluded and namespace and any(wildcard(p, namespace) for p in self.excluded):
+            return False
+        meta = obj.get("metadata") or {}
+        if self.labels is not None and not self.labels.matches(meta.get("labels") or {}):
+            return False
+        if self.namespace_labels is not None and namespace:
+            if namespace_obj is None:
+                raise NamespaceUnknown(namespace)
+            ns_labels = (namespace_obj.get("metadata") or {}).get("labels") or {}
+            if not self.namespace_labels.matches(ns_labels):
+                return False
+        if self.name and not wildcard(self.name, str(meta.get("name", ""))):
+            return False
+        return self.source in ("All", source)
+
+
+def _selector(selector: Mapping[str, Any] | None) -> LabelSelector | None:
+    return None if selector is None else LabelSelector.model_validate(selector)
 
 
 def _kind_entry(entry: Mapping[str, Any], group: str, kind: str) -> bool:

@@ -5,12 +5,12 @@ else is refused."""
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from policygen.engines._gatekeeper_match import Match
 from policygen.errors import UnsupportedConstruct
 
 _LIST_LOCATION = re.compile(r"^spec\.(\w+)\[name:\*\]\.(\w+)$")
@@ -44,13 +44,13 @@ class Expansion:
             node = node.get(key) if isinstance(node, dict) else None
         if not isinstance(node, dict):
             return None
-        meta = copy.deepcopy(node.get("metadata") or {})
-        meta["namespace"] = namespace
+        # The Pod shares the template's values: nothing downstream changes
+        # an object in place (mutation and defaulting work on copies).
         return {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": meta,
-            "spec": copy.deepcopy(node.get("spec") or {}),
+            "metadata": {**(node.get("metadata") or {}), "namespace": namespace},
+            "spec": node.get("spec") or {},
         }
 
 
@@ -68,7 +68,7 @@ def applies_to(entry: Mapping[str, Any], obj: Mapping[str, Any]) -> bool:
 class Assign:
     name: str
     apply_to: list[Mapping[str, Any]]
-    match: Mapping[str, Any]
+    match: Match
     list_name: str
     field: str
     value: Any
@@ -85,7 +85,7 @@ class Assign:
         return cls(
             doc["metadata"]["name"],
             spec["applyTo"],
-            spec.get("match", {}),
+            Match(spec.get("match")),
             found.group(1),
             found.group(2),
             params["assign"]["value"],

@@ -5,16 +5,19 @@ engine with Gatekeeper's input, match, expansion, mutation and result rules
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from policygen.config import Config
 from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
-from policygen.engines._gatekeeper_match import matches
+from policygen.engines._gatekeeper_match import Match
 from policygen.engines._gatekeeper_mutate import Assign, Expansion, applies_to
 from policygen.engines._rego import RegoError, RegoProgram, compile_program, resolve
+from policygen.engines._rego_reads import Path, input_paths, project
 from policygen.errors import UnsupportedConstruct
+from policygen.memo import MISSING, Memo, fingerprint
 from policygen.model import namespace_labels
 from policygen.violations import Action, Violation
 from policygen.workloads import with_api_defaults
@@ -22,11 +25,27 @@ from policygen.workloads import with_api_defaults
 ACTIONS: dict[str, Action] = {"deny": "deny", "warn": "warn", "dryrun": "audit"}
 
 
+#: Built-ins whose answer is not a function of input and data alone: a
+#: template calling one is evaluated afresh for every review.
+IMPURE_BUILTINS = re.compile(
+    r"\b(?:time\.now_ns|rand\.intn|uuid\.rfc4122|http\.send|net\.lookup_ip_addr"
+    r"|opa\.runtime|external_data)\b"
+)
+
+#: Answers kept per PolicySet, across calls: enough for the distinct Pods of
+#: a large repository, small enough that memory stays flat on any scan.
+MEMO_SIZE = 16384
+
+
 @dataclass(frozen=True)
 class Template:
     kind: str
     package: str
     program: RegoProgram
+    #: What of the input the Rego can read (None: all of it).
+    reads: frozenset[Path] | None
+    #: Whether an answer may be reused for an input with the same reads.
+    pure: bool
 
 
 @dataclass(frozen=True, eq=False)  # identity: constraints key batches
@@ -34,7 +53,7 @@ class Constraint:
     kind: str
     name: str
     action: Action
-    match: Mapping[str, Any]
+    match: Match
     parameters: Mapping[str, Any]
 
 
@@ -53,6 +72,8 @@ class PolicySet:
     constraints: list[Constraint] = field(default_factory=list)
     expansions: list[Expansion] = field(default_factory=list)
     assigns: list[Assign] = field(default_factory=list)
+    #: Answers by constraint and the fingerprint of the input it read.
+    answers: Memo[tuple[Constraint, bytes], Any] = field(default_factory=lambda: Memo(MEMO_SIZE))
 
     @classmethod
     def load(
@@ -82,7 +103,7 @@ class PolicySet:
                         str(kind),
                         doc["metadata"]["name"],
                         ACTIONS[action],
-                        spec.get("match") or {},
+                        Match(spec.get("match")),
                         spec.get("parameters") or {},
                     )
                 )
@@ -100,7 +121,13 @@ class PolicySet:
         modules = {f"lib{i}.rego": lib for i, lib in enumerate(targets[0].get("libs") or [])}
         modules["template.rego"] = rego
         package = rego.split("package ", 1)[1].split("\n", 1)[0].strip()
-        return Template(kind, package, compile_program(engine, modules, data))
+        return Template(
+            kind,
+            package,
+            compile_program(engine, modules, data),
+            _review_reads(input_paths(modules.values())),
+            not any(IMPURE_BUILTINS.search(m) for m in modules.values()),
+        )
 
     def close(self) -> None:
         """Release the engines' compiled programs (OPA holds Go memory)."""
@@ -120,26 +147,43 @@ class PolicySet:
         does (API-server defaulting, then mutation, operation CREATE);
         without it, as gator and audit do: the object as written."""
         results: list[list[Result]] = [[] for _ in requests]
-        # Reviews to evaluate, per constraint: they share its parameters.
-        pending: dict[Constraint, list[tuple[int, str, dict[str, Any]]]] = {}
+        # Per constraint, the evaluations each request needs, by the
+        # fingerprint of what the template reads: reviews equal in that are
+        # evaluated once, in this call and (pure templates) across calls.
+        pending: dict[Constraint, list[tuple[int, str, bytes]]] = {}
+        known: dict[tuple[Constraint, bytes], Any] = {}
+        todo: dict[Constraint, dict[bytes, dict[str, Any]]] = {}
         for i, req in enumerate(requests):
             obj = with_api_defaults(dict(req.obj)) if cluster else dict(req.obj)
             for subject, prefix in self._subjects(obj, req, cluster):
-                review = _review_document(subject, req)
+                reads = _Reads({"review": _review_document(subject, req)})
                 for c, answer in self._matching(subject, req):
                     if isinstance(answer, Result):
                         results[i].append(answer)
-                    else:
-                        pending.setdefault(c, []).append((i, prefix, {"review": review}))
-        for c, items in pending.items():
+                        continue
+                    template = self.templates[c.kind]
+                    item, key = reads.of(template.reads)
+                    pending.setdefault(c, []).append((i, prefix, key))
+                    if (c, key) in known:
+                        continue
+                    cached = self.answers.get((c, key)) if template.pure else MISSING
+                    if cached is MISSING:
+                        todo.setdefault(c, {})[key] = item
+                    known[(c, key)] = cached
+        for c, items in todo.items():
             template = self.templates[c.kind]
             answers = template.program.query_many(
                 f"data.{template.package}.violation",
-                [item[2] for item in items],
+                list(items.values()),
                 {"parameters": dict(c.parameters)},
             )
-            for (i, prefix, _), answer in zip(items, answers, strict=True):
-                results[i].extend(_results(c, prefix, answer))
+            for key, answer in zip(items, answers, strict=True):
+                known[(c, key)] = answer
+                if template.pure:
+                    self.answers.put((c, key), answer)
+        for c, evaluations in pending.items():
+            for i, prefix, key in evaluations:
+                results[i].extend(_results(c, prefix, known[(c, key)]))
         return results
 
     def _subjects(
@@ -164,7 +208,7 @@ class PolicySet:
         out = copy.deepcopy(obj)
         for assign in todo:
             try:
-                if matches(assign.match, out, req.namespace, req.namespace_obj, source):
+                if assign.match(out, req.namespace, req.namespace_obj, source):
                     assign.mutate(out)
             except NamespaceUnknown:
                 continue  # a mutator that cannot match does not mutate
@@ -176,7 +220,7 @@ class PolicySet:
         """Constraints that apply: None to evaluate, or the autoreject result."""
         for c in self.constraints:
             try:
-                if not matches(c.match, obj, req.namespace, req.namespace_obj):
+                if not c.match(obj, req.namespace, req.namespace_obj):
                     continue
             except NamespaceUnknown as exc:
                 msg = exc.message(f"{c.kind}/{c.name}")
@@ -185,6 +229,28 @@ class PolicySet:
             if c.kind not in self.templates:
                 raise UnsupportedConstruct("gatekeeper", f"{c.kind}/{c.name}", "no template")
             yield c, None
+
+
+def _review_reads(paths: frozenset[Path] | None) -> frozenset[Path] | None:
+    """The paths under ``input.review``: parameters travel apart, once per
+    constraint, and templates that read the same review share a projection."""
+    return None if paths is None else frozenset(p for p in paths if p[0] == "review")
+
+
+class _Reads:
+    """One review's input cut down to what a template reads, with its
+    fingerprint; templates that read the same paths share the work."""
+
+    def __init__(self, whole: dict[str, Any]) -> None:
+        self._whole = whole
+        self._by_paths: dict[frozenset[Path] | None, tuple[dict[str, Any], bytes]] = {}
+
+    def of(self, paths: frozenset[Path] | None) -> tuple[dict[str, Any], bytes]:
+        out = self._by_paths.get(paths)
+        if out is None:
+            item = project(self._whole, paths)
+            out = self._by_paths[paths] = (item, fingerprint(item))
+        return out
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from policygen import config, model
 from policygen.engines import EvalContext, Review
-from policygen.engines.gatekeeper import GatekeeperEngine, Request
+from policygen.engines.gatekeeper import GatekeeperEngine, PolicySet, Request
 from policygen.errors import UnsupportedConstruct
 from policygen.model import namespace_of
 from policygen.violations import Violation
@@ -192,3 +193,96 @@ def test_a_new_config_is_never_served_stale_policies(example: config.Config) -> 
         }
     )
     assert engine.evaluate(relaxed, [Review(obj, "team-a")], ctx)[0] == []
+
+
+def _labels_template(rego_body: str) -> list[dict[str, Any]]:
+    rego = (
+        "package k8slabels\n\nimport future.keywords.contains\nimport future.keywords.if\n\n"
+        + rego_body
+    )
+    return [
+        {
+            "apiVersion": "templates.gatekeeper.sh/v1",
+            "kind": "ConstraintTemplate",
+            "metadata": {"name": "k8slabels"},
+            "spec": {
+                "crd": {"spec": {"names": {"kind": "K8sLabels"}}},
+                "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego}],
+            },
+        },
+        {
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+            "kind": "K8sLabels",
+            "metadata": {"name": "need-owner"},
+            "spec": {"parameters": {"label": "owner"}},
+        },
+    ]
+
+
+LABELS_RULE = """violation contains {"msg": sprintf("%s lacks %s", [input.review.object.metadata.labels.app, input.parameters.label])} if {
+	not input.review.object.metadata.labels[input.parameters.label]
+}
+"""
+
+
+class Counting:
+    """A Rego program that counts the inputs it is asked to evaluate."""
+
+    def __init__(self, program: Any) -> None:
+        self.program = program
+        self.evaluated = 0
+
+    def query_many(self, ref: str, inputs: Any, shared: Any = None) -> list[Any]:
+        self.evaluated += len(inputs)
+        return self.program.query_many(ref, inputs, shared)
+
+    def close(self) -> None:
+        self.program.close()
+
+
+def _counting(docs: list[dict[str, Any]], engine: str) -> tuple[PolicySet, Counting]:
+    policies = PolicySet.load(docs, engine)
+    template = policies.templates["K8sLabels"]
+    counter = Counting(template.program)
+    policies.templates["K8sLabels"] = dataclasses.replace(template, program=counter)
+    return policies, counter
+
+
+def labelled(name: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}}
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_reviews_equal_in_what_the_template_reads_are_evaluated_once(engine: str) -> None:
+    policies, counter = _counting(_labels_template(LABELS_RULE), engine)
+    first = [Request(labelled(f"p{i}", app="web"), "ns", None) for i in range(3)]
+    other = Request(labelled("q", app="db"), "ns", None)
+    answers = policies.review_many([*first, other], cluster=False)
+    assert [[r.msg for r in rs] for rs in answers] == [["web lacks owner"]] * 3 + [
+        ["db lacks owner"]
+    ]
+    assert counter.evaluated == 2  # the name is never read; the labels are
+    again = policies.review_many([Request(labelled("r", app="web"), "ns", None)], cluster=False)
+    assert [r.msg for r in again[0]] == ["web lacks owner"]
+    assert counter.evaluated == 2  # answered from the memo
+    policies.close()
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_template_reading_the_whole_input_is_reused_only_for_equal_reviews(engine: str) -> None:
+    rule = LABELS_RULE + 'violation contains {"msg": "whole"} if count(input) < 0\n'
+    policies, counter = _counting(_labels_template(rule), engine)
+    requests = [Request(labelled(f"p{i % 2}", app="web"), "ns", None) for i in range(4)]
+    policies.review_many(requests, cluster=False)
+    assert counter.evaluated == 2  # p0 and p1 differ in their name, which is read now
+    policies.close()
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_template_asking_the_time_is_evaluated_afresh_each_call(engine: str) -> None:
+    rule = LABELS_RULE + 'violation contains {"msg": "never"} if time.now_ns() < 0\n'
+    policies, counter = _counting(_labels_template(rule), engine)
+    for _ in range(2):
+        policies.review_many([Request(labelled("p", app="web"), "ns", None)], cluster=False)
+    assert counter.evaluated == 2
+    policies.close()
