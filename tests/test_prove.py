@@ -90,8 +90,8 @@ def tampered(tmp_path: Path, target: str, old: str, new: str) -> Path:
         # a tenant's registry quietly widened in the Gatekeeper constraint
         (
             "gatekeeper",
-            "harbor.corp.example/team-a\n",
-            "harbor.corp.example\n",
+            "harbor\\.corp\\.example/team\\-a)",
+            "harbor\\.corp\\.example)",
             "gatekeeper: missing: registries deny",
         ),
         # a Kyverno rule that forgot the init containers

@@ -33,6 +33,9 @@ def exemptions_for(config: Config, rule: str) -> list[dict[str, Any]]:
 
 
 def tenant_data(config: Config) -> list[dict[str, Any]]:
+    """Tenants as the Gatekeeper templates read them; ``allowedRegex`` takes
+    in the shared entries too, since a tenant may always use those."""
+    shared = list(config.spec.rules.registries.allowed)
     return [
         {
             "name": t.name,
@@ -42,7 +45,7 @@ def tenant_data(config: Config) -> list[dict[str, Any]]:
                 if t.namespaceSelector is None
                 else t.namespaceSelector.model_dump(exclude_defaults=True)
             ),
-            "registries": list(t.registries),
+            "allowedRegex": prefix_regex(shared + list(t.registries)),
         }
         for t in config.spec.tenants
     ]
@@ -52,7 +55,9 @@ def digest_data(config: Config) -> dict[str, Any]:
     rule = config.spec.rules.digest
     algorithms = list(rule.algorithms)
     return {
-        "digestRegex": imageref.digest_regex(algorithms),
+        # A valid reference pinned by an accepted digest, as one regex over
+        # the raw image: the templates test it before anything costlier.
+        "pinnedRegex": pinned_regex(config),
         "digestHint": imageref.digest_hint(algorithms),
         "namespaces": [globs.to_regex(n) for n in rule.namespaces],
     }

@@ -15,6 +15,7 @@ from policygen.targets._common import (
     common_data,
     digest_data,
     exemptions_for,
+    prefix_regex,
     tenant_data,
 )
 from policygen.yamlio import dump
@@ -115,7 +116,7 @@ class GatekeeperTarget:
         if rule == "digest":
             params.update(digest_data(config))
         if rule == "registries":
-            params["shared"] = list(config.spec.rules.registries.allowed)
+            params["sharedRegex"] = prefix_regex(list(config.spec.rules.registries.allowed))
             params["tenants"] = tenant_data(config)
         return params
 

@@ -80,12 +80,16 @@ def _as(version: str, source: str) -> str:
 
 def test_gatekeeper_parameters(example: config.Config) -> None:
     params = gatekeeper.GatekeeperTarget.parameters(example, "registries")
-    assert params["shared"] == ["registry.k8s.io/pause", "harbor.corp.example/infra"]
+    assert (
+        params["sharedRegex"]
+        == "^(?:registry\\.k8s\\.io/pause|harbor\\.corp\\.example/infra)(?:/|$)"
+    )
     assert params["tenants"][0] == {
         "name": "team-a",
         "namespaces": ["^team\\-a$", "^team\\-a\\-.*$"],
         "selector": None,
-        "registries": ["harbor.corp.example/team-a"],
+        "allowedRegex": "^(?:registry\\.k8s\\.io/pause|harbor\\.corp\\.example/infra"
+        "|harbor\\.corp\\.example/team\\-a)(?:/|$)",
     }
     assert gatekeeper.GatekeeperTarget.parameters(example, "digest")["exemptions"] == [
         {
