@@ -29,6 +29,10 @@ BATCH_SIZE = 256
 
 
 class RegoProgram(Protocol):
+    #: Whether programs may evaluate in parallel threads (the engine runs
+    #: outside the GIL and one program's state is its own).
+    parallel_safe: bool
+
     def query(self, ref: str, input: Any) -> Any:
         """The value of ``ref`` for ``input``; None when undefined."""
         ...
@@ -44,6 +48,8 @@ class RegoProgram(Protocol):
 
 
 class OpaProgram:
+    parallel_safe = True  # Go code, called through ctypes without the GIL
+
     def __init__(self, modules: dict[str, str], data: Any = None) -> None:
         from opa_bindings import OpaEngine, OpaError
 
@@ -117,6 +123,8 @@ def _import_regopy() -> Any:
 
 
 class RegopyProgram:
+    parallel_safe = False  # rego-cpp's thread safety is not documented
+
     def __init__(self, modules: dict[str, str], data: Any = None) -> None:
         regopy = _import_regopy()
 

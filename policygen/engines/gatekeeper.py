@@ -5,8 +5,10 @@ engine with Gatekeeper's input, match, expansion, mutation and result rules
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +76,7 @@ class PolicySet:
     assigns: list[Assign] = field(default_factory=list)
     #: Answers by constraint and the fingerprint of the input it read.
     answers: Memo[tuple[Constraint, bytes], Any] = field(default_factory=lambda: Memo(MEMO_SIZE))
+    _pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def load(
@@ -131,6 +134,9 @@ class PolicySet:
 
     def close(self) -> None:
         """Release the engines' compiled programs (OPA holds Go memory)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         for template in self.templates.values():
             template.program.close()
 
@@ -170,13 +176,8 @@ class PolicySet:
                     if cached is MISSING:
                         todo.setdefault(c, {})[key] = item
                     known[(c, key)] = cached
-        for c, items in todo.items():
+        for c, items, answers in self._evaluate(todo):
             template = self.templates[c.kind]
-            answers = template.program.query_many(
-                f"data.{template.package}.violation",
-                list(items.values()),
-                {"parameters": dict(c.parameters)},
-            )
             for key, answer in zip(items, answers, strict=True):
                 known[(c, key)] = answer
                 if template.pure:
@@ -185,6 +186,32 @@ class PolicySet:
             for i, prefix, key in evaluations:
                 results[i].extend(_results(c, prefix, known[(c, key)]))
         return results
+
+    def _evaluate(
+        self, todo: dict[Constraint, dict[bytes, dict[str, Any]]]
+    ) -> Iterator[tuple[Constraint, dict[bytes, dict[str, Any]], list[Any]]]:
+        """Each constraint's inputs through its template. Engines that run
+        outside the GIL (OPA) evaluate constraints side by side: a scan's
+        cost is almost all Rego evaluation, and templates are independent."""
+
+        def run(c: Constraint) -> list[Any]:
+            template = self.templates[c.kind]
+            return template.program.query_many(
+                f"data.{template.package}.violation",
+                list(todo[c].values()),
+                {"parameters": dict(c.parameters)},
+            )
+
+        parallel = len(todo) > 1 and all(self.templates[c.kind].program.parallel_safe for c in todo)
+        if not parallel:
+            for c in todo:
+                yield c, todo[c], run(c)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(min(len(self.templates), os.cpu_count() or 1))
+        futures = [(c, self._pool.submit(run, c)) for c in todo]
+        for c, future in futures:
+            yield c, todo[c], future.result()
 
     def _subjects(
         self, obj: dict[str, Any], req: Request, cluster: bool

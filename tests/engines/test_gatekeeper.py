@@ -228,6 +228,8 @@ LABELS_RULE = """violation contains {"msg": sprintf("%s lacks %s", [input.review
 class Counting:
     """A Rego program that counts the inputs it is asked to evaluate."""
 
+    parallel_safe = False
+
     def __init__(self, program: Any) -> None:
         self.program = program
         self.evaluated = 0
