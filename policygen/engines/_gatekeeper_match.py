@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,18 +60,7 @@ class Match:
         source: str = "Original",
     ) -> bool:
         kind = str(obj.get("kind", ""))
-        if self.kinds:
-            api_version = str(obj.get("apiVersion", ""))
-            group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
-            if not any(_kind_entry(k, group, kind) for k in self.kinds):
-                return False
-        if self.scope == "Cluster" and namespace:
-            return False
-        if self.scope == "Namespaced" and (not namespace or kind == "Namespace"):
-            return False
-        if self.included and namespace and not any(wildcard(p, namespace) for p in self.included):
-            return False
-        if self.excluded and namespace and any(wildcard(p, namespace) for p in self.excluded):
+        if not self._kind_and_namespace(str(obj.get("apiVersion", "")), kind, namespace):
             return False
         meta = obj.get("metadata") or {}
         if self.labels is not None and not self.labels.matches(meta.get("labels") or {}):
@@ -84,6 +74,23 @@ class Match:
         if self.name and not wildcard(self.name, str(meta.get("name", ""))):
             return False
         return self.source in ("All", source)
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - one Match per constraint, kept for its life
+    def _kind_and_namespace(self, api_version: str, kind: str, namespace: str) -> bool:
+        """The matchers that see only kind and namespace name: the same few
+        pairs come up for every object of a scan."""
+        if self.kinds:
+            group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+            if not any(_kind_entry(k, group, kind) for k in self.kinds):
+                return False
+        if self.scope == "Cluster" and namespace:
+            return False
+        if self.scope == "Namespaced" and (not namespace or kind == "Namespace"):
+            return False
+        if self.included and namespace and not any(wildcard(p, namespace) for p in self.included):
+            return False
+        excluded = namespace and any(wildcard(p, namespace) for p in self.excluded)
+        return not excluded
 
 
 def _selector(selector: Mapping[str, Any] | None) -> LabelSelector | None:

@@ -182,9 +182,14 @@ class PolicySet:
                 known[(c, key)] = answer
                 if template.pure:
                     self.answers.put((c, key), answer)
+        # Requests that share an answer share its results, too.
+        converted: dict[tuple[Constraint, bytes, str], list[Result]] = {}
         for c, evaluations in pending.items():
             for i, prefix, key in evaluations:
-                results[i].extend(_results(c, prefix, known[(c, key)]))
+                out = converted.get((c, key, prefix))
+                if out is None:
+                    out = converted[(c, key, prefix)] = _results(c, prefix, known[(c, key)])
+                results[i].extend(out)
         return results
 
     def _evaluate(
