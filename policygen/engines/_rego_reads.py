@@ -1,5 +1,4 @@
-"""Which parts of ``input`` a set of Rego modules can read, and the input cut
-down to those parts.
+"""Which parts of ``input`` a set of Rego modules can read.
 
 A template evaluated on the cut-down input gives the same answer as on the
 whole one, so the Gatekeeper evaluator sends less across to the engine and
@@ -15,11 +14,9 @@ a ref, string interpolation) means "the whole input".
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
-#: A path under ``input``, as its keys.
-Path = tuple[str, ...]
+from policygen.engines._projection import Path, minimal, static_prefix
 
 # One alternative per lexical element; only identifiers and the refs that
 # follow ``input`` matter, the rest is skipped whole so that ``input``
@@ -35,8 +32,9 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
-_SEGMENT = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*"((?:[^"\\]|\\.)*)"\s*\]""")
-_ESCAPE = re.compile(r"\\(.)")
+_SEGMENT = re.compile(
+    r"""\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)|\[\s*"(?P<quoted>(?:[^"\\]|\\.)*)"\s*\]"""
+)
 
 
 def input_paths(sources: Iterable[str]) -> frozenset[Path] | None:
@@ -51,67 +49,12 @@ def input_paths(sources: Iterable[str]) -> frozenset[Path] | None:
                 continue
             if _after_dot(source, token.start()):
                 continue  # a field named input, as in x.input
-            path = _static_prefix(source, token.end())
+            path = static_prefix(source, token.end(), _SEGMENT)
             if not path:
                 return None
             paths.add(path)
-    return frozenset(_minimal(paths))
+    return minimal(paths)
 
 
 def _after_dot(source: str, start: int) -> bool:
     return start > 0 and source[start - 1] == "."
-
-
-def _static_prefix(source: str, pos: int) -> Path:
-    keys: list[str] = []
-    while segment := _SEGMENT.match(source, pos):
-        name, quoted = segment.groups()
-        if name is not None:
-            keys.append(name)
-        elif "\\" in quoted:
-            # An escaped key: decoding JSON escapes by hand is not worth the
-            # risk of decoding one wrongly; stop here and read more.
-            break
-        else:
-            keys.append(quoted)
-        pos = segment.end()
-    return tuple(keys)
-
-
-def _minimal(paths: set[Path]) -> set[Path]:
-    """Drop paths under another: reading a document reads all of it."""
-    return {p for p in paths if not any(p[:n] in paths for n in range(1, len(p)))}
-
-
-def project(document: Any, paths: frozenset[Path] | None) -> Any:
-    """``document`` with only what ``paths`` reach; values along the way that
-    are not objects are kept whole, since a ref into them reads them."""
-    if paths is None:
-        return document
-    return _project(document, _trie(paths))
-
-
-_Trie = dict[str, "_Trie | None"]  # None: the whole value below this key
-
-
-def _trie(paths: frozenset[Path]) -> _Trie:
-    root: _Trie = {}
-    for path in paths:
-        node = root
-        for key in path[:-1]:
-            # Paths are minimal, so no key on the way is already a leaf.
-            child = node.get(key) or {}
-            node[key] = child
-            node = child
-        node[path[-1]] = None
-    return root
-
-
-def _project(value: Any, trie: _Trie) -> Any:
-    if not isinstance(value, Mapping):
-        return value
-    out = {}
-    for key, sub in trie.items():
-        if key in value:
-            out[key] = value[key] if sub is None else _project(value[key], sub)
-    return out

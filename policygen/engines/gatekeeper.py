@@ -16,8 +16,9 @@ from policygen.config import Config
 from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
 from policygen.engines._gatekeeper_match import Match
 from policygen.engines._gatekeeper_mutate import Assign, Expansion, applies_to
+from policygen.engines._projection import Path, project
 from policygen.engines._rego import RegoError, RegoProgram, compile_program, resolve
-from policygen.engines._rego_reads import Path, input_paths, project
+from policygen.engines._rego_reads import input_paths
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
 from policygen.model import namespace_labels
@@ -44,7 +45,7 @@ class Template:
     kind: str
     package: str
     program: RegoProgram
-    #: What of the input the Rego can read (None: all of it).
+    #: The paths under ``input.review`` the Rego can read (None: all).
     reads: frozenset[Path] | None
     #: Whether an answer may be reused for an input with the same reads.
     pure: bool

@@ -22,10 +22,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from policygen.config import Config, LabelSelector
 from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
+from policygen.engines._cel_reads import activation_paths
+from policygen.engines._projection import Path, project
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
 from policygen.model import namespace_labels
@@ -112,6 +114,8 @@ class Policy:
     spec: Mapping[str, Any]
     #: whether any expression reads namespaceObject (known offline or not)
     reads_namespace: bool
+    #: what of the activation its CEL can read (None: all of it)
+    reads: frozenset[Path] | None
 
 
 @dataclass
@@ -128,6 +132,7 @@ class PolicySet:
         self.bindings: list[Binding] = []
         self.cel = Cel()
         self._memo: Memo[tuple[str, bytes], Any] = Memo(MEMO_SIZE)
+        self._outcomes: Memo[tuple[str, bytes], list[str] | CelError] = Memo(MEMO_SIZE)
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
@@ -145,7 +150,9 @@ class PolicySet:
                 for expr in expressions:
                     out.cel.compile(expr, f"ValidatingAdmissionPolicy/{name}")
                 reads_namespace = any("namespaceObject" in reads(e)[0] for e in expressions)
-                policy = Policy(name, str(rule), spec, reads_namespace)
+                policy = Policy(
+                    name, str(rule), spec, reads_namespace, activation_paths(expressions)
+                )
                 out.policies[name] = policy
             elif kind == "ValidatingAdmissionPolicyBinding":
                 if spec.get("paramRef"):
@@ -224,47 +231,54 @@ class PolicySet:
         }
         if ns_obj is None and policy.reads_namespace:
             raise NamespaceUnknown(namespace)
-        activation: dict[str, Any] = {
-            "object": obj,
-            "oldObject": None,
-            "request": request,
-            "namespaceObject": dict(ns_obj) if ns_obj is not None else None,
-            "variables": {},
-        }
-        where = f"ValidatingAdmissionPolicy/{policy.name}"
-        fail_closed = spec.get("failurePolicy", "Fail") == "Fail"
-        actions = binding.actions
-        try:
-            for condition in spec.get("matchConditions") or []:
-                if (
-                    self.cel.eval(
-                        condition["expression"],
-                        activation,
-                        f"{where} matchCondition {condition['name']}",
-                    )
-                    is not True
-                ):
-                    return []
-            variables: dict[str, Any] = {}
-            for variable in spec.get("variables") or []:
-                activation["variables"] = variables
-                variables[variable["name"]] = self._variable(variable, activation, where)
-            activation["variables"] = variables
-            out: list[tuple[Policy, Action, str]] = []
-            for i, validation in enumerate(spec.get("validations") or []):
-                ok = self.cel.eval(
-                    validation["expression"], activation, f"{where} validations[{i}]"
-                )
-                if ok is True:
-                    continue
-                out.extend(
-                    (policy, a, self._message(validation, activation, where)) for a in actions
-                )
-            return out
-        except CelError as exc:
-            if not fail_closed:
+        # The outcome is a function of what the policy's CEL can read, so it
+        # is kept by that: workloads repeat their pod specs.
+        activation: dict[str, Any] = project(
+            {
+                "object": obj,
+                "oldObject": None,
+                "request": request,
+                "namespaceObject": dict(ns_obj) if ns_obj is not None else None,
+            },
+            policy.reads,
+        )
+        key = (policy.name, fingerprint(activation))
+        cached = self._outcomes.get(key)
+        outcome: list[str] | CelError
+        if cached is MISSING:
+            try:
+                outcome = self._failures(policy, {**activation, "variables": {}})
+            except CelError as exc:
+                outcome = exc
+            self._outcomes.put(key, outcome)
+        else:
+            outcome = cast("list[str] | CelError", cached)
+        if isinstance(outcome, CelError):
+            if spec.get("failurePolicy", "Fail") != "Fail":
                 return []
-            return [(policy, a, f"policy {policy.name} failed: {exc}") for a in actions]
+            return [(policy, a, f"policy {policy.name} failed: {outcome}") for a in binding.actions]
+        return [(policy, a, message) for message in outcome for a in binding.actions]
+
+    def _failures(self, policy: Policy, activation: dict[str, Any]) -> list[str]:
+        """The messages of the validations ``activation`` fails; [] when a
+        matchCondition excludes it. Raises CelError."""
+        spec = policy.spec
+        where = f"ValidatingAdmissionPolicy/{policy.name}"
+        for condition in spec.get("matchConditions") or []:
+            at = f"{where} matchCondition {condition['name']}"
+            if self.cel.eval(condition["expression"], activation, at) is not True:
+                return []
+        variables: dict[str, Any] = {}
+        for variable in spec.get("variables") or []:
+            activation["variables"] = variables
+            variables[variable["name"]] = self._variable(variable, activation, where)
+        activation["variables"] = variables
+        out = []
+        for i, validation in enumerate(spec.get("validations") or []):
+            ok = self.cel.eval(validation["expression"], activation, f"{where} validations[{i}]")
+            if ok is not True:
+                out.append(self._message(validation, activation, where))
+        return out
 
     def _variable(self, variable: Mapping[str, Any], activation: dict[str, Any], where: str) -> Any:
         """A variable's value. One that reads only other variables is a pure

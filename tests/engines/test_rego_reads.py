@@ -8,8 +8,9 @@ import pytest
 
 from policygen import config
 from policygen.engines import EvalContext, policy_documents
+from policygen.engines._projection import project
 from policygen.engines._rego import compile_program
-from policygen.engines._rego_reads import input_paths, project
+from policygen.engines._rego_reads import input_paths
 from policygen.engines.gatekeeper import Request, _review_document
 from tests.conftest import NOW
 
@@ -60,21 +61,6 @@ def test_input_in_strings_comments_and_fields_is_not_a_ref() -> None:
     my_input := 1
     """
     assert input_paths([rego]) == {("parameters",)}
-
-
-def test_projection_keeps_only_what_paths_reach() -> None:
-    doc = {
-        "review": {"name": "a", "object": {"spec": {"x": 1}, "metadata": {"name": "a"}}},
-        "parameters": {"p": 1},
-    }
-    paths = frozenset({("review", "object", "spec"), ("review", "missing", "deep")})
-    assert project(doc, paths) == {"review": {"object": {"spec": {"x": 1}}}}
-    assert project(doc, None) is doc
-
-
-def test_projection_keeps_a_non_object_on_the_way_whole() -> None:
-    doc = {"review": {"object": ["not", "an", "object"]}}
-    assert project(doc, frozenset({("review", "object", "spec")})) == doc
 
 
 def _templates(cfg: config.Config) -> list[tuple[str, dict[str, str], dict[str, Any]]]:

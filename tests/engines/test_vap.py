@@ -161,3 +161,26 @@ def test_unsupported_or_broken_policies_are_refused(change: dict[str, Any], wher
     policy = {**POLICY, "spec": {**POLICY["spec"], **change}}
     with pytest.raises(UnsupportedConstruct, match=f"unsupported vap construct at {where}"):
         PolicySet.load([policy, BINDING])
+
+
+def test_objects_equal_in_what_the_policy_reads_are_evaluated_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policies = PolicySet.load([POLICY, BINDING])
+    evaluated = []
+    failures = PolicySet._failures
+
+    def counting(self: PolicySet, policy: Any, activation: dict[str, Any]) -> list[str]:
+        evaluated.append(activation)
+        return failures(self, policy, activation)
+
+    monkeypatch.setattr(PolicySet, "_failures", counting)
+    review = [pod("ns", {"name": "a", "image": "nginx"}) for _ in range(3)]
+    for i, obj in enumerate(review):
+        obj["metadata"]["name"] = f"p{i}"
+    other = pod("other", {"name": "a", "image": "busybox"})
+    found = [policies.review(o, "ns", None, "CREATE", "") for o in [*review, other]]
+    assert [len(f) for f in found] == [2, 2, 2, 2]
+    assert len(evaluated) == 2  # only object.spec is read: the names never are
+    container = {"name": "a", "image": "nginx", "imagePullPolicy": "Always"}  # defaulted
+    assert evaluated[0] == {"object": {"spec": {"containers": [container]}}, "variables": {}}
