@@ -1,0 +1,266 @@
+"""CEL for admission policies, shared by the targets that speak it (vap,
+kyverno-cel): the images of a workload parsed in staged variables, the
+offending containers per rule, and the model's messages.
+
+Facts: admission CEL has ``object``, ``oldObject``, ``request``,
+``namespaceObject`` and ``variables``, and the cel-go strings extension
+(``split``, ``lastIndexOf``, ``substring``, ``lowerAscii``). The CEL parses
+each image itself (the distribution grammar as an RE2 regex, then splitting
+as distribution's splitDockerDomain does), so the cluster needs nothing
+installed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from policygen import globs, imageref
+from policygen.config import Config, LabelSelector
+from policygen.targets._common import alternation, exemptions_for, prefix_regex
+from policygen.violations import MESSAGES
+
+RESOURCE_RULES = [
+    {
+        "apiGroups": [""],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": ["pods", "pods/ephemeralcontainers", "replicationcontrollers"],
+    },
+    {
+        "apiGroups": ["apps"],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": ["daemonsets", "deployments", "replicasets", "statefulsets"],
+    },
+    {
+        "apiGroups": ["batch"],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": ["cronjobs", "jobs"],
+    },
+]
+
+
+def q(text: str) -> str:
+    """A CEL string literal (JSON's escapes are CEL's)."""
+    return json.dumps(text)
+
+
+# --- image parsing in CEL ------------------------------------------------------
+# VAP CEL has no local bindings, so the parse runs in stages, each a variable
+# that maps every container to a record carrying what the next stage needs.
+
+CARRY = ("kind", "name", "image", "policy")
+
+
+def _stage(source: str, fields: dict[str, str], carry: tuple[str, ...]) -> str:
+    kept = [f"{q(f)}: c.{f}" for f in carry]
+    added = [f"{q(k)}: {v}" for k, v in fields.items()]
+    return f"variables.{source}.map(c, {{{', '.join(kept + added)}}})"
+
+
+def parse_stages() -> list[dict[str, str]]:
+    """Variables from the raw containers to records of kind, name, image,
+    policy, valid ('yes'/'no'), ref (normalised domain/path) and key (what
+    exemption globs see), as policygen.imageref computes them."""
+    has_tag = "c.nd.lastIndexOf(':') > c.nd.lastIndexOf('/')"
+    is_domain = (
+        "(c.nm.contains('/') && (c.first.contains('.') || c.first.contains(':') "
+        "|| c.first == 'localhost' || c.first.lowerAscii() != c.first))"
+    )
+    stages = [
+        (
+            "parts",
+            "containers",
+            {
+                "nd": "c.image.split('@')[0]",
+                "digest": "c.image.contains('@') ? '@' + c.image.split('@')[1] : ''",
+            },
+            CARRY,
+        ),
+        (
+            "names",
+            "parts",
+            {
+                "nm": f"{has_tag} ? c.nd.substring(0, c.nd.lastIndexOf(':')) : c.nd",
+                "tag": f"{has_tag} ? c.nd.substring(c.nd.lastIndexOf(':') + 1) : ''",
+            },
+            (*CARRY, "digest"),
+        ),
+        ("firsts", "names", {"first": "c.nm.split('/')[0]"}, (*CARRY, "digest", "nm", "tag")),
+        (
+            "domains",
+            "firsts",
+            {
+                "domain": f"{is_domain} ? (c.first == 'index.docker.io' ? 'docker.io' : c.first)"
+                " : 'docker.io'",
+                "path": f"{is_domain} ? c.nm.substring(size(c.first) + 1) : c.nm",
+            },
+            (*CARRY, "digest", "nm", "tag"),
+        ),
+        (
+            "refs",
+            "domains",
+            {
+                "valid": f"c.image.matches({q(imageref.REFERENCE_RE)}) && size(c.nm) <= 255"
+                " ? 'yes' : 'no'",
+                "ref": "c.domain + '/' + ((c.domain == 'docker.io' && !c.path.contains('/'))"
+                " ? 'library/' + c.path : c.path)",
+            },
+            (*CARRY, "digest", "tag"),
+        ),
+        (
+            "images",
+            "refs",
+            {
+                "key": "c.valid == 'yes' ? c.ref + (c.tag != '' ? ':' + c.tag "
+                ": (c.digest != '' ? '' : ':latest')) + c.digest : c.image",
+            },
+            (*CARRY, "valid", "ref", "digest"),
+        ),
+    ]
+    return [
+        {"name": name, "expression": _stage(source, fields, carry)}
+        for name, source, fields, carry in stages
+    ]
+
+
+# --- containers, selectors, exemptions -----------------------------------------
+
+SPEC = (
+    "object.kind == 'Pod' ? object.spec : "
+    "(object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.spec "
+    ": object.spec.template.spec)"
+)
+LABELS = "has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}"
+
+
+def containers_expression() -> str:
+    """Every container as {kind, name, image, policy}, lists in model order."""
+    parts = []
+    for list_name in ("containers", "initContainers", "ephemeralContainers"):
+        kind = list_name[:-1]
+        item = (
+            f"{{'kind': {q(kind)}, 'name': c.name, 'image': c.image, "
+            "'policy': has(c.imagePullPolicy) && c.imagePullPolicy != '' "
+            "? c.imagePullPolicy : 'unset'}"
+        )
+        parts.append(
+            f"(has(variables.spec.{list_name}) ? variables.spec.{list_name}.map(c, {item}) : [])"
+        )
+    return " + ".join(parts)
+
+
+def selector_expression(selector: LabelSelector) -> str:
+    labels = "variables.labels"
+    terms = [
+        f"({q(k)} in {labels} && {labels}[{q(k)}] == {q(v)})"
+        for k, v in sorted(selector.matchLabels.items())
+    ]
+    for req in selector.matchExpressions:
+        key, values = q(req.key), json.dumps(list(req.values))
+        terms.append(
+            {
+                "In": f"({key} in {labels} && {labels}[{key}] in {values})",
+                "NotIn": f"(!({key} in {labels}) || !({labels}[{key}] in {values}))",
+                "Exists": f"({key} in {labels})",
+                "DoesNotExist": f"!({key} in {labels})",
+            }[req.operator]
+        )
+    return "(" + (" && ".join(terms) or "true") + ")"
+
+
+def exempt_expression(config: Config, rule: str) -> str:
+    """Whether container ``c`` is exempt from ``rule`` here."""
+    terms = [
+        f"(request.namespace.matches({q(alternation(e['namespaces']))}) "
+        f"&& c.key.matches({q(alternation(e['images']))}))"
+        for e in exemptions_for(config, rule)
+    ]
+    return "(" + (" || ".join(terms) or "false") + ")"
+
+
+def message(rule: str, config: Config) -> str:
+    """The model's message for the first offending container, as CEL."""
+    c = "variables.bad[0]"
+    head = f"{c}.kind + ' \"' + {c}.name + '\"'"
+    invalid = " is not a valid image reference"
+    if rule == "pullPolicy":
+        tail = MESSAGES["pullPolicy"].split('" ', 1)[1].replace("{policy}", "")
+        return f"{head} + {q(' ' + tail)} + {c}.policy"
+    if rule == "digest":
+        hint = imageref.digest_hint(list(config.spec.rules.digest.algorithms))
+        why = f"' must be pinned by digest ({hint})'"
+    else:
+        why = "' is not from a registry allowed in namespace \"' + request.namespace + '\"'"
+    return f"{head} + ' image \"' + {c}.image + '\"' + ({c}.valid == 'yes' ? {why} : {q(invalid)})"
+
+
+def offending(rule: str, config: Config) -> str:
+    not_exempt = f"!{exempt_expression(config, rule)}"
+    if rule == "digest":
+        # A small regex on the parsed digest: the whole reference was
+        # already matched against the grammar once, in the parse stages.
+        allowed = imageref.digest_regex(list(config.spec.rules.digest.algorithms))
+        digest = "^@" + allowed.removeprefix("^")
+        pinned = f"(c.valid == 'yes' && c.digest.matches({q(digest)}))"
+        return f"variables.images.filter(c, {not_exempt} && !{pinned})"
+    if rule == "pullPolicy":
+        return f"variables.images.filter(c, {not_exempt} && c.policy != 'Always')"
+    shared = list(config.spec.rules.registries.allowed)
+    allowed_for_each = [
+        f"(!{_owns(t)} || {_under(shared + list(t.registries))})" for t in config.spec.tenants
+    ]
+    if not config.spec.tenants:
+        allowed = _under(shared)
+    else:
+        owned = " || ".join(_owns(t) for t in config.spec.tenants)
+        allowed = f"(({owned}) ? ({' && '.join(allowed_for_each)}) : {_under(shared)})"
+    return f"variables.images.filter(c, {not_exempt} && (c.valid != 'yes' || !{allowed}))"
+
+
+def _under(entries: list[str]) -> str:
+    return f"c.ref.matches({q(prefix_regex(entries))})"
+
+
+def _owns(tenant: Any) -> str:
+    terms = []
+    if tenant.namespaces:
+        regex = alternation([globs.to_regex(n) for n in tenant.namespaces])
+        terms.append(f"request.namespace.matches({q(regex)})")
+    if tenant.namespaceSelector is not None:
+        terms.append(selector_expression(tenant.namespaceSelector))
+    return "(" + " || ".join(terms) + ")"
+
+
+def match_conditions(config: Config, rule: str) -> list[dict[str, str]]:
+    scope = config.spec.scope
+    in_scope = alternation([globs.to_regex(n) for n in scope.namespaces])
+    conditions = [{"name": "in-scope", "expression": f"request.namespace.matches({q(in_scope)})"}]
+    if scope.excludeNamespaces:
+        regex = alternation([globs.to_regex(n) for n in scope.excludeNamespaces])
+        conditions.append(
+            {"name": "not-excluded", "expression": f"!request.namespace.matches({q(regex)})"}
+        )
+    if rule == "digest" and config.spec.rules.digest.namespaces:
+        regex = alternation([globs.to_regex(n) for n in config.spec.rules.digest.namespaces])
+        conditions.append(
+            {"name": "opted-in", "expression": f"request.namespace.matches({q(regex)})"}
+        )
+    return conditions
+
+
+def rule_variables(config: Config, rule: str) -> list[dict[str, str]]:
+    """The variables a rule's policy needs, ending with ``bad``: the
+    offending containers."""
+    variables = [
+        {"name": "spec", "expression": SPEC},
+        {"name": "containers", "expression": containers_expression()},
+        *parse_stages(),
+    ]
+    if rule == "registries" and any(t.namespaceSelector for t in config.spec.tenants):
+        # only tenants chosen by labels need the Namespace object
+        variables.append({"name": "labels", "expression": LABELS})
+    variables.append({"name": "bad", "expression": offending(rule, config)})
+    return variables
