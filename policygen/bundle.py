@@ -15,7 +15,7 @@ from pathlib import Path
 
 from policygen import __version__
 from policygen.config import Config
-from policygen.errors import PolicygenError, StaleBundle
+from policygen.errors import StaleBundle
 from policygen.targets import registry
 
 LOCK_FILE = "bundle.lock"
@@ -42,8 +42,6 @@ def render_bundle(config: Config, config_path: Path, now: dt.date) -> Bundle:
     targets = registry()
     files: dict[str, str] = {}
     for name in sorted(config.spec.targets):
-        if name not in targets:
-            raise PolicygenError(f"target '{name}' is not implemented yet in this version")
         rendered = targets[name].render(config, now)
         for rel, text in sorted(rendered.items()):
             files[f"{name}/{rel}"] = header(name, config_path.name) + text

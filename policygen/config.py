@@ -271,14 +271,19 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
     if len(set(spec.targets)) != len(spec.targets):
         problems.append((("spec", "targets"), "each target may be listed once"))
 
-    if "vap" in spec.targets and spec.rules.pullPolicy.action == "mutate":
-        problems.append(
-            (
-                ("spec", "rules", "pullPolicy", "action"),
-                "target vap cannot mutate (MutatingAdmissionPolicy is not GA): "
-                "use deny, warn or audit, or the kyverno or gatekeeper target",
+    cannot_mutate = {
+        "vap": "MutatingAdmissionPolicy is not GA",
+        "kyverno-cel": "policygen does not emit MutatingPolicy yet",
+    }
+    for target, reason in cannot_mutate.items():
+        if target in spec.targets and spec.rules.pullPolicy.action == "mutate":
+            problems.append(
+                (
+                    ("spec", "rules", "pullPolicy", "action"),
+                    f"target {target} cannot mutate ({reason}): "
+                    "use deny, warn or audit, or the kyverno or gatekeeper target",
+                )
             )
-        )
 
     shared = spec.rules.registries.allowed
     for i, entry in enumerate(shared):

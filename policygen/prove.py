@@ -23,7 +23,12 @@ from policygen.violations import ACTION_STRENGTH, Violation
 
 RULES = (*CONFIG_RULES, "scope")  # scope: a Namespace that could not be evaluated
 #: the evaluator that proves each target
-EVALUATORS = {"kyverno": "kyverno", "gatekeeper": "gatekeeper", "vap": "vap"}
+EVALUATORS = {
+    "kyverno": "kyverno",
+    "kyverno-cel": "kyverno-cel",
+    "gatekeeper": "gatekeeper",
+    "vap": "vap",
+}
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,6 @@ def prove_config(
     """The proof ``policygen test`` and ``policygen report`` show: the model
     and each selected target's evaluator, over the built-in corpus (unless
     ``builtin`` is off) and the user's fixtures."""
-    missing = [t for t in config.spec.targets if t not in EVALUATORS]
-    if missing:
-        raise PolicygenError(f"no evaluator for target(s) {', '.join(missing)} yet")
     names = ["model", *(EVALUATORS[t] for t in config.spec.targets)]
     engines = [create(n, rego_engine=rego_engine) for n in names]
     fixtures, namespaces = builtin_corpus(config) if builtin else ([], {})

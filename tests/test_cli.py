@@ -176,7 +176,7 @@ def test_unknown_engine_is_usage_error() -> None:
     code, _, err = run("scan", str(CORPUS), "--engine", "nope", "-c", str(EXAMPLE))
     assert (code, err) == (
         2,
-        "policygen: --engine: unknown engine 'nope' (model, kyverno, gatekeeper, vap, all)\n",
+        "policygen: --engine: unknown engine 'nope' (model, kyverno, kyverno-cel, gatekeeper, vap, all)\n",
     )
 
 

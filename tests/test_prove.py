@@ -25,7 +25,7 @@ def test_the_example_bundle_agrees_everywhere() -> None:
     assert code == 0, out
     assert (
         out.splitlines()[-1]
-        == "891 objects × 4 engines (model, kyverno, gatekeeper, vap): all agree"
+        == "891 objects × 5 engines (model, kyverno, kyverno-cel, gatekeeper, vap): all agree"
     )
 
 
@@ -34,7 +34,7 @@ def test_declared_expectations_are_checked() -> None:
     assert code == 0, out
     assert (
         out.splitlines()[-1]
-        == "21 objects × 4 engines (model, kyverno, gatekeeper, vap): all agree"
+        == "21 objects × 5 engines (model, kyverno, kyverno-cel, gatekeeper, vap): all agree"
     )
 
 
@@ -132,15 +132,19 @@ def test_bad_expect_annotation_is_located(tmp_path: Path) -> None:
     )
 
 
-def test_nothing_to_test_and_missing_evaluators(tmp_path: Path) -> None:
+def test_nothing_to_test() -> None:
     code, _, err = run("-c", str(EXAMPLE), "--no-builtin")
     assert (code, err) == (2, "policygen: nothing to test: no fixtures (and --no-builtin)\n")
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(
-        EXAMPLE.read_text().replace("targets: [kyverno, gatekeeper, vap]", "targets: [kyverno-cel]")
-    )
-    code, _, err = run("-c", str(cfg))
-    assert (code, err) == (2, "policygen: no evaluator for target(s) kyverno-cel yet\n")
+
+
+def test_every_target_renders_and_has_an_evaluator() -> None:
+    from policygen.config import TARGETS
+    from policygen.engines import NAMES
+    from policygen.prove import EVALUATORS
+    from policygen.targets import registry
+
+    assert set(registry()) == set(TARGETS) == set(EVALUATORS)
+    assert set(EVALUATORS.values()) <= set(NAMES)
 
 
 def test_builtin_corpus_reaches_every_part_of_the_config(example: config.Config) -> None:

@@ -65,7 +65,7 @@ class Evaluator(Protocol):
         ...
 
 
-NAMES = ("model", "kyverno", "gatekeeper", "vap")
+NAMES = ("model", "kyverno", "kyverno-cel", "gatekeeper", "vap")
 
 
 def policy_documents(target: str, config: Config, ctx: EvalContext) -> list[dict[str, Any]]:
@@ -140,6 +140,10 @@ def create(name: str, *, rego_engine: str = "auto") -> Evaluator:
         from policygen.engines.kyverno import KyvernoEngine
 
         return KyvernoEngine()
+    if name == "kyverno-cel":
+        from policygen.engines.kyverno_cel import KyvernoCelEngine
+
+        return KyvernoCelEngine()
     if name == "gatekeeper":
         from policygen.engines.gatekeeper import GatekeeperEngine
 

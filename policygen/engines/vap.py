@@ -73,9 +73,10 @@ class CelError(Exception):
 
 
 class Cel:
-    def __init__(self) -> None:
+    def __init__(self, engine: str = "vap") -> None:
         import cel_expr_python.cel as cel
 
+        self.engine = engine  # whose constructs a compile error refuses
         self._cel = cel
         self._env = cel.NewEnv(config=cel.NewEnvConfigFromYaml(ENV_YAML))
         self._compiled: dict[str, Any] = {}
@@ -85,7 +86,9 @@ class Cel:
             try:
                 self._compiled[expression] = self._env.compile(expression)
             except RuntimeError as exc:
-                raise UnsupportedConstruct("vap", where, f"CEL does not compile: {exc}") from None
+                raise UnsupportedConstruct(
+                    self.engine, where, f"CEL does not compile: {exc}"
+                ) from None
         return self._compiled[expression]
 
     def eval(self, expression: str, activation: Mapping[str, Any], where: str) -> Any:
@@ -127,10 +130,15 @@ class Binding:
 
 
 class PolicySet:
+    #: How errors name the engine and the policy kind (a subclass evaluates
+    #: Kyverno's ValidatingPolicy through this one).
+    ENGINE = "vap"
+    KIND = "ValidatingAdmissionPolicy"
+
     def __init__(self) -> None:
         self.policies: dict[str, Policy] = {}
         self.bindings: list[Binding] = []
-        self.cel = Cel()
+        self.cel = Cel(self.ENGINE)
         self._memo: Memo[tuple[str, bytes], Any] = Memo(MEMO_SIZE)
         self._outcomes: Memo[tuple[str, bytes], list[str] | CelError] = Memo(MEMO_SIZE)
 
@@ -144,11 +152,13 @@ class PolicySet:
             if kind == "ValidatingAdmissionPolicy":
                 extra = set(spec) - POLICY_FIELDS
                 if extra:
-                    raise UnsupportedConstruct("vap", f"{name}.spec.{sorted(extra)[0]}", "field")
+                    raise UnsupportedConstruct(
+                        cls.ENGINE, f"{name}.spec.{sorted(extra)[0]}", "field"
+                    )
                 rule = (doc["metadata"].get("annotations") or {}).get("policygen.dev/rule", name)
                 expressions = _expressions(spec)
                 for expr in expressions:
-                    out.cel.compile(expr, f"ValidatingAdmissionPolicy/{name}")
+                    out.cel.compile(expr, f"{cls.KIND}/{name}")
                 reads_namespace = any("namespaceObject" in reads(e)[0] for e in expressions)
                 policy = Policy(
                     name, str(rule), spec, reads_namespace, activation_paths(expressions)
@@ -156,7 +166,7 @@ class PolicySet:
                 out.policies[name] = policy
             elif kind == "ValidatingAdmissionPolicyBinding":
                 if spec.get("paramRef"):
-                    raise UnsupportedConstruct("vap", f"{name}.spec.paramRef", "params")
+                    raise UnsupportedConstruct(cls.ENGINE, f"{name}.spec.paramRef", "params")
                 actions = [ACTIONS[a] for a in spec.get("validationActions") or []]
                 out.bindings.append(
                     Binding(
@@ -182,7 +192,7 @@ class PolicySet:
         for binding in self.bindings:
             policy = self.policies.get(binding.policy)
             if policy is None:
-                raise UnsupportedConstruct("vap", f"binding {binding.name}", "no such policy")
+                raise UnsupportedConstruct(self.ENGINE, f"binding {binding.name}", "no such policy")
             try:
                 out.extend(
                     self._apply(policy, binding, obj, namespace, ns_obj, operation, subresource)
@@ -263,7 +273,7 @@ class PolicySet:
         """The messages of the validations ``activation`` fails; [] when a
         matchCondition excludes it. Raises CelError."""
         spec = policy.spec
-        where = f"ValidatingAdmissionPolicy/{policy.name}"
+        where = f"{self.KIND}/{policy.name}"
         for condition in spec.get("matchConditions") or []:
             at = f"{where} matchCondition {condition['name']}"
             if self.cel.eval(condition["expression"], activation, at) is not True:

@@ -19,10 +19,11 @@ class Target(Protocol):
 
 
 def registry() -> dict[str, Target]:
-    from policygen.targets import gatekeeper, kyverno, vap
+    from policygen.targets import gatekeeper, kyverno, kyverno_cel, vap
 
     targets: dict[str, Target] = {
         "kyverno": kyverno.TARGET,
+        "kyverno-cel": kyverno_cel.TARGET,
         "gatekeeper": gatekeeper.TARGET,
         "vap": vap.TARGET,
     }

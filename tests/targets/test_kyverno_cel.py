@@ -1,0 +1,62 @@
+"""The kyverno-cel target: shape of the ValidatingPolicies, and config limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from policygen import config
+from policygen.errors import ConfigError
+from policygen.targets import kyverno_cel
+from tests.conftest import EXAMPLE, NOW
+
+
+def docs(cfg: config.Config) -> list[dict[str, Any]]:
+    rendered = kyverno_cel.TARGET.render(cfg, NOW)
+    return [d for text in rendered.values() for d in yaml.safe_load_all(text)]
+
+
+def test_a_validating_policy_per_rule_with_autogen_off(example: config.Config) -> None:
+    found = docs(example)
+    assert [(d["apiVersion"], d["kind"], d["metadata"]["name"]) for d in found] == [
+        ("policies.kyverno.io/v1", "ValidatingPolicy", "acme-digest"),
+        ("policies.kyverno.io/v1", "ValidatingPolicy", "acme-pull-policy"),
+        ("policies.kyverno.io/v1", "ValidatingPolicy", "acme-registries"),
+    ]
+    spec = found[0]["spec"]
+    assert spec["validationActions"] == ["Deny"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["autogen"] == {
+        "podControllers": {"controllers": []},
+        "validatingAdmissionPolicy": {"enabled": False},
+    }
+    resources = {r for rule in spec["matchConstraints"]["resourceRules"] for r in rule["resources"]}
+    assert {"pods", "pods/ephemeralcontainers", "deployments", "cronjobs"} <= resources
+    assert spec["variables"][-1]["name"] == "bad"
+    assert found[0]["metadata"]["annotations"] == {"policygen.dev/rule": "digest"}
+
+
+def test_actions_and_scope_selector() -> None:
+    text = EXAMPLE.read_text().replace(
+        "    digest:\n      action: deny", "    digest:\n      action: audit"
+    )
+    text = text.replace(
+        '    namespaces: ["*"]\n',
+        '    namespaces: ["*"]\n    namespaceSelector: {matchLabels: {tier: prod}}\n',
+    )
+    spec = docs(config.parse(text, "c.yaml", today=NOW))[0]["spec"]
+    assert spec["validationActions"] == ["Audit"]
+    assert spec["matchConstraints"]["namespaceSelector"] == {"matchLabels": {"tier": "prod"}}
+
+
+def test_mutate_is_refused_for_kyverno_cel() -> None:
+    text = EXAMPLE.read_text().replace(
+        "      action: deny\n    registries", "      action: mutate\n    registries"
+    )
+    with pytest.raises(ConfigError) as info:
+        config.parse(text, "c.yaml", today=NOW)
+    assert "target kyverno-cel cannot mutate (policygen does not emit MutatingPolicy yet)" in str(
+        info.value
+    )
