@@ -1,5 +1,6 @@
 """``kyverno test`` files (``cli.kyverno.io/v1alpha1`` Test) run through
-policygen's Kyverno evaluator (notes/kyverno.md §3.8).
+policygen's Kyverno evaluators (notes/kyverno.md §3.8): ClusterPolicies, and
+ValidatingPolicies for results marked ``isValidatingPolicy``.
 
 As the Kyverno CLI does, each policy is applied to each resource on its
 own: its mutate rules, then its validate rules on the mutated resource.
@@ -18,10 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from policygen.engines.kyverno import PolicySet, Request
+from policygen.engines.kyverno_cel import ValidatingPolicySet
 from policygen.errors import InputError, UnsupportedConstruct
 from policygen.yamlio import read_objects
 
 TEST_API = "cli.kyverno.io/v1alpha1"
+#: Result flags for policy kinds this runner does not evaluate.
+OTHER_POLICY_FLAGS = (
+    "isMutatingPolicy",
+    "isImageValidatingPolicy",
+    "isValidatingAdmissionPolicy",
+    "isMutatingAdmissionPolicy",
+    "isGeneratingPolicy",
+    "isDeletingPolicy",
+)
 DEFAULT_FILE = "kyverno-test.yaml"
 
 
@@ -154,6 +165,13 @@ def _check(
     policy = next((p for p in policies if p["metadata"]["name"] == policy_name), None)
     if policy is None:
         raise InputError.at(path, f"{at}.policy", f"no policy named '{policy_name}'")
+    other = next((flag for flag in OTHER_POLICY_FLAGS if expected.get(flag)), None)
+    if other:
+        raise UnsupportedConstruct("kyverno test", f"{path}: {at}.{other}", "")
+    if expected.get("isValidatingPolicy"):
+        return _check_validating_policy(
+            test, path, at, expected, policy, resources, values, api_defaults
+        )
     policy_set = PolicySet.load([policy, *exceptions])
     rule = str(expected.get("rule", ""))
     kind = str(expected.get("kind", ""))
@@ -191,6 +209,43 @@ def _check(
             elif _comparable(want_obj) != _comparable(outcome.obj):
                 detail = f"patched resource differs from {patched_file}"
         rows.append(Row(test, policy_name, rule, f"{kind}/{ref}", want, actual, detail))
+    return rows
+
+
+def _check_validating_policy(
+    test: str,
+    path: Path,
+    at: str,
+    expected: Mapping[str, Any],
+    policy: dict[str, Any],
+    resources: list[dict[str, Any]],
+    values: Values,
+    api_defaults: bool,
+) -> list[Row]:
+    """A ``policies.kyverno.io`` ValidatingPolicy result: pass or fail when
+    the policy applies to the resource, skip when it does not."""
+    policy_name = str(policy["metadata"]["name"])
+    policy_set = ValidatingPolicySet.load([policy])
+    kind = str(expected.get("kind", ""))
+    rows = []
+    for ref in expected.get("resources") or []:
+        obj = _find(resources, kind, str(ref))
+        if obj is None:
+            raise InputError.at(path, f"{at}.resources", f"no {kind} named '{ref}'")
+        req_values = values.for_request(policy_name, str(obj["metadata"]["name"]))
+        namespace = str(
+            req_values.pop("request.namespace", None)
+            or (obj.get("metadata") or {}).get("namespace")
+            or "default"
+        )
+        labels = values.namespace_labels.get(namespace)
+        ns_obj = None if labels is None else {"metadata": {"name": namespace, "labels": labels}}
+        operation = str(req_values.pop("request.operation", "CREATE"))
+        verdicts = policy_set.verdicts(
+            obj, namespace, ns_obj, operation, "", api_defaults=api_defaults
+        )
+        actual = "skip" if not verdicts else ("fail" if verdicts[0][1] else "pass")
+        rows.append(Row(test, policy_name, "", f"{kind}/{ref}", str(expected["result"]), actual))
     return rows
 
 

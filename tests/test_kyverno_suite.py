@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from policygen.cli import app
 
 FIXTURE = Path(__file__).parent / "fixtures" / "kyverno-test"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def kyverno_test(*args: str) -> tuple[int, str]:
@@ -60,3 +61,73 @@ def test_nothing_found_is_an_input_error(tmp_path: Path) -> None:
     code, out = kyverno_test(str(tmp_path))
     assert code == 2
     assert "no test results found" in out
+
+
+def _validating_policy_test(tmp_path: Path, results: list[dict[str, object]]) -> Path:
+    """A Test over the example's kyverno-cel digest policy."""
+    folder = tmp_path / "vpol"
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "policies" / "kyverno-cel" / "digest.yaml", folder / "policy.yaml")
+    pods = [
+        ("pinned", "team-a", f"harbor.corp.example/team-a/app@sha256:{'ab' * 32}"),
+        ("tagged", "team-a", "harbor.corp.example/team-a/app:1"),
+        ("system", "kube-system", "nginx"),
+    ]
+    (folder / "resources.yaml").write_text(
+        "".join(
+            f"---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}}}\n"
+            f"spec: {{containers: [{{name: c, image: '{image}'}}]}}\n"
+            for name, ns, image in pods
+        )
+    )
+    test = {
+        "apiVersion": "cli.kyverno.io/v1alpha1",
+        "kind": "Test",
+        "metadata": {"name": "vpol"},
+        "policies": ["policy.yaml"],
+        "resources": ["resources.yaml"],
+        "results": results,
+    }
+    (folder / "kyverno-test.yaml").write_text(yaml.safe_dump(test))
+    return folder
+
+
+def test_validating_policy_results_pass_fail_and_skip(tmp_path: Path) -> None:
+    rows = [
+        ("team-a/pinned", "pass"),
+        ("team-a/tagged", "fail"),
+        ("kube-system/system", "skip"),  # excluded by a matchCondition
+    ]
+    results: list[dict[str, object]] = [
+        {
+            "isValidatingPolicy": True,
+            "policy": "acme-digest",
+            "kind": "Pod",
+            "resources": [ref],
+            "result": want,
+        }
+        for ref, want in rows
+    ]
+    code, out = kyverno_test(str(_validating_policy_test(tmp_path, results)))
+    assert code == 0, out
+    assert out.splitlines()[-1] == "3 passed, 0 failed"
+    results[2]["result"] = "pass"
+    code, out = kyverno_test(str(_validating_policy_test(tmp_path / "again", results)))
+    assert code == 1
+    assert "FAIL vpol  acme-digest/  Pod/kube-system/system  want pass, got skip" in out
+
+
+def test_other_policy_kinds_are_refused(tmp_path: Path) -> None:
+    results: list[dict[str, object]] = [
+        {
+            "isMutatingPolicy": True,
+            "policy": "acme-digest",
+            "kind": "Pod",
+            "resources": ["team-a/pinned"],
+            "result": "pass",
+        }
+    ]
+    code, out = kyverno_test(str(_validating_policy_test(tmp_path, results)))
+    assert code == 2
+    assert "unsupported kyverno test construct at" in out
+    assert "results[0].isMutatingPolicy" in out

@@ -140,7 +140,7 @@ class PolicySet:
         self.bindings: list[Binding] = []
         self.cel = Cel(self.ENGINE)
         self._memo: Memo[tuple[str, bytes], Any] = Memo(MEMO_SIZE)
-        self._outcomes: Memo[tuple[str, bytes], list[str] | CelError] = Memo(MEMO_SIZE)
+        self._outcomes: Memo[tuple[str, bytes], list[str] | CelError | None] = Memo(MEMO_SIZE)
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
@@ -187,18 +187,34 @@ class PolicySet:
         subresource: str,
     ) -> list[tuple[Policy, Action, str]]:
         """(policy, action, message) for each failed validation."""
-        obj = with_api_defaults(dict(obj))
+        verdicts = self.verdicts(obj, namespace, ns_obj, operation, subresource)
+        return [failure for _, failures in verdicts for failure in failures]
+
+    def verdicts(
+        self,
+        obj: Mapping[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        subresource: str,
+        *,
+        api_defaults: bool = True,
+    ) -> list[tuple[Policy, list[tuple[Policy, Action, str]]]]:
+        """Each policy that applies to the object (matched, by its binding
+        too, and past its matchConditions), with its failures. Without
+        ``api_defaults``, the object as written, as the Kyverno CLI sees it."""
+        obj = with_api_defaults(dict(obj)) if api_defaults else dict(obj)
         out = []
         for binding in self.bindings:
             policy = self.policies.get(binding.policy)
             if policy is None:
                 raise UnsupportedConstruct(self.ENGINE, f"binding {binding.name}", "no such policy")
             try:
-                out.extend(
-                    self._apply(policy, binding, obj, namespace, ns_obj, operation, subresource)
-                )
+                found = self._apply(policy, binding, obj, namespace, ns_obj, operation, subresource)
             except NamespaceUnknown as exc:
-                out.append((policy, "deny", exc.message(policy.name)))
+                found = [(policy, "deny", exc.message(policy.name))]
+            if found is not None:
+                out.append((policy, found))
         return out
 
     def _apply(
@@ -210,16 +226,17 @@ class PolicySet:
         ns_obj: Mapping[str, Any] | None,
         operation: str,
         subresource: str,
-    ) -> list[tuple[Policy, Action, str]]:
+    ) -> list[tuple[Policy, Action, str]] | None:
+        """The failures, or None when the policy does not apply."""
         spec = policy.spec
         if not _matches(
             spec.get("matchConstraints") or {}, obj, namespace, ns_obj, operation, subresource
         ):
-            return []
+            return None
         if binding.match and not _matches(
             binding.match, obj, namespace, ns_obj, operation, subresource, narrowing=True
         ):
-            return []
+            return None
         group, resource = RESOURCES[str(obj.get("kind"))]
         api_version = str(obj.get("apiVersion", ""))
         request = {
@@ -254,7 +271,7 @@ class PolicySet:
         )
         key = (policy.name, fingerprint(activation))
         cached = self._outcomes.get(key)
-        outcome: list[str] | CelError
+        outcome: list[str] | CelError | None
         if cached is MISSING:
             try:
                 outcome = self._failures(policy, {**activation, "variables": {}})
@@ -262,22 +279,24 @@ class PolicySet:
                 outcome = exc
             self._outcomes.put(key, outcome)
         else:
-            outcome = cast("list[str] | CelError", cached)
+            outcome = cast("list[str] | CelError | None", cached)
+        if outcome is None:
+            return None
         if isinstance(outcome, CelError):
             if spec.get("failurePolicy", "Fail") != "Fail":
                 return []
             return [(policy, a, f"policy {policy.name} failed: {outcome}") for a in binding.actions]
         return [(policy, a, message) for message in outcome for a in binding.actions]
 
-    def _failures(self, policy: Policy, activation: dict[str, Any]) -> list[str]:
-        """The messages of the validations ``activation`` fails; [] when a
+    def _failures(self, policy: Policy, activation: dict[str, Any]) -> list[str] | None:
+        """The messages of the validations ``activation`` fails; None when a
         matchCondition excludes it. Raises CelError."""
         spec = policy.spec
         where = f"{self.KIND}/{policy.name}"
         for condition in spec.get("matchConditions") or []:
             at = f"{where} matchCondition {condition['name']}"
             if self.cel.eval(condition["expression"], activation, at) is not True:
-                return []
+                return None
         variables: dict[str, Any] = {}
         for variable in spec.get("variables") or []:
             activation["variables"] = variables
