@@ -20,6 +20,11 @@ from policygen.config import Config, LabelSelector
 from policygen.targets._common import alternation, exemptions_for, prefix_regex
 from policygen.violations import MESSAGES
 
+#: config action → validationActions entry
+VALIDATION_ACTIONS = {"deny": "Deny", "warn": "Warn", "audit": "Audit"}
+#: rule → the name of its policy and file
+POLICY_NAMES = {"digest": "digest", "pullPolicy": "pull-policy", "registries": "registries"}
+
 RESOURCE_RULES = [
     {
         "apiGroups": [""],

@@ -16,12 +16,16 @@ import datetime as dt
 
 from policygen.config import Config
 from policygen.render import render
-from policygen.targets._cel import RESOURCE_RULES, match_conditions, message, rule_variables
+from policygen.targets._cel import (
+    POLICY_NAMES,
+    RESOURCE_RULES,
+    VALIDATION_ACTIONS,
+    match_conditions,
+    message,
+    rule_variables,
+)
 from policygen.targets._common import active_rules
 from policygen.yamlio import dump
-
-ACTIONS = {"deny": "Deny", "warn": "Warn", "audit": "Audit"}
-NAMES = {"digest": "digest", "pullPolicy": "pull-policy", "registries": "registries"}
 
 
 class KyvernoCelTarget:
@@ -32,11 +36,11 @@ class KyvernoCelTarget:
         files = {}
         selector = config.spec.scope.namespaceSelector
         for rule in active_rules(config):
-            files[f"{NAMES[rule]}.yaml"] = render(
+            files[f"{POLICY_NAMES[rule]}.yaml"] = render(
                 "kyverno-cel/policy.yaml.j2",
-                name=f"{config.name}-{NAMES[rule]}",
+                name=f"{config.name}-{POLICY_NAMES[rule]}",
                 rule=rule,
-                action=ACTIONS[config.spec.rules.action(rule)],
+                action=VALIDATION_ACTIONS[config.spec.rules.action(rule)],
                 resource_rules=dump(RESOURCE_RULES),
                 namespace_selector=""
                 if selector.empty

@@ -14,12 +14,16 @@ import datetime as dt
 
 from policygen.config import Config
 from policygen.render import render
-from policygen.targets._cel import RESOURCE_RULES, match_conditions, message, rule_variables
+from policygen.targets._cel import (
+    POLICY_NAMES,
+    RESOURCE_RULES,
+    VALIDATION_ACTIONS,
+    match_conditions,
+    message,
+    rule_variables,
+)
 from policygen.targets._common import active_rules
 from policygen.yamlio import dump
-
-ACTIONS = {"deny": "Deny", "warn": "Warn", "audit": "Audit"}
-NAMES = {"digest": "digest", "pullPolicy": "pull-policy", "registries": "registries"}
 
 
 class VapTarget:
@@ -31,9 +35,9 @@ class VapTarget:
         selector = config.spec.scope.namespaceSelector
         for rule in active_rules(config):
             action = config.spec.rules.action(rule)
-            name = f"{config.name}-{NAMES[rule]}"
+            name = f"{config.name}-{POLICY_NAMES[rule]}"
             variables = rule_variables(config, rule)
-            files[f"{NAMES[rule]}.yaml"] = render(
+            files[f"{POLICY_NAMES[rule]}.yaml"] = render(
                 "vap/policy.yaml.j2",
                 name=name,
                 rule=rule,
@@ -41,7 +45,7 @@ class VapTarget:
                 match_conditions=dump(match_conditions(config, rule)),
                 variables=dump(variables),
                 message=message(rule, config),
-                action=ACTIONS[action],
+                action=VALIDATION_ACTIONS[action],
                 namespace_selector=dump(selector.model_dump(exclude_defaults=True))
                 if not selector.empty
                 else "",

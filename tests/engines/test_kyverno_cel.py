@@ -1,5 +1,6 @@
-"""The Kyverno CEL policy evaluator: ValidatingPolicies through a real CEL
-runtime, in agreement with the model, refusing what it does not implement."""
+"""The Kyverno CEL policy evaluator: what it adds to the vap evaluator (whose
+agreement tests run it too): actions on the policy, and refusing the Kyverno
+behaviour it does not implement."""
 
 from __future__ import annotations
 
@@ -8,61 +9,20 @@ from typing import Any
 
 import pytest
 
-from policygen import config, model
-from policygen.agreement import disagreements
-from policygen.engines import EvalContext, Review, create, policy_documents
+from policygen import config
+from policygen.engines import EvalContext, policy_documents
 from policygen.engines.kyverno_cel import ValidatingPolicySet
 from policygen.errors import UnsupportedConstruct
-from policygen.model import namespace_of
 from policygen.violations import Violation
-from tests import golden
 from tests.conftest import NOW
-from tests.corpus import case_id, cases
-from tests.engines.test_gatekeeper import SELECTOR_NAMESPACES, SELECTOR_OBJECTS, pod
-
-ENGINE = create("kyverno-cel")
+from tests.engines.test_gatekeeper import SELECTOR_NAMESPACES, pod
+from tests.engines.test_vap import run, selectors_config
 
 
-def run(
-    cfg: config.Config, obj: dict[str, Any], namespaces: dict[str, Any] | None = None
-) -> list[Violation]:
-    ctx = EvalContext(NOW, namespaces or {})
-    return ENGINE.evaluate(cfg, [Review(obj, namespace_of(obj, "default"))], ctx)[0]
-
-
-@pytest.mark.parametrize("case", cases(), ids=case_id)
-def test_corpus_agrees_with_model(example: config.Config, case: Any) -> None:
-    expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
-    assert disagreements(expected, run(example, case.obj), per_rule=True) == []
-
-
-@pytest.mark.parametrize("index", range(len(SELECTOR_OBJECTS)))
-def test_selectors_agree(index: int) -> None:
-    text = (
-        golden.cases()["mutate-selectors"]
-        .read_text()
-        .replace("pullPolicy: {action: mutate}", "pullPolicy: {action: warn}")
-        .replace("targets: [gatekeeper, kyverno]", "targets: [kyverno-cel]")
-    )
-    cfg = config.parse(text, "c.yaml", today=NOW)
-    obj = SELECTOR_OBJECTS[index]
-    expected = model.evaluate(cfg, obj, model.Context(now=NOW, namespaces=SELECTOR_NAMESPACES))
-    known = obj["metadata"]["namespace"] in SELECTOR_NAMESPACES
-    got = run(cfg, obj, SELECTOR_NAMESPACES)
-    assert disagreements(expected, got, per_rule=True, namespace_known=known) == []
-
-
-def test_exact_messages_and_actions(example: config.Config) -> None:
-    cfg = config.parse(
-        golden.cases()["mutate-selectors"]
-        .read_text()
-        .replace("pullPolicy: {action: mutate}", "pullPolicy: {action: warn}")
-        .replace("targets: [gatekeeper, kyverno]", "targets: [kyverno-cel]"),
-        "c.yaml",
-        today=NOW,
-    )
+def test_exact_messages_and_actions() -> None:
+    cfg = selectors_config("kyverno-cel")
     obj = pod("prod-payments", {"name": "a", "image": "nginx:1", "imagePullPolicy": "IfNotPresent"})
-    got = run(cfg, obj, SELECTOR_NAMESPACES)
+    got = run(cfg, obj, SELECTOR_NAMESPACES, engine="kyverno-cel")
     assert [v for v in got if v.rule == "pullPolicy"] == [
         Violation(
             "pullPolicy",

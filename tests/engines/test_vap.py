@@ -1,5 +1,6 @@
 """The VAP evaluator: a real CEL runtime with the API server's match rules,
-in agreement with the model."""
+in agreement with the model. The agreement tests also run the kyverno-cel
+evaluator, which evaluates through this one."""
 
 from __future__ import annotations
 
@@ -19,36 +20,47 @@ from tests.conftest import NOW
 from tests.corpus import case_id, cases
 from tests.engines.test_gatekeeper import SELECTOR_NAMESPACES, SELECTOR_OBJECTS, pod
 
-ENGINE = create("vap")
+ENGINES = {name: create(name) for name in ("vap", "kyverno-cel")}
 
 
 def run(
-    cfg: config.Config, obj: dict[str, Any], namespaces: dict[str, Any] | None = None, **review: Any
+    cfg: config.Config,
+    obj: dict[str, Any],
+    namespaces: dict[str, Any] | None = None,
+    engine: str = "vap",
+    **review: Any,
 ) -> list[Violation]:
     ctx = EvalContext(NOW, namespaces or {})
-    return ENGINE.evaluate(cfg, [Review(obj, namespace_of(obj, "default"), **review)], ctx)[0]
+    reviews = [Review(obj, namespace_of(obj, "default"), **review)]
+    return ENGINES[engine].evaluate(cfg, reviews, ctx)[0]
 
 
-@pytest.mark.parametrize("case", cases(), ids=case_id)
-def test_corpus_agrees_with_model(example: config.Config, case: Any) -> None:
-    expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
-    assert disagreements(expected, run(example, case.obj), per_rule=True) == []
-
-
-@pytest.mark.parametrize("index", range(len(SELECTOR_OBJECTS)))
-def test_selectors_agree(index: int) -> None:
+def selectors_config(target: str) -> config.Config:
+    """The selector cases' config, with a pull policy this target can render."""
     text = (
         golden.cases()["mutate-selectors"]
         .read_text()
         .replace("pullPolicy: {action: mutate}", "pullPolicy: {action: warn}")
+        .replace("targets: [gatekeeper, kyverno]", f"targets: [{target}]")
     )
-    cfg = config.parse(
-        text.replace("targets: [gatekeeper, kyverno]", "targets: [vap]"), "c.yaml", today=NOW
-    )
+    return config.parse(text, "c.yaml", today=NOW)
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("case", cases(), ids=case_id)
+def test_corpus_agrees_with_model(example: config.Config, case: Any, engine: str) -> None:
+    expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
+    assert disagreements(expected, run(example, case.obj, engine=engine), per_rule=True) == []
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("index", range(len(SELECTOR_OBJECTS)))
+def test_selectors_agree(index: int, engine: str) -> None:
+    cfg = selectors_config(engine)
     obj = SELECTOR_OBJECTS[index]
     expected = model.evaluate(cfg, obj, model.Context(now=NOW, namespaces=SELECTOR_NAMESPACES))
     known = obj["metadata"]["namespace"] in SELECTOR_NAMESPACES
-    got = run(cfg, obj, SELECTOR_NAMESPACES)
+    got = run(cfg, obj, SELECTOR_NAMESPACES, engine=engine)
     assert disagreements(expected, got, per_rule=True, namespace_known=known) == []
 
 

@@ -140,15 +140,20 @@ SUITES: dict[str, Suite] = {
 SHAPE_SUFFIX = {"CronJob": "-cronjobs", "Deployment": "-controllers"}
 
 
+def prepare(folder: str, tmp: Path, policy: str) -> tuple[Path, dict[str, Any]]:
+    """A copy of the upstream test folder with our policy in it, and its Test."""
+    out = tmp / folder
+    shutil.copytree(UPSTREAM / folder / "kyverno-test", out)
+    (out / "policy.yaml").write_text(policy)
+    test = yaml.safe_load((out / "kyverno-test.yaml").read_text())
+    test["policies"] = ["policy.yaml"]
+    return out, test
+
+
 def derive(folder: str, tmp: Path) -> Path:
     suite = SUITES[folder]
     cfg = config.parse(HEADER + suite.rules, f"{folder}.yaml", today=NOW)
-    files = target.TARGET.render(cfg, NOW)
-    out = tmp / folder
-    shutil.copytree(UPSTREAM / folder / "kyverno-test", out)
-    (out / "policy.yaml").write_text(files[f"{suite.policy_file}.yaml"])
-    test = yaml.safe_load((out / "kyverno-test.yaml").read_text())
-    test["policies"] = ["policy.yaml"]
+    out, test = prepare(folder, tmp, target.TARGET.render(cfg, NOW)[f"{suite.policy_file}.yaml"])
     results: list[dict[str, Any]] = []
     for result in test["results"]:
         for resource in result["resources"]:
@@ -249,12 +254,8 @@ def derive_vpol(folder: str, tmp: Path) -> Path:
     suite = VPOL_SUITES[folder]
     text = HEADER.replace("targets: [kyverno]", "targets: [kyverno-cel]") + suite.rules
     cfg = config.parse(text, f"{folder}.yaml", today=NOW)
-    files = cel_target.TARGET.render(cfg, NOW)
-    out = tmp / folder
-    shutil.copytree(UPSTREAM / folder / "kyverno-test", out)
-    (out / "policy.yaml").write_text(files[f"{suite.policy_file}.yaml"])
-    test = yaml.safe_load((out / "kyverno-test.yaml").read_text())
-    test["policies"] = ["policy.yaml"]
+    policy = cel_target.TARGET.render(cfg, NOW)[f"{suite.policy_file}.yaml"]
+    out, test = prepare(folder, tmp, policy)
     results: list[dict[str, Any]] = []
     for result in test["results"]:
         for resource in result["resources"]:
