@@ -1,7 +1,7 @@
 """Scan throughput and memory per engine, as ratios to the YAML parse floor
 measured in the same run.
 
-    python bench/scan.py [--sizes 10000,100000] [--engines model,kyverno,gatekeeper,vap]
+    python bench/scan.py [--sizes 10000,100000] [--engines model,kyverno,kyverno-cel,gatekeeper,vap]
                          [--rego-engine opa|regopy|auto]
 
 For each corpus size: the parse floor (reading every document, nothing
@@ -139,7 +139,7 @@ def heap_peak(corpus: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--engines", default="model,kyverno,gatekeeper,vap")
+    parser.add_argument("--engines", default="model,kyverno,kyverno-cel,gatekeeper,vap")
     parser.add_argument("--rego-engine", default="auto")
     parser.add_argument("--child", nargs=2, metavar=("CORPUS", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
