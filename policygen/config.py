@@ -390,7 +390,7 @@ spec:
       action: audit               # deny | warn | audit | off: audit first, then enforce
       algorithms: [sha256]
     pullPolicy:
-      action: deny                # deny | warn | audit | mutate | off
+      action: deny                # deny | warn | audit | mutate | off (mutate: kyverno, gatekeeper)
     registries:
       action: deny
       allowed: [registry.k8s.io]  # shared by every namespace in scope
