@@ -28,11 +28,14 @@ from policygen.workloads import with_api_defaults
 ACTIONS: dict[str, Action] = {"deny": "deny", "warn": "warn", "dryrun": "audit"}
 
 
-#: Built-ins whose answer is not a function of input and data alone: a
-#: template calling one is evaluated afresh for every review.
+#: Built-ins whose answer is not a function of input and data alone (the
+#: clock, randomness, the network, the runtime; JWT, certificate and AWS
+#: signing checks read the clock): a template calling one is evaluated
+#: afresh for every review.
 IMPURE_BUILTINS = re.compile(
     r"\b(?:time\.now_ns|rand\.intn|uuid\.rfc4122|http\.send|net\.lookup_ip_addr"
-    r"|opa\.runtime|external_data)\b"
+    r"|opa\.runtime|external_data|io\.jwt\.decode_verify"
+    r"|crypto\.x509\.parse_and_verify_certificates\w*|providers\.aws\.sign_req)\b"
 )
 
 #: Answers kept per PolicySet, across calls: enough for the distinct Pods of

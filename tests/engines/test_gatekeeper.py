@@ -280,6 +280,24 @@ def test_a_template_reading_the_whole_input_is_reused_only_for_equal_reviews(eng
     policies.close()
 
 
+def test_impure_builtins_are_recognised() -> None:
+    from policygen.engines.gatekeeper import IMPURE_BUILTINS
+
+    for call in [
+        "time.now_ns()",
+        "io.jwt.decode_verify(t, c)",
+        "crypto.x509.parse_and_verify_certificates_with_options(a, b)",
+        "http.send(r)",
+    ]:
+        assert IMPURE_BUILTINS.search(f"x := {call}"), call
+    for call in [
+        "time.parse_rfc3339_ns(s)",
+        "io.jwt.decode(t)",
+        "crypto.x509.parse_certificates(c)",
+    ]:
+        assert not IMPURE_BUILTINS.search(f"x := {call}"), call
+
+
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_a_template_asking_the_time_is_evaluated_afresh_each_call(engine: str) -> None:
     rule = LABELS_RULE + 'violation contains {"msg": "never"} if time.now_ns() < 0\n'
