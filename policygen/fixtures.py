@@ -26,7 +26,13 @@ from typing import Any
 from policygen.config import Config, LabelSelector
 from policygen.errors import InputError, Problem
 from policygen.manifests import Document, FileProblem, read
-from policygen.workloads import API_VERSIONS, POD_SPEC_PATHS, is_workload, structural_problems
+from policygen.workloads import (
+    API_VERSIONS,
+    CONTAINER_LISTS,
+    POD_SPEC_PATHS,
+    is_workload,
+    structural_problems,
+)
 
 EXPECT = "policygen.dev/expect"
 KINDS = (
@@ -39,7 +45,6 @@ KINDS = (
     "ReplicaSet",
     "ReplicationController",
 )
-LISTS = ("containers", "initContainers", "ephemeralContainers")
 POLICIES: tuple[str | None, ...] = ("Always", "IfNotPresent", None)
 DIGEST = {"sha256": "sha256:" + "0123456789abcdef" * 4, "sha512": "sha512:" + "ab" * 64}
 
@@ -210,7 +215,7 @@ def _workload(name: str, ns: str, image: str, policy: str | None, n: int) -> dic
         "containers": [{"name": "main", "image": image, "imagePullPolicy": "Always"}]
     }
     if kind == "Pod":
-        listed = LISTS[(n // len(KINDS)) % len(LISTS)]
+        listed = CONTAINER_LISTS[(n // len(KINDS)) % len(CONTAINER_LISTS)]
         if listed == "containers":
             spec = {"containers": [container]}
         else:

@@ -13,7 +13,7 @@ A rule that does not apply to a resource counts as ``skip``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,27 +178,10 @@ def _check(
     want = str(expected.get("result", ""))
     patched_file = expected.get("patchedResources") or expected.get("patchedResource")
     patched = read_objects(path.parent / str(patched_file)) if patched_file else []
+    names = {rule, f"autogen-{rule}", f"autogen-cronjob-{rule}"}
     rows = []
-    for ref in expected.get("resources") or []:
-        obj = _find(resources, kind, str(ref))
-        if obj is None:
-            raise InputError.at(path, f"{at}.resources", f"no {kind} named '{ref}'")
-        name = str(obj["metadata"]["name"])
-        req_values = values.for_request(policy_name, name)
-        namespace = str(
-            req_values.pop("request.namespace", None)
-            or (obj.get("metadata") or {}).get("namespace")
-            or "default"
-        )
-        request = Request(
-            obj,
-            namespace,
-            values.namespace_labels.get(namespace),
-            operation=str(req_values.pop("request.operation", "CREATE")),
-            values=req_values,
-        )
+    for ref, request in _requests(path, at, kind, expected, resources, values, policy_name):
         outcome = policy_set.review(request, api_defaults=api_defaults)
-        names = {rule, f"autogen-{rule}", f"autogen-cronjob-{rule}"}
         found = [r for r in outcome.results if r.rule in names]
         actual = found[0].status if found else "skip"
         detail = ""
@@ -228,6 +211,28 @@ def _check_validating_policy(
     policy_set = ValidatingPolicySet.load([policy])
     kind = str(expected.get("kind", ""))
     rows = []
+    for ref, req in _requests(path, at, kind, expected, resources, values, policy_name):
+        labels = req.namespace_labels
+        ns_obj = None if labels is None else {"metadata": {"name": req.namespace, "labels": labels}}
+        verdicts = policy_set.verdicts(
+            req.obj, req.namespace, ns_obj, req.operation, "", api_defaults=api_defaults
+        )
+        actual = "skip" if not verdicts else ("fail" if verdicts[0][1] else "pass")
+        rows.append(Row(test, policy_name, "", f"{kind}/{ref}", str(expected["result"]), actual))
+    return rows
+
+
+def _requests(
+    path: Path,
+    at: str,
+    kind: str,
+    expected: Mapping[str, Any],
+    resources: list[dict[str, Any]],
+    values: Values,
+    policy_name: str,
+) -> Iterator[tuple[str, Request]]:
+    """Each resource a result names, as the request the CLI would make: its
+    namespace and operation overridable by values, the rest values too."""
     for ref in expected.get("resources") or []:
         obj = _find(resources, kind, str(ref))
         if obj is None:
@@ -238,15 +243,16 @@ def _check_validating_policy(
             or (obj.get("metadata") or {}).get("namespace")
             or "default"
         )
-        labels = values.namespace_labels.get(namespace)
-        ns_obj = None if labels is None else {"metadata": {"name": namespace, "labels": labels}}
-        operation = str(req_values.pop("request.operation", "CREATE"))
-        verdicts = policy_set.verdicts(
-            obj, namespace, ns_obj, operation, "", api_defaults=api_defaults
+        yield (
+            str(ref),
+            Request(
+                obj,
+                namespace,
+                values.namespace_labels.get(namespace),
+                operation=str(req_values.pop("request.operation", "CREATE")),
+                values=req_values,
+            ),
         )
-        actual = "skip" if not verdicts else ("fail" if verdicts[0][1] else "pass")
-        rows.append(Row(test, policy_name, "", f"{kind}/{ref}", str(expected["result"]), actual))
-    return rows
 
 
 def _find(objects: list[dict[str, Any]], kind: str, ref: str) -> dict[str, Any] | None:

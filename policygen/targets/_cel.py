@@ -19,6 +19,7 @@ from policygen import globs, imageref
 from policygen.config import Config, LabelSelector
 from policygen.targets._common import alternation, exemptions_for, prefix_regex
 from policygen.violations import MESSAGES
+from policygen.workloads import CONTAINER_LISTS
 
 #: config action → validationActions entry
 VALIDATION_ACTIONS = {"deny": "Deny", "warn": "Warn", "audit": "Audit"}
@@ -144,7 +145,7 @@ LABELS = "has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels
 def containers_expression() -> str:
     """Every container as {kind, name, image, policy}, lists in model order."""
     parts = []
-    for list_name in ("containers", "initContainers", "ephemeralContainers"):
+    for list_name in CONTAINER_LISTS:
         kind = list_name[:-1]
         item = (
             f"{{'kind': {q(kind)}, 'name': c.name, 'image': c.image, "
