@@ -59,6 +59,23 @@ def pod(ns: str, *containers: dict[str, Any], kind: str = "Pod", **lists: Any) -
     }
 
 
+def first_good_then_bad() -> dict[str, Any]:
+    """A Deployment whose first container passes every rule and whose second
+    and init container do not: engines that stop at the first offender
+    (Kyverno, CEL messages) must still name the right one."""
+    return pod(
+        "team-a",
+        {
+            "name": "ok",
+            "image": f"harbor.corp.example/team-a/ok@sha256:{'a' * 64}",
+            "imagePullPolicy": "Always",
+        },
+        {"name": "bad", "image": "Not An Image", "imagePullPolicy": "Always"},
+        initContainers=[{"name": "init", "image": "harbor.corp.example/team-a/init:1"}],
+        kind="Deployment",
+    )
+
+
 def namespace(name: str, **labels: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 

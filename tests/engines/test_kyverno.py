@@ -19,7 +19,12 @@ from policygen.violations import Violation
 from tests import golden
 from tests.conftest import NOW
 from tests.corpus import case_id, cases
-from tests.engines.test_gatekeeper import SELECTOR_NAMESPACES, SELECTOR_OBJECTS, pod
+from tests.engines.test_gatekeeper import (
+    SELECTOR_NAMESPACES,
+    SELECTOR_OBJECTS,
+    first_good_then_bad,
+    pod,
+)
 
 ENGINE = KyvernoEngine()
 
@@ -48,17 +53,7 @@ def test_selectors_and_mutation_agree(index: int) -> None:
 
 
 def test_first_failing_container_and_exact_messages(example: config.Config) -> None:
-    obj = pod(
-        "team-a",
-        {
-            "name": "ok",
-            "image": f"harbor.corp.example/team-a/ok@sha256:{'a' * 64}",
-            "imagePullPolicy": "Always",
-        },
-        {"name": "bad", "image": "Not An Image", "imagePullPolicy": "Always"},
-        initContainers=[{"name": "init", "image": "harbor.corp.example/team-a/init:1"}],
-        kind="Deployment",
-    )
+    obj = first_good_then_bad()
     assert run_bundle(example, obj) == [
         Violation(
             "digest",
@@ -355,21 +350,25 @@ def test_autogen_is_off_when_a_rule_selects_by_name_or_labels() -> None:
     assert results([policy(excluded)], deployment()) == [("autogen-digest", "fail")]
 
 
+#: A foreach that denies each container whose image has no "@".
+UNDIGESTED_FOREACH = {
+    "list": "request.object.spec.containers",
+    "deny": {
+        "conditions": {
+            "any": [
+                {
+                    "key": "{{ contains(element.image, '@') }}",
+                    "operator": "Equals",
+                    "value": False,
+                }
+            ]
+        }
+    },
+}
+
+
 def test_autogen_rewrites_jmespath_to_the_template() -> None:
-    fe = {
-        "list": "request.object.spec.containers",
-        "deny": {
-            "conditions": {
-                "any": [
-                    {
-                        "key": "{{ contains(element.image, '@') }}",
-                        "operator": "Equals",
-                        "value": False,
-                    }
-                ]
-            }
-        },
-    }
+    fe = UNDIGESTED_FOREACH
     docs = [
         policy(
             rule("digest", validate={"failureAction": "Enforce", "message": "m", "foreach": [fe]})
@@ -610,20 +609,7 @@ def test_rule_outcomes_are_memoised_only_on_what_the_rule_reads() -> None:
 
 
 def test_memoised_rules_still_honour_exceptions() -> None:
-    fe = {
-        "list": "request.object.spec.containers",
-        "deny": {
-            "conditions": {
-                "any": [
-                    {
-                        "key": "{{ contains(element.image, '@') }}",
-                        "operator": "Equals",
-                        "value": False,
-                    }
-                ]
-            }
-        },
-    }
+    fe = UNDIGESTED_FOREACH
     exc = {
         "apiVersion": "kyverno.io/v2",
         "kind": "PolicyException",

@@ -18,7 +18,12 @@ from policygen.violations import Violation
 from tests import golden
 from tests.conftest import NOW
 from tests.corpus import case_id, cases
-from tests.engines.test_gatekeeper import SELECTOR_NAMESPACES, SELECTOR_OBJECTS, pod
+from tests.engines.test_gatekeeper import (
+    SELECTOR_NAMESPACES,
+    SELECTOR_OBJECTS,
+    first_good_then_bad,
+    pod,
+)
 
 ENGINES = {name: create(name) for name in ("vap", "kyverno-cel")}
 
@@ -65,17 +70,7 @@ def test_selectors_agree(index: int, engine: str) -> None:
 
 
 def test_exact_messages_for_the_first_offending_container(example: config.Config) -> None:
-    obj = pod(
-        "team-a",
-        {
-            "name": "ok",
-            "image": f"harbor.corp.example/team-a/ok@sha256:{'a' * 64}",
-            "imagePullPolicy": "Always",
-        },
-        {"name": "bad", "image": "Not An Image", "imagePullPolicy": "Always"},
-        initContainers=[{"name": "init", "image": "harbor.corp.example/team-a/init:1"}],
-        kind="Deployment",
-    )
+    obj = first_good_then_bad()
     assert run(example, obj) == [
         Violation(
             "digest",
