@@ -367,12 +367,16 @@ class GatekeeperEngine:
         self, config: Config, reviews: Sequence[Review], ctx: EvalContext
     ) -> list[list[Violation]]:
         policies = self.policy_set(config, ctx)
+        # One labelled copy per namespace, not per review: a batch is mostly
+        # a few namespaces.
+        labelled: dict[str, dict[str, Any] | None] = {}
         requests = []
         for review in reviews:
-            ns_obj = ctx.namespaces.get(review.namespace)
-            if ns_obj is not None:
-                ns_obj = _with_name_label(ns_obj, review.namespace)
-            requests.append(Request(review.obj, review.namespace, ns_obj, review.operation))
+            ns = review.namespace
+            if ns not in labelled:
+                ns_obj = ctx.namespaces.get(ns)
+                labelled[ns] = None if ns_obj is None else _with_name_label(ns_obj, ns)
+            requests.append(Request(review.obj, ns, labelled[ns], review.operation))
         return [
             sorted({to_violation(r) for r in results}) for results in policies.review_many(requests)
         ]
