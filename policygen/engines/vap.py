@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from policygen.config import Config, LabelSelector
 from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
-from policygen.engines._cel_reads import activation_paths
+from policygen.engines._cel_reads import ROOTS, activation_paths
 from policygen.engines._projection import Path, project
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
@@ -337,7 +337,7 @@ class PolicySet:
         return str(validation.get("message") or f"failed expression: {validation['expression']}")
 
 
-_ROOTS = re.compile(r"\b(object|oldObject|request|namespaceObject|params|authorizer)\b")
+_ROOTS = re.compile(rf"\b({'|'.join(sorted(ROOTS))})\b")
 _VARIABLES = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
