@@ -10,7 +10,7 @@ is known, rather than being judged on a guess.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from policygen.agreement import disagreements
@@ -149,7 +149,7 @@ def _evaluate(
     default_namespace: str,
 ) -> Iterator[ObjectResult]:
     reviews = [Review(d.obj, namespace_of(d.obj, default_namespace)) for d in documents]
-    context = EvalContext(ctx.now, namespaces)
+    context = replace(ctx, namespaces=namespaces)  # keeps ctx.bundle
     answers = {e.name: e.evaluate(config, reviews, context) for e in engines}
     reference = engines[0]
     for i, (doc, review) in enumerate(zip(documents, reviews, strict=True)):

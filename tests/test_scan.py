@@ -106,3 +106,20 @@ def test_objects_the_api_server_would_reject_are_reported_not_evaluated(
         "Pod p: spec.containers[0].imagePullPolicy: one of Always, IfNotPresent, Never (the API server would reject it; not evaluated)",
     ]
     assert [type(i).__name__ for i in items].count("ObjectResult") == 1
+
+
+def test_a_bundle_in_the_context_is_what_gets_evaluated(
+    tmp_path: Path, example: config.Config
+) -> None:
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: team-a}\n"
+        "spec: {containers: [{name: c, image: nginx}]}\n"
+    )
+    bundle = tmp_path / "bundle"
+    (bundle / "kyverno").mkdir(parents=True)  # a bundle with no Kyverno policy in it
+    engine = [create("kyverno")]
+    rendered = list(scan(example, [str(manifest)], engine, EvalContext(NOW)))
+    built = list(scan(example, [str(manifest)], engine, EvalContext(NOW, bundle=bundle)))
+    assert [r.verdict for r in rendered if isinstance(r, ObjectResult)] == ["deny"]
+    assert [r.verdict for r in built if isinstance(r, ObjectResult)] == ["allow"]
