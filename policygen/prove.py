@@ -22,13 +22,6 @@ from policygen.scan import CHUNK
 from policygen.violations import ACTION_STRENGTH, Violation
 
 RULES = (*CONFIG_RULES, "scope")  # scope: a Namespace that could not be evaluated
-#: the evaluator that proves each target
-EVALUATORS = {
-    "kyverno": "kyverno",
-    "kyverno-cel": "kyverno-cel",
-    "gatekeeper": "gatekeeper",
-    "vap": "vap",
-}
 
 
 @dataclass(frozen=True)
@@ -68,7 +61,7 @@ def prove_config(
     """The proof ``policygen test`` and ``policygen report`` show: the model
     and each selected target's evaluator, over the built-in corpus (unless
     ``builtin`` is off) and the user's fixtures."""
-    names = ["model", *(EVALUATORS[t] for t in config.spec.targets)]
+    names = ["model", *config.spec.targets]  # each target's evaluator bears its name
     engines = [create(n, rego_engine=rego_engine) for n in names]
     fixtures, namespaces = builtin_corpus(config) if builtin else ([], {})
     user, user_namespaces, problems = read_fixtures(fixture_paths)
