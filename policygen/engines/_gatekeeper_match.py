@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
 from policygen.config import LabelSelector
 from policygen.engines import NamespaceUnknown
 from policygen.errors import UnsupportedConstruct
+from policygen.memo import MISSING, Memo
 
 KNOWN_FIELDS = {
     "kinds",
@@ -51,6 +51,9 @@ class Match:
         self.namespace_labels = _selector(match.get("namespaceSelector"))
         self.name: str = str(match.get("name") or "")
         self.source: str = match.get("source", "All")
+        # Matchers that see only kind and namespace name, decided once per
+        # triple: the same few come up for every object of a scan.
+        self._decided: Memo[tuple[str, str, str], bool] = Memo(1024)
 
     def __call__(
         self,
@@ -59,8 +62,11 @@ class Match:
         namespace_obj: Mapping[str, Any] | None,
         source: str = "Original",
     ) -> bool:
-        kind = str(obj.get("kind", ""))
-        if not self._kind_and_namespace(str(obj.get("apiVersion", "")), kind, namespace):
+        key = (str(obj.get("apiVersion", "")), str(obj.get("kind", "")), namespace)
+        decided = self._decided.get(key)
+        if decided is MISSING:
+            decided = self._decided.put(key, self._kind_and_namespace(*key))
+        if not decided:
             return False
         meta = obj.get("metadata") or {}
         if self.labels is not None and not self.labels.matches(meta.get("labels") or {}):
@@ -75,10 +81,8 @@ class Match:
             return False
         return self.source in ("All", source)
 
-    @functools.lru_cache(maxsize=1024)  # noqa: B019 - one Match per constraint, kept for its life
     def _kind_and_namespace(self, api_version: str, kind: str, namespace: str) -> bool:
-        """The matchers that see only kind and namespace name: the same few
-        pairs come up for every object of a scan."""
+        """The matchers that see only kind and namespace name."""
         if self.kinds:
             group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
             if not any(_kind_entry(k, group, kind) for k in self.kinds):
