@@ -17,9 +17,11 @@ from typing import Any
 
 from policygen import globs, imageref
 from policygen.config import Config, LabelSelector
-from policygen.targets._common import alternation, exemptions_for, prefix_regex
+from policygen.render import render
+from policygen.targets._common import active_rules, alternation, exemptions_for, prefix_regex
 from policygen.violations import MESSAGES
 from policygen.workloads import CONTAINER_LISTS
+from policygen.yamlio import dump
 
 #: config action → validationActions entry
 VALIDATION_ACTIONS = {"deny": "Deny", "warn": "Warn", "audit": "Audit"}
@@ -270,3 +272,25 @@ def rule_variables(config: Config, rule: str) -> list[dict[str, str]]:
         variables.append({"name": "labels", "expression": LABELS})
     variables.append({"name": "bad", "expression": offending(rule, config)})
     return variables
+
+
+def render_policies(config: Config, template: str) -> dict[str, str]:
+    """One file per active rule, ``template`` filled with that rule's
+    envelope data and CEL: what every CEL-speaking target writes."""
+    selector = config.spec.scope.namespaceSelector
+    files = {}
+    for rule in active_rules(config):
+        files[f"{POLICY_NAMES[rule]}.yaml"] = render(
+            template,
+            name=f"{config.name}-{POLICY_NAMES[rule]}",
+            rule=rule,
+            action=VALIDATION_ACTIONS[config.spec.rules.action(rule)],
+            resource_rules=dump(RESOURCE_RULES),
+            namespace_selector=""
+            if selector.empty
+            else dump(selector.model_dump(exclude_defaults=True)),
+            match_conditions=dump(match_conditions(config, rule)),
+            variables=dump(rule_variables(config, rule)),
+            message=message(rule, config),
+        )
+    return files

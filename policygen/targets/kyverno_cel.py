@@ -15,17 +15,7 @@ from __future__ import annotations
 import datetime as dt
 
 from policygen.config import Config
-from policygen.render import render
-from policygen.targets._cel import (
-    POLICY_NAMES,
-    RESOURCE_RULES,
-    VALIDATION_ACTIONS,
-    match_conditions,
-    message,
-    rule_variables,
-)
-from policygen.targets._common import active_rules
-from policygen.yamlio import dump
+from policygen.targets._cel import render_policies
 
 
 class KyvernoCelTarget:
@@ -33,23 +23,7 @@ class KyvernoCelTarget:
     description = "Kyverno ValidatingPolicies (policies.kyverno.io/v1, CEL)"
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
-        files = {}
-        selector = config.spec.scope.namespaceSelector
-        for rule in active_rules(config):
-            files[f"{POLICY_NAMES[rule]}.yaml"] = render(
-                "kyverno-cel/policy.yaml.j2",
-                name=f"{config.name}-{POLICY_NAMES[rule]}",
-                rule=rule,
-                action=VALIDATION_ACTIONS[config.spec.rules.action(rule)],
-                resource_rules=dump(RESOURCE_RULES),
-                namespace_selector=""
-                if selector.empty
-                else dump(selector.model_dump(exclude_defaults=True)),
-                match_conditions=dump(match_conditions(config, rule)),
-                variables=dump(rule_variables(config, rule)),
-                message=message(rule, config),
-            )
-        return files
+        return render_policies(config, "kyverno-cel/policy.yaml.j2")
 
 
 TARGET = KyvernoCelTarget()
