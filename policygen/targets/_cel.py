@@ -1,6 +1,7 @@
 """CEL for admission policies, shared by the targets that speak it (vap,
 kyverno-cel): the images of a workload parsed in staged variables, the
-offending containers per rule, and the model's messages.
+offending containers per rule, the model's messages, and the per-rule
+files that carry them (each target brings only its template).
 
 Facts: admission CEL has ``object``, ``oldObject``, ``request``,
 ``namespaceObject`` and ``variables``, and the cel-go strings extension
