@@ -5,12 +5,13 @@ engine with Gatekeeper's input, match, expansion, mutation and result rules
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from policygen.config import Config
 from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
@@ -69,6 +70,11 @@ class Result:
     msg: str
     details: Mapping[str, Any]
 
+    @functools.cached_property
+    def violation(self) -> Violation:
+        """Converted once: requests that share an answer share its results."""
+        return to_violation(self)
+
 
 @dataclass
 class PolicySet:
@@ -80,6 +86,10 @@ class PolicySet:
     assigns: list[Assign] = field(default_factory=list)
     #: Answers by constraint and the fingerprint of the input it read.
     answers: Memo[tuple[Constraint, bytes], Any] = field(default_factory=lambda: Memo(MEMO_SIZE))
+    #: Those answers as results, by message prefix too (pure templates only).
+    converted: Memo[tuple[Constraint, bytes, str], list[Result]] = field(
+        default_factory=lambda: Memo(MEMO_SIZE)
+    )
     _pool: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -187,13 +197,13 @@ class PolicySet:
                 if template.pure:
                     self.answers.put((c, key), answer)
         # Requests that share an answer share its results, too.
-        converted: dict[tuple[Constraint, bytes, str], list[Result]] = {}
         for c, evaluations in pending.items():
+            converted = self.converted if self.templates[c.kind].pure else Memo(len(evaluations))
             for i, prefix, key in evaluations:
                 out = converted.get((c, key, prefix))
-                if out is None:
-                    out = converted[(c, key, prefix)] = _results(c, prefix, known[(c, key)])
-                results[i].extend(out)
+                if out is MISSING:
+                    out = converted.put((c, key, prefix), _results(c, prefix, known[(c, key)]))
+                results[i].extend(cast("list[Result]", out))
         return results
 
     def _evaluate(
@@ -378,7 +388,7 @@ class GatekeeperEngine:
                 labelled[ns] = None if ns_obj is None else _with_name_label(ns_obj, ns)
             requests.append(Request(review.obj, ns, labelled[ns], review.operation))
         return [
-            sorted({to_violation(r) for r in results}) for results in policies.review_many(requests)
+            sorted({r.violation for r in results}) for results in policies.review_many(requests)
         ]
 
 

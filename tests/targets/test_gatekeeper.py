@@ -1,18 +1,26 @@
-"""Structural checks of the rendered Gatekeeper bundle: YAML shape, and Rego
-that compiles in both real engines as v0 and v1."""
+"""Structural checks of the rendered Gatekeeper bundle: YAML shape, Rego
+that compiles in both real engines as v0 and v1, and a Rego image parser
+that agrees with policygen.imageref."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from policygen import config
-from policygen.engines._rego import compile_program
+from policygen import config, imageref
+from policygen.engines._rego import RegoProgram, compile_program
+from policygen.render import render
 from policygen.targets import gatekeeper
+from policygen.targets._common import common_data
 from tests import golden
 from tests.conftest import NOW
+from tests.test_imageref import D64, references
 
 CASES = list(golden.cases())
 
@@ -86,7 +94,7 @@ def test_gatekeeper_parameters(example: config.Config) -> None:
     )
     assert params["tenants"][0] == {
         "name": "team-a",
-        "namespaces": ["^team\\-a$", "^team\\-a\\-.*$"],
+        "namespaceRegex": "^(?:team\\-a|team\\-a\\-.*)$",
         "selector": None,
         "allowedRegex": "^(?:registry\\.k8s\\.io/pause|harbor\\.corp\\.example/infra"
         "|harbor\\.corp\\.example/team\\-a)(?:/|$)",
@@ -102,3 +110,67 @@ def test_gatekeeper_parameters(example: config.Config) -> None:
 
 def test_example_golden_dir_exists() -> None:
     assert Path(golden.GOLDEN / "example" / "bundle.lock").is_file()
+
+
+# -- the Rego library parses images as policygen.imageref does ------------------
+
+PARSE_CASES = [
+    "nginx",
+    "nginx:1.25",
+    "library/nginx",
+    "docker.io/nginx",
+    "docker.io/library/nginx:1",
+    "index.docker.io/nginx",
+    "index.docker.io/a/b",
+    "bitnami/redis:7",
+    "localhost/app",
+    "localhost:5000/app:1",
+    "localhost:5000",
+    "myreg:5000/app",
+    "Harbor.example/app",
+    "Docker.io/app",
+    "Reg/app",  # upper case alone makes a domain
+    "[::1]:5000/app",
+    f"ghcr.io/a/b:1@sha256:{D64}",
+    f"ghcr.io/a/b@sha256:{D64}",
+    f"nginx@sha256:{D64}",
+    "a/" + "b" * 253,  # name of exactly 255
+    "a/" + "b" * 253 + ":" + "t" * 20,  # long image, short enough name
+    "a/" + "b" * 254,  # name of 256
+    "",
+    "Nginx",
+    "nginx:",
+    "nginx@sha256:abc",
+    "ghcr.io/a b",
+    "a//b",
+]
+
+
+@pytest.fixture(scope="module", params=["opa", "regopy"])
+def lib(request: pytest.FixtureRequest, example: config.Config) -> Iterator[RegoProgram]:
+    source = render("gatekeeper/rego/lib.rego.j2", **common_data(example))
+    program = compile_program(request.param, {"lib.rego": source})
+    yield program
+    program.close()
+
+
+def rego_parse(program: RegoProgram, image: str) -> list[Any] | None:
+    review = {"object": {"spec": {"containers": [{"name": "c", "image": image}]}}}
+    ref = "data.lib.policygen.parse(input.review.object.spec.containers[0].image)"
+    return cast("list[Any] | None", program.query(ref, {"review": review}))
+
+
+def expected(image: str) -> list[Any] | None:
+    ref = imageref.try_parse(image)
+    return None if ref is None else [ref.name, ref.tag or "", ref.digest or ""]
+
+
+@pytest.mark.parametrize("image", PARSE_CASES)
+def test_rego_parse_cases(lib: RegoProgram, image: str) -> None:
+    assert rego_parse(lib, image) == expected(image)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(references(), st.text(max_size=30)))
+def test_rego_parse_agrees_with_imageref(lib: RegoProgram, image: str) -> None:
+    assert rego_parse(lib, image) == expected(image)
