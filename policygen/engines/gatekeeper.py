@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
+import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +18,12 @@ from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
 from policygen.engines._gatekeeper_match import Match
 from policygen.engines._gatekeeper_mutate import Assign, Expansion, applies_to
 from policygen.engines._projection import Path, project
-from policygen.engines._rego import RegoError, RegoProgram, compile_program, resolve
 from policygen.engines._rego_reads import input_paths
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
 from policygen.model import namespace_labels
+from policygen.rego.pool import OpaPool, usable_cpus, worker_count
+from policygen.rego.programs import Pending, RegoError, RegoProgram, compile_program, resolve
 from policygen.violations import Action, Violation
 from policygen.workloads import with_api_defaults
 
@@ -90,7 +91,9 @@ class PolicySet:
     converted: Memo[tuple[Constraint, bytes, str], list[Result]] = field(
         default_factory=lambda: Memo(MEMO_SIZE)
     )
-    _pool: ThreadPoolExecutor | None = None
+    #: OPA worker processes for large batches (OPA on a multi-core machine).
+    workers: OpaPool | None = None
+    _threads: ThreadPoolExecutor | None = None
 
     @classmethod
     def load(
@@ -99,10 +102,12 @@ class PolicySet:
         """``data`` goes into every template's data document (``data.inventory``)."""
         engine = resolve(rego_engine)
         out = cls()
+        if engine == "opa" and worker_count():
+            out.workers = OpaPool(worker_count())
         for doc in documents:
             kind = doc.get("kind")
             if kind == "ConstraintTemplate":
-                tpl = out._template(doc, engine, data)
+                tpl = out._template(doc, engine, data, out.workers)
                 out.templates[tpl.kind] = tpl
             elif kind == "ExpansionTemplate":
                 out.expansions.append(Expansion.from_doc(doc))
@@ -127,7 +132,9 @@ class PolicySet:
         return out
 
     @staticmethod
-    def _template(doc: Mapping[str, Any], engine: str, data: Any) -> Template:
+    def _template(
+        doc: Mapping[str, Any], engine: str, data: Any, workers: OpaPool | None
+    ) -> Template:
         kind = doc["spec"]["crd"]["spec"]["names"]["kind"]
         targets = doc["spec"]["targets"]
         if len(targets) != 1 or targets[0].get("target") != "admission.k8s.gatekeeper.sh":
@@ -141,18 +148,20 @@ class PolicySet:
         return Template(
             kind,
             package,
-            compile_program(engine, modules, data),
+            compile_program(engine, modules, data, workers),
             _review_reads(input_paths(modules.values())),
             not any(IMPURE_BUILTINS.search(m) for m in modules.values()),
         )
 
     def close(self) -> None:
         """Release the engines' compiled programs (OPA holds Go memory)."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        if self._threads is not None:
+            self._threads.shutdown()
+            self._threads = None
         for template in self.templates.values():
             template.program.close()
+        if self.workers is not None:
+            self.workers.close()
 
     def review(
         self, obj: Mapping[str, Any], namespace: str, namespace_obj: Mapping[str, Any] | None
@@ -173,6 +182,7 @@ class PolicySet:
         pending: dict[Constraint, list[tuple[int, str, bytes]]] = {}
         known: dict[tuple[Constraint, bytes], Any] = {}
         todo: dict[Constraint, dict[bytes, dict[str, Any]]] = {}
+        started: list[tuple[Constraint, list[bytes], Pending]] = []
         for i, req in enumerate(requests):
             obj = with_api_defaults(dict(req.obj)) if cluster else dict(req.obj)
             for subject, prefix in self._subjects(obj, req, cluster):
@@ -188,9 +198,30 @@ class PolicySet:
                         continue
                     cached = self.answers.get((c, key)) if template.pure else MISSING
                     if cached is MISSING:
-                        todo.setdefault(c, {})[key] = item
+                        batch = todo.setdefault(c, {})
+                        batch[key] = item
+                        if len(batch) == template.program.task_size:
+                            # Full: OPA workers start on it while the rest
+                            # of the requests are prepared.
+                            ref, shared = self._query(c)
+                            started.append(
+                                (
+                                    c,
+                                    list(batch),
+                                    template.program.submit(ref, list(batch.values()), shared),
+                                )
+                            )
+                            todo[c] = {}
                     known[(c, key)] = cached
-        for c, items, answers in self._evaluate(todo):
+        for c, batch in list(todo.items()):
+            program = self.templates[c.kind].program
+            if batch and program.task_size:
+                ref, shared = self._query(c)
+                started.append((c, list(batch), program.submit(ref, list(batch.values()), shared)))
+                del todo[c]
+        evaluated = self._evaluate({c: items for c, items in todo.items() if items})
+        finished = ((c, keys, future.result()) for c, keys, future in started)
+        for c, items, answers in itertools.chain(evaluated, finished):
             template = self.templates[c.kind]
             for key, answer in zip(items, answers, strict=True):
                 known[(c, key)] = answer
@@ -214,23 +245,25 @@ class PolicySet:
         cost is almost all Rego evaluation, and templates are independent."""
 
         def run(c: Constraint) -> list[Any]:
-            template = self.templates[c.kind]
-            return template.program.query_many(
-                f"data.{template.package}.violation",
-                list(todo[c].values()),
-                {"parameters": dict(c.parameters)},
-            )
+            ref, shared = self._query(c)
+            return self.templates[c.kind].program.query_many(ref, list(todo[c].values()), shared)
 
         parallel = len(todo) > 1 and all(self.templates[c.kind].program.parallel_safe for c in todo)
         if not parallel:
             for c in todo:
                 yield c, todo[c], run(c)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(min(len(self.templates), os.cpu_count() or 1))
-        futures = [(c, self._pool.submit(run, c)) for c in todo]
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(min(len(self.templates), usable_cpus()))
+        futures = [(c, self._threads.submit(run, c)) for c in todo]
         for c, future in futures:
             yield c, todo[c], future.result()
+
+    def _query(self, c: Constraint) -> tuple[str, dict[str, Any]]:
+        """What to ask a constraint's template, and the input all its reviews share."""
+        return f"data.{self.templates[c.kind].package}.violation", {
+            "parameters": dict(c.parameters)
+        }
 
     def _subjects(
         self, obj: dict[str, Any], req: Request, cluster: bool

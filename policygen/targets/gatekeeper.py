@@ -18,6 +18,7 @@ from policygen.targets._common import (
     prefix_regex,
     tenant_data,
 )
+from policygen.workloads import CONTAINER_LISTS
 from policygen.yamlio import dump
 
 ENFORCEMENT = {"deny": "deny", "warn": "warn", "audit": "dryrun", "mutate": "deny"}
@@ -62,7 +63,10 @@ class GatekeeperTarget:
         for rule in active_rules(config):
             kind = camel(config.name) + KIND_SUFFIX[rule]
             rego = render(
-                f"gatekeeper/rego/{REGO_FILES[rule]}.rego.j2", package=kind.lower(), **base
+                f"gatekeeper/rego/{REGO_FILES[rule]}.rego.j2",
+                package=kind.lower(),
+                container_lists=CONTAINER_LISTS,
+                **base,
             )
             files[f"template-{REGO_FILES[rule]}.yaml"] = render(
                 "gatekeeper/constrainttemplate.yaml.j2",

@@ -12,6 +12,7 @@ from policygen import config, model
 from policygen.engines import EvalContext, Review
 from policygen.engines.gatekeeper import GatekeeperEngine, PolicySet, Request
 from policygen.errors import UnsupportedConstruct
+from policygen.fixtures import builtin_corpus
 from policygen.model import namespace_of
 from policygen.violations import Violation
 from tests import golden
@@ -246,6 +247,7 @@ class Counting:
     """A Rego program that counts the inputs it is asked to evaluate."""
 
     parallel_safe = False
+    task_size = 0  # every batch through query_many, where it is counted
 
     def __init__(self, program: Any) -> None:
         self.program = program
@@ -323,3 +325,21 @@ def test_a_template_asking_the_time_is_evaluated_afresh_each_call(engine: str) -
         policies.review_many([Request(labelled("p", app="web"), "ns", None)], cluster=False)
     assert counter.evaluated == 2
     policies.close()
+
+
+def test_worker_processes_give_the_verdicts_of_this_process(
+    example: config.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fixtures, namespaces = builtin_corpus(example)
+    reviews = [Review(f.obj, namespace_of(f.obj, "default")) for f in fixtures]
+    ctx = EvalContext(NOW, namespaces)
+    found = {}
+    for workers in ("0", "2"):
+        monkeypatch.setenv("POLICYGEN_OPA_WORKERS", workers)
+        engine = GatekeeperEngine("opa")
+        found[workers] = engine.evaluate(example, reviews, ctx)
+        pool = engine.policy_set(example, ctx).workers
+        assert (pool is not None and pool.running) == (workers == "2")
+        engine.policy_set(example, ctx).close()
+    assert found["2"] == found["0"]
+    assert sum(map(len, found["0"])) > len(reviews)  # the corpus has findings to agree on

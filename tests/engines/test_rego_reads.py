@@ -9,9 +9,9 @@ import pytest
 from policygen import config
 from policygen.engines import EvalContext, policy_documents
 from policygen.engines._projection import project
-from policygen.engines._rego import compile_program
 from policygen.engines._rego_reads import input_paths
 from policygen.engines.gatekeeper import Request, _review_document
+from policygen.rego.programs import compile_program
 from tests.conftest import NOW
 
 

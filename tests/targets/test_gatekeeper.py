@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policygen import config, imageref
-from policygen.engines._rego import RegoProgram, compile_program
+from policygen.rego.programs import RegoProgram, compile_program
 from policygen.render import render
 from policygen.targets import gatekeeper
 from policygen.targets._common import common_data

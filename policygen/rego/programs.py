@@ -12,9 +12,13 @@ import contextlib
 import json
 import weakref
 from collections.abc import Sequence
-from typing import Any, Protocol
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Protocol
 
 from policygen.errors import PolicygenError
+
+if TYPE_CHECKING:
+    from policygen.rego.pool import OpaPool
 
 ENGINES = ("opa", "regopy")
 
@@ -28,6 +32,12 @@ class RegoError(PolicygenError):
 BATCH_SIZE = 256
 
 
+class Pending(Protocol):
+    """An answer on its way."""
+
+    def result(self) -> list[Any]: ...
+
+
 class RegoProgram(Protocol):
     #: Whether programs may evaluate in parallel threads (the engine runs
     #: outside the GIL and one program's state is its own).
@@ -37,6 +47,10 @@ class RegoProgram(Protocol):
         """The value of ``ref`` for ``input``; None when undefined."""
         ...
 
+    #: Inputs per task for ``submit``; 0 when evaluating as the caller goes
+    #: gains nothing (the program evaluates in this process).
+    task_size: int
+
     def query_many(
         self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
     ) -> list[Any]:
@@ -44,10 +58,34 @@ class RegoProgram(Protocol):
         input's slot holds its RegoError instead of a value."""
         ...
 
+    def submit(
+        self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
+    ) -> Pending:
+        """``query_many``, started now and answered later."""
+        ...
+
     def close(self) -> None: ...
 
 
-class OpaProgram:
+class _InProcess:
+    """Programs that evaluate in this process, when asked."""
+
+    task_size = 0
+
+    def query_many(
+        self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
+    ) -> list[Any]:
+        raise NotImplementedError
+
+    def submit(
+        self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
+    ) -> Future[list[Any]]:
+        future: Future[list[Any]] = Future()
+        future.set_result(self.query_many(ref, inputs, shared))
+        return future
+
+
+class OpaProgram(_InProcess):
     parallel_safe = True  # Go code, called through ctypes without the GIL
 
     def __init__(self, modules: dict[str, str], data: Any = None) -> None:
@@ -122,7 +160,7 @@ def _import_regopy() -> Any:
     return regopy
 
 
-class RegopyProgram:
+class RegopyProgram(_InProcess):
     parallel_safe = False  # rego-cpp's thread safety is not documented
 
     def __init__(self, modules: dict[str, str], data: Any = None) -> None:
@@ -193,6 +231,15 @@ def resolve(engine: str) -> str:
     return engine
 
 
-def compile_program(engine: str, modules: dict[str, str], data: Any = None) -> RegoProgram:
-    """``data`` is merged into the data document (gator's ``data.inventory``)."""
-    return OpaProgram(modules, data) if engine == "opa" else RegopyProgram(modules, data)
+def compile_program(
+    engine: str, modules: dict[str, str], data: Any = None, pool: OpaPool | None = None
+) -> RegoProgram:
+    """``data`` is merged into the data document (gator's ``data.inventory``);
+    with a ``pool``, OPA evaluates large batches in its worker processes."""
+    if engine != "opa":
+        return RegopyProgram(modules, data)
+    if pool is None:
+        return OpaProgram(modules, data)
+    from policygen.rego.pool import PooledOpaProgram
+
+    return PooledOpaProgram(modules, data, pool)

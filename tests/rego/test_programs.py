@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policygen.engines._rego import BATCH_SIZE, RegoError, compile_program
+from policygen.rego.programs import BATCH_SIZE, RegoError, compile_program
 
 MODULE = """package t
 
