@@ -4,8 +4,9 @@ so a long scan keeps what it keeps needing and memory stays flat."""
 from __future__ import annotations
 
 import hashlib
+import marshal
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -34,7 +35,15 @@ class Memo(Generic[K, V]):
         return len(self._data)
 
 
-def fingerprint(value: object) -> bytes:
-    """A short key for a value (its repr, hashed): memo keys stay small however
-    large the values they stand for. 128 bits make a collision negligible."""
-    return hashlib.blake2b(repr(value).encode(), digest_size=16).digest()
+def fingerprint(value: Any) -> bytes:
+    """A short key for a value: memo keys stay small however large the
+    values they stand for. Equal keys mean equal values, types included;
+    equal values may, rarely, get different keys (a missed reuse, never a
+    wrong one). 128 bits make a collision negligible."""
+    try:
+        # marshal is the cheapest faithful encoding of JSON-like data;
+        # version 2 writes no back-references, so equal copies encode alike.
+        encoded = marshal.dumps(value, 2)
+    except ValueError:  # a value marshal cannot encode, such as a YAML date
+        encoded = repr(value).encode()
+    return hashlib.blake2b(encoded, digest_size=16).digest()

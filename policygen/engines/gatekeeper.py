@@ -367,15 +367,16 @@ def _results(c: Constraint, prefix: str, answer: Any) -> list[Result]:
     if isinstance(answer, RegoError):
         return [Result(c, prefix + str(answer), {})]
     out = []
-    seen: set[str] = set()
+    seen: set[bytes] = set()
     for item in answer or []:
         msg = item.get("msg") if isinstance(item, dict) else None
         if not isinstance(msg, str):
             continue
-        key = repr(sorted(item.items()))
-        if key in seen:
-            continue
-        seen.add(key)
+        if len(answer) > 1:  # an engine's set is already one; a list may not be
+            key = fingerprint(item)
+            if key in seen:
+                continue
+            seen.add(key)
         out.append(Result(c, prefix + msg, item.get("details") or {}))
     return out
 
