@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from policygen.errors import PolicygenError
@@ -65,8 +66,11 @@ def worker_count() -> int:
 
 def worker_environment() -> dict[str, str]:
     """The environment workers start with: this one, with Go's GC target
-    set unless the user set one."""
-    return {**os.environ, "GOGC": os.environ.get("GOGC", WORKER_GOGC)}
+    set unless the user set one, and this policygen first on the path (the
+    worker must run the code its parent runs, installed or not)."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "GOGC": os.environ.get("GOGC", WORKER_GOGC), "PYTHONPATH": path}
 
 
 #: Tasks a worker holds at once. This process hands out tasks and takes

@@ -4,10 +4,13 @@ dies."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+import policygen
 from policygen.errors import PolicygenError
 from policygen.rego import pool as pool_module
 from policygen.rego.pool import POOL_MIN, TASK_SIZE, OpaPool, PooledOpaProgram
@@ -88,6 +91,12 @@ def test_workers_get_a_gc_target_unless_the_user_set_one(
     assert pool_module.worker_environment()["GOGC"] == pool_module.WORKER_GOGC
     monkeypatch.setenv("GOGC", "150")
     assert pool_module.worker_environment()["GOGC"] == "150"
+
+
+def test_workers_import_the_policygen_their_parent_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    root = str(Path(policygen.__file__).resolve().parent.parent)
+    assert pool_module.worker_environment()["PYTHONPATH"] == f"{root}{os.pathsep}/elsewhere"
 
 
 def test_worker_count_setting(monkeypatch: pytest.MonkeyPatch) -> None:
