@@ -37,6 +37,11 @@ from policygen.rego.worker import frame, unframe
 TASK_SIZE = 32
 #: Below this many inputs a batch is evaluated in this process.
 POOL_MIN = TASK_SIZE
+#: Tasks a worker holds at once. This process hands out tasks and takes
+#: answers only when it submits or waits (no threads, so no fight for the
+#: GIL with the code preparing reviews); a worker with tasks in hand keeps
+#: evaluating in between.
+DEPTH = 4
 #: Go's GC target for workers unless the user sets GOGC: the heap may grow
 #: to five times what is live before a collection.
 WORKER_GOGC = "400"
@@ -71,13 +76,6 @@ def worker_environment() -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "GOGC": os.environ.get("GOGC", WORKER_GOGC), "PYTHONPATH": path}
-
-
-#: Tasks a worker holds at once. This process hands out tasks and takes
-#: answers only when it submits or waits (no threads, so no fight for the
-#: GIL with the code preparing reviews); a worker with tasks in hand keeps
-#: evaluating in between.
-DEPTH = 4
 
 
 @dataclass
@@ -165,16 +163,6 @@ class OpaPool:
             for start in range(0, len(inputs), TASK_SIZE)
         ]
         return [value for answer in answers for value in answer.result()]
-
-    def peak_rss(self) -> int:
-        """The workers' peak resident memory, summed, in bytes (Linux)."""
-        total = 0
-        for worker in self._workers:
-            with open(f"/proc/{worker.process.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1]) * 1024
-        return total
 
     def _start(self) -> None:
         if self._broken is not None:
