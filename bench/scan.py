@@ -2,12 +2,14 @@
 measured in the same run.
 
     python bench/scan.py [--sizes 10000,100000] [--engines model,kyverno,kyverno-cel,gatekeeper,vap]
-                         [--rego-engine opa|regopy|auto]
+                         [--rego-engine opa|regopy|auto] [--repeat 3]
 
 For each corpus size: the parse floor (reading every document, nothing
-else), then per engine a full streaming scan (read, evaluate, JSON to
+else; the best of --repeat reads, as timeit takes the best: on a shared
+machine the minimum is the run least disturbed), then per engine a full streaming scan (read, evaluate, JSON to
 /dev/null) in a child process, so that its peak RSS is its own, and the
-engine alone on objects already parsed (the issue's "within 2x of parse"); peak
+engine alone on objects already parsed (the issue's "within 2x of parse"), best
+of --repeat runs, each with a new evaluator that has learnt nothing; peak
 RSS counts the scan's worker processes too (OPA's, for gatekeeper). Finally the
 Python heap peak of the model scan at each size (tracemalloc), which shows
 whether scanning streams: the goal is 100k within 1.3x of 10k. Prints;
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import os
 import random
@@ -88,11 +91,16 @@ def write_corpus(count: int) -> Path:
     return path
 
 
-def parse_floor(corpus: Path) -> float:
-    start = time.perf_counter()
-    for _ in read([str(corpus)]):
-        pass
-    return time.perf_counter() - start
+def parse_floor(corpus: Path, repeat: int) -> float:
+    """The best of ``repeat`` reads: on a shared machine the minimum is the
+    measurement least disturbed by neighbours."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in read([str(corpus)]):
+            pass
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def run_scan(corpus: Path, engine: str, rego_engine: str) -> tuple[int, Evaluator]:
@@ -124,9 +132,10 @@ def children_peak_rss() -> float:
     return total / 1024
 
 
-def child(corpus: Path, engine: str, rego_engine: str) -> None:
+def child(corpus: Path, engine: str, rego_engine: str, repeat: int) -> None:
     """One timed scan in this process, then the engine alone on the objects
-    already in memory; prints JSON for the parent."""
+    already in memory, best of ``repeat`` runs, each with a new evaluator
+    (nothing learnt carries over); prints JSON for the parent."""
     start = time.perf_counter()
     objects, scanner = run_scan(corpus, engine, rego_engine)
     took = time.perf_counter() - start
@@ -139,12 +148,16 @@ def child(corpus: Path, engine: str, rego_engine: str) -> None:
         for d in read([str(corpus)])
         if isinstance(d, Document)
     ]
-    evaluator = create(engine, rego_engine=rego_engine)
-    evaluator.evaluate(cfg, reviews[:1], EvalContext(NOW))  # load policies outside the timing
-    start = time.perf_counter()
-    for i in range(0, len(reviews), CHUNK):
-        evaluator.evaluate(cfg, reviews[i : i + CHUNK], EvalContext(NOW))
-    alone = time.perf_counter() - start
+    alone = float("inf")
+    for _ in range(repeat):
+        gc.collect()  # the previous evaluator and its workers go first
+        evaluator = create(engine, rego_engine=rego_engine)
+        evaluator.evaluate(cfg, reviews[:1], EvalContext(NOW))  # load policies outside the timing
+        start = time.perf_counter()
+        for i in range(0, len(reviews), CHUNK):
+            evaluator.evaluate(cfg, reviews[i : i + CHUNK], EvalContext(NOW))
+        alone = min(alone, time.perf_counter() - start)
+        del evaluator
     print(
         json.dumps({"objects": objects, "seconds": took, "engine_seconds": alone, "rss_mib": rss})
     )
@@ -163,22 +176,28 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--engines", default="model,kyverno,kyverno-cel,gatekeeper,vap")
     parser.add_argument("--rego-engine", default="auto")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of the parse floor and of each engine alone"
+    )
     parser.add_argument("--child", nargs=2, metavar=("CORPUS", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child[0]), args.child[1], args.rego_engine)
+        child(Path(args.child[0]), args.child[1], args.rego_engine, args.repeat)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     heaps = {}
     for size in sizes:
         corpus = write_corpus(size)
         try:
-            floor = parse_floor(corpus)
+            floor = parse_floor(corpus, args.repeat)
             rate = size / floor
-            print(f"\n{size:,} workloads; YAML parse floor {floor:.2f}s ({rate:,.0f} objects/s)")
+            print(
+                f"\n{size:,} workloads; YAML parse floor {floor:.2f}s ({rate:,.0f} objects/s);"
+                f" parse and engine alone: best of {args.repeat}"
+            )
             for engine in args.engines.split(","):
                 argv = [sys.executable, __file__, "--child", str(corpus), engine]
-                argv += ["--rego-engine", args.rego_engine]
+                argv += ["--rego-engine", args.rego_engine, "--repeat", str(args.repeat)]
                 out = json.loads(
                     subprocess.run(argv, check=True, capture_output=True, text=True).stdout
                 )
