@@ -203,23 +203,11 @@ class PolicySet:
                         if len(batch) == template.program.task_size:
                             # Full: OPA workers start on it while the rest
                             # of the requests are prepared.
-                            ref, shared = self._query(c)
-                            started.append(
-                                (
-                                    c,
-                                    list(batch),
-                                    template.program.submit(ref, list(batch.values()), shared),
-                                )
-                            )
-                            todo[c] = {}
+                            started.append(self._send(c, todo.pop(c)))
                     known[(c, key)] = cached
-        for c, batch in list(todo.items()):
-            program = self.templates[c.kind].program
-            if batch and program.task_size:
-                ref, shared = self._query(c)
-                started.append((c, list(batch), program.submit(ref, list(batch.values()), shared)))
-                del todo[c]
-        evaluated = self._evaluate({c: items for c, items in todo.items() if items})
+        for c in [c for c in todo if self.templates[c.kind].program.task_size]:
+            started.append(self._send(c, todo.pop(c)))
+        evaluated = self._evaluate(todo)
         finished = ((c, keys, future.result()) for c, keys, future in started)
         for c, items, answers in itertools.chain(evaluated, finished):
             template = self.templates[c.kind]
@@ -258,6 +246,14 @@ class PolicySet:
         futures = [(c, self._threads.submit(run, c)) for c in todo]
         for c, future in futures:
             yield c, todo[c], future.result()
+
+    def _send(
+        self, c: Constraint, batch: dict[bytes, dict[str, Any]]
+    ) -> tuple[Constraint, list[bytes], Pending]:
+        """A constraint's evaluations, on their way to its engine."""
+        ref, shared = self._query(c)
+        program = self.templates[c.kind].program
+        return c, list(batch), program.submit(ref, list(batch.values()), shared)
 
     def _query(self, c: Constraint) -> tuple[str, dict[str, Any]]:
         """What to ask a constraint's template, and the input all its reviews share."""
