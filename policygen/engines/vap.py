@@ -295,7 +295,7 @@ class PolicySet:
         where = f"{self.KIND}/{policy.name}"
         for condition in spec.get("matchConditions") or []:
             at = f"{where} matchCondition {condition['name']}"
-            if self.cel.eval(condition["expression"], activation, at) is not True:
+            if self._eval(condition["expression"], activation, at) is not True:
                 return None
         variables: dict[str, Any] = {}
         for variable in spec.get("variables") or []:
@@ -304,21 +304,29 @@ class PolicySet:
         activation["variables"] = variables
         out = []
         for i, validation in enumerate(spec.get("validations") or []):
-            ok = self.cel.eval(validation["expression"], activation, f"{where} validations[{i}]")
+            ok = self._eval(validation["expression"], activation, f"{where} validations[{i}]")
             if ok is not True:
                 out.append(self._message(validation, activation, where))
         return out
 
     def _variable(self, variable: Mapping[str, Any], activation: dict[str, Any], where: str) -> Any:
-        """A variable's value. One that reads only other variables is a pure
-        function of their values, so it is memoised on them: workloads
-        repeat their containers and images."""
-        expression = variable["expression"]
         at = f"{where} variable {variable['name']}"
-        reads = _variables_only(expression)
-        if reads is None:
+        return self._eval(variable["expression"], activation, at)
+
+    def _eval(self, expression: str, activation: Mapping[str, Any], at: str) -> Any:
+        """The expression's value, memoised on what it can read: the parts
+        of the roots its refs reach and the variables it names (a CEL value
+        is a function of those). Workloads repeat their namespaces,
+        containers and images; errors are not kept."""
+        paths = _expression_paths(expression)
+        if paths is None:
             return self.cel.eval(expression, activation, at)
-        key = (expression, fingerprint([activation["variables"].get(name) for name in reads]))
+        variables = activation.get("variables") or {}
+        seen = (
+            project({root: activation.get(root) for root in ROOTS}, paths),
+            [variables.get(name) for name in reads(expression)[1]],
+        )
+        key = (expression, fingerprint(seen))
         hit = self._memo.get(key)
         if hit is not MISSING:
             return hit
@@ -329,7 +337,7 @@ class PolicySet:
     ) -> str:
         if "messageExpression" in validation:
             try:
-                message = self.cel.eval(validation["messageExpression"], activation, where)
+                message = self._eval(validation["messageExpression"], activation, where)
                 if isinstance(message, str) and message.strip():
                     return message
             except CelError:
@@ -349,10 +357,10 @@ def reads(expression: str) -> tuple[frozenset[str], tuple[str, ...]]:
     return roots, tuple(sorted(set(_VARIABLES.findall(expression))))
 
 
-def _variables_only(expression: str) -> tuple[str, ...] | None:
-    """The variables an expression reads, if it reads nothing else."""
-    roots, names = reads(expression)
-    return None if roots else names
+@lru_cache(maxsize=1024)
+def _expression_paths(expression: str) -> frozenset[Path] | None:
+    """What of the roots one expression can read (None: all of it)."""
+    return activation_paths([expression])
 
 
 def _expressions(spec: Mapping[str, Any]) -> list[str]:

@@ -191,3 +191,30 @@ def test_objects_equal_in_what_the_policy_reads_are_evaluated_once(
     assert len(evaluated) == 2  # only object.spec is read: the names never are
     container = {"name": "a", "image": "nginx", "imagePullPolicy": "Always"}  # defaulted
     assert evaluated[0] == {"object": {"spec": {"containers": [container]}}, "variables": {}}
+
+
+def test_expressions_are_memoised_on_what_they_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    policies = PolicySet.load([POLICY, BINDING])
+    evaluated: list[str] = []
+    cel_eval = policies.cel.eval
+
+    def counting(expression: str, activation: Any, where: str) -> Any:
+        evaluated.append(expression)
+        return cel_eval(expression, activation, where)
+
+    monkeypatch.setattr(policies.cel, "eval", counting)
+    expression = "request.namespace + '/' + variables.x"
+
+    def value(namespace: str, name: str, x: str) -> Any:
+        request = {"namespace": namespace, "name": name}
+        return policies._eval(expression, {"request": request, "variables": {"x": x}}, "test")
+
+    assert value("a", "n1", "1") == "a/1"
+    assert value("a", "n2", "1") == "a/1"  # the name is never read: reused
+    assert value("b", "n1", "1") == "b/1"  # the namespace is
+    assert value("a", "n1", "2") == "a/2"  # and so is the variable
+    assert evaluated == [expression] * 3
+    whole = "request == {'namespace': 'a'}"  # a bare root: evaluated every time
+    assert policies._eval(whole, {"request": {"namespace": "a"}}, "test") is True
+    assert policies._eval(whole, {"request": {"namespace": "b"}}, "test") is False
+    assert evaluated[3:] == [whole, whole]
