@@ -6,12 +6,13 @@ measured in the same run.
 
 For each corpus size: the parse floor (reading every document, nothing
 else; the best of --repeat reads, as timeit takes the best: on a shared
-machine the minimum is the run least disturbed), then per engine a full streaming scan (read, evaluate, JSON to
-/dev/null) in a child process, so that its peak RSS is its own, and the
-engine alone on objects already parsed (the issue's "within 2x of parse"), best
-of --repeat runs, each with a new evaluator that has learnt nothing; peak
-RSS counts the scan's worker processes too (OPA's, for gatekeeper). Finally the
-Python heap peak of the model scan at each size (tracemalloc), which shows
+machine the minimum is the run least disturbed). Then per engine, in a
+child process so that its peak RSS is its own: a full streaming scan
+(read, evaluate, JSON to /dev/null), and the engine alone on objects
+already parsed (the issue's "within 2x of parse"), best of --repeat runs,
+each with a new evaluator that has learnt nothing. Peak RSS counts the
+scan's worker processes too (OPA's, for gatekeeper). Finally the Python
+heap peak of the model scan at each size (tracemalloc), which shows
 whether scanning streams: the goal is 100k within 1.3x of 10k. Prints;
 asserts nothing.
 """
