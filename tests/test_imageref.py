@@ -180,3 +180,16 @@ def test_normal_form_is_fully_qualified(image: str) -> None:
 def test_parser_never_crashes(text: str) -> None:
     with contextlib.suppress(InvalidReference):
         parse(text)
+
+
+@given(st.one_of(references(), st.text(max_size=40), st.sampled_from(["a:" + "t" * 129])))
+def test_unbounded_grammar_plus_lengths_is_the_grammar(text: str) -> None:
+    strict = re.match(imageref.REFERENCE_RE, text)
+    loose = re.match(imageref.UNBOUNDED_REFERENCE_RE, text)
+    if loose is None:
+        assert strict is None
+        return
+    tag, digest = loose.group(2) or "", loose.group(3) or ""
+    hex_length = len(digest.rsplit(":", 1)[-1]) if digest else imageref.DIGEST_HEX_LENGTH_MIN
+    fits = len(tag) <= imageref.TAG_LENGTH_MAX and hex_length >= imageref.DIGEST_HEX_LENGTH_MIN
+    assert (strict is not None) == fits

@@ -1,4 +1,5 @@
-"""The vap target: shape of the policies and bindings, and config limits."""
+"""The vap target: shape of the policies and bindings, config limits, and a
+CEL image parser that agrees with policygen.imageref (kyverno-cel shares it)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from policygen import config
+from policygen import config, imageref
+from policygen.engines.vap import Cel
 from policygen.errors import ConfigError
 from policygen.targets import vap
+from policygen.targets._cel import parse_stages
 from tests.conftest import EXAMPLE, NOW
+from tests.targets.test_gatekeeper import PARSE_CASES
+from tests.test_imageref import references
 
 
 def docs(cfg: config.Config) -> list[dict[str, Any]]:
@@ -88,3 +95,46 @@ def test_every_expression_compiles_without_tenants_or_exemptions() -> None:
     text = EXAMPLE.read_text()
     text = text[: text.index("  tenants:")]
     PolicySet.load(docs(config.parse(text, "c.yaml", today=NOW)))  # compiles every expression
+
+
+# -- the CEL parses images as policygen.imageref does --------------------------
+
+EDGES = [
+    "a/b:" + "t" * 128,  # the longest tag
+    "a/b:" + "t" * 129,
+    "a/b@sha256:" + "a" * 32,  # the shortest digest hex the grammar takes
+    "a/b@sha256:" + "a" * 31,
+    "a/b:" + "t" * 128 + "@sha256:" + "a" * 32,
+    "localhost:5000/a:1@sha256:" + "a" * 64,
+    "[::1]:5000/app:" + "t" * 129,
+]
+
+
+def cel_parse(image: str) -> dict[str, Any]:
+    cel = Cel()
+    container = {"kind": "container", "name": "c", "image": image, "policy": "Always"}
+    activation: dict[str, Any] = {"variables": {"containers": [container]}}
+    for stage in parse_stages():
+        value = cel.eval(stage["expression"], activation, stage["name"])
+        activation["variables"][stage["name"]] = value
+    record: dict[str, Any] = activation["variables"]["images"][0]
+    return record
+
+
+def agrees(image: str) -> None:
+    record = cel_parse(image)
+    ref = imageref.try_parse(image)
+    assert record["valid"] == ("yes" if ref else "no"), image
+    if ref is not None:
+        assert (record["ref"], record["key"]) == (ref.name, ref.normalized)
+
+
+@pytest.mark.parametrize("image", PARSE_CASES + EDGES)
+def test_cel_parse_cases(image: str) -> None:
+    agrees(image)
+
+
+@settings(max_examples=60)
+@given(st.one_of(references(), st.text(max_size=30)))
+def test_cel_parse_agrees_with_imageref(image: str) -> None:
+    agrees(image)
