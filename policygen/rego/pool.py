@@ -42,6 +42,10 @@ POOL_MIN = TASK_SIZE
 #: GIL with the code preparing reviews); a worker with tasks in hand keeps
 #: evaluating in between.
 DEPTH = 4
+#: Workers at most, however many CPUs: one process prepares the reviews for
+#: all of them, and beyond about four it cannot keep more busy (each holds
+#: about 50 MiB).
+MAX_WORKERS = 4
 #: Go's GC target for workers unless the user sets GOGC: the heap may grow
 #: to five times what is live before a collection.
 WORKER_GOGC = "400"
@@ -56,7 +60,7 @@ def usable_cpus() -> int:
 
 def worker_count() -> int:
     """``POLICYGEN_OPA_WORKERS`` if set (0: OPA stays in this process),
-    else one per usable CPU, none on a single CPU."""
+    else one per usable CPU up to MAX_WORKERS, none on a single CPU."""
     setting = os.environ.get("POLICYGEN_OPA_WORKERS", "").strip()
     if setting:
         try:
@@ -66,7 +70,7 @@ def worker_count() -> int:
                 f"POLICYGEN_OPA_WORKERS: expected a number of processes, got '{setting}'"
             ) from None
     cpus = usable_cpus()
-    return cpus if cpus > 1 else 0
+    return min(cpus, MAX_WORKERS) if cpus > 1 else 0
 
 
 def worker_environment() -> dict[str, str]:

@@ -100,9 +100,11 @@ def test_workers_import_the_policygen_their_parent_runs(monkeypatch: pytest.Monk
 
 
 def test_worker_count_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pool_module, "usable_cpus", lambda: 4)
+    monkeypatch.setattr(pool_module, "usable_cpus", lambda: 3)
     monkeypatch.delenv("POLICYGEN_OPA_WORKERS", raising=False)
-    assert pool_module.worker_count() == 4
+    assert pool_module.worker_count() == 3
+    monkeypatch.setattr(pool_module, "usable_cpus", lambda: 64)
+    assert pool_module.worker_count() == pool_module.MAX_WORKERS == 4
     monkeypatch.setenv("POLICYGEN_OPA_WORKERS", "0")
     assert pool_module.worker_count() == 0
     monkeypatch.setenv("POLICYGEN_OPA_WORKERS", "many")
