@@ -102,8 +102,9 @@ class PolicySet:
         """``data`` goes into every template's data document (``data.inventory``)."""
         engine = resolve(rego_engine)
         out = cls()
-        if engine == "opa" and worker_count():
-            out.workers = OpaPool(worker_count())
+        workers = worker_count() if engine == "opa" else 0
+        if workers:
+            out.workers = OpaPool(workers)
         for doc in documents:
             kind = doc.get("kind")
             if kind == "ConstraintTemplate":

@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import json
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
@@ -42,14 +43,13 @@ class RegoProgram(Protocol):
     #: Whether programs may evaluate in parallel threads (the engine runs
     #: outside the GIL and one program's state is its own).
     parallel_safe: bool
+    #: Inputs per task for ``submit``; 0 when evaluating as the caller goes
+    #: gains nothing (the program evaluates in this process).
+    task_size: int
 
     def query(self, ref: str, input: Any) -> Any:
         """The value of ``ref`` for ``input``; None when undefined."""
         ...
-
-    #: Inputs per task for ``submit``; 0 when evaluating as the caller goes
-    #: gains nothing (the program evaluates in this process).
-    task_size: int
 
     def query_many(
         self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
@@ -67,15 +67,16 @@ class RegoProgram(Protocol):
     def close(self) -> None: ...
 
 
-class _InProcess:
-    """Programs that evaluate in this process, when asked."""
+class _InProcess(ABC):
+    """Programs that evaluate in this process, when asked: ``submit``
+    answers at once."""
 
     task_size = 0
 
+    @abstractmethod
     def query_many(
         self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
-    ) -> list[Any]:
-        raise NotImplementedError
+    ) -> list[Any]: ...
 
     def submit(
         self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
