@@ -30,9 +30,12 @@ HOST = rf"(?:{DOMAIN_COMPONENT}(?:\.{DOMAIN_COMPONENT})*|{IPV6_ADDRESS})"
 DOMAIN_AND_PORT = rf"{HOST}(?::[0-9]+)?"
 TAG_LENGTH_MAX = 128
 DIGEST_HEX_LENGTH_MIN = 32
-TAG = rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{TAG_LENGTH_MAX - 1}}}"
+TAG_FIRST = r"[A-Za-z0-9_]"
+TAG_REST = r"[A-Za-z0-9_.-]"
+TAG = rf"{TAG_FIRST}{TAG_REST}{{0,{TAG_LENGTH_MAX - 1}}}"
 DIGEST_ALGORITHM = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
-DIGEST = rf"{DIGEST_ALGORITHM}:[0-9a-fA-F]{{{DIGEST_HEX_LENGTH_MIN},}}"
+HEX = r"[0-9a-fA-F]"
+DIGEST = rf"{DIGEST_ALGORITHM}:{HEX}{{{DIGEST_HEX_LENGTH_MIN},}}"
 NAME = rf"(?:{DOMAIN_AND_PORT}/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*"
 
 #: Anchored reference grammar; group 1 name, 2 tag, 3 digest.
@@ -45,7 +48,7 @@ _REFERENCE = re.compile(REFERENCE_RE)
 #: DIGEST_HEX_LENGTH_MIN. For engines that compile a regex on every use (the
 #: C++ CEL runtime does), where the counted form costs six times as much.
 UNBOUNDED_REFERENCE_RE = (
-    rf"^({NAME})(?::([A-Za-z0-9_][A-Za-z0-9_.-]*))?(?:@({DIGEST_ALGORITHM}:[0-9a-fA-F]+))?$"
+    rf"^({NAME})(?::({TAG_FIRST}{TAG_REST}*))?(?:@({DIGEST_ALGORITHM}:{HEX}+))?$"
 )
 
 #: Exact digest shapes policygen accepts, by algorithm (lowercase hex only).

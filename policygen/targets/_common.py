@@ -70,6 +70,7 @@ def common_data(config: Config) -> dict[str, Any]:
         "name": config.name,
         "messages": MESSAGES,
         "reference_regex": imageref.REFERENCE_RE,
+        "name_max": imageref.NAME_TOTAL_LENGTH_MAX,
     }
 
 
