@@ -12,6 +12,38 @@ from policygen.imageref import InvalidReference, parse
 
 D64 = "0123456789abcdef" * 4
 
+#: Images whose parse other engines' parsers must reproduce (Rego, CEL).
+IMAGE_CASES = [
+    "nginx",
+    "nginx:1.25",
+    "library/nginx",
+    "docker.io/nginx",
+    "docker.io/library/nginx:1",
+    "index.docker.io/nginx",
+    "index.docker.io/a/b",
+    "bitnami/redis:7",
+    "localhost/app",
+    "localhost:5000/app:1",
+    "localhost:5000",
+    "myreg:5000/app",
+    "Harbor.example/app",
+    "Docker.io/app",
+    "Reg/app",  # upper case alone makes a domain
+    "[::1]:5000/app",
+    f"ghcr.io/a/b:1@sha256:{D64}",
+    f"ghcr.io/a/b@sha256:{D64}",
+    f"nginx@sha256:{D64}",
+    "a/" + "b" * 253,  # name of exactly 255
+    "a/" + "b" * 253 + ":" + "t" * 20,  # long image, short enough name
+    "a/" + "b" * 254,  # name of 256
+    "",
+    "Nginx",
+    "nginx:",
+    "nginx@sha256:abc",
+    "ghcr.io/a b",
+    "a//b",
+]
+
 
 @pytest.mark.parametrize(
     ("image", "normalized", "domain", "path", "tag", "digest"),

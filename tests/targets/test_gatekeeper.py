@@ -20,7 +20,7 @@ from policygen.targets import gatekeeper
 from policygen.targets._common import common_data
 from tests import golden
 from tests.conftest import NOW
-from tests.test_imageref import D64, references
+from tests.test_imageref import IMAGE_CASES, references
 
 CASES = list(golden.cases())
 
@@ -114,37 +114,6 @@ def test_example_golden_dir_exists() -> None:
 
 # -- the Rego library parses images as policygen.imageref does ------------------
 
-PARSE_CASES = [
-    "nginx",
-    "nginx:1.25",
-    "library/nginx",
-    "docker.io/nginx",
-    "docker.io/library/nginx:1",
-    "index.docker.io/nginx",
-    "index.docker.io/a/b",
-    "bitnami/redis:7",
-    "localhost/app",
-    "localhost:5000/app:1",
-    "localhost:5000",
-    "myreg:5000/app",
-    "Harbor.example/app",
-    "Docker.io/app",
-    "Reg/app",  # upper case alone makes a domain
-    "[::1]:5000/app",
-    f"ghcr.io/a/b:1@sha256:{D64}",
-    f"ghcr.io/a/b@sha256:{D64}",
-    f"nginx@sha256:{D64}",
-    "a/" + "b" * 253,  # name of exactly 255
-    "a/" + "b" * 253 + ":" + "t" * 20,  # long image, short enough name
-    "a/" + "b" * 254,  # name of 256
-    "",
-    "Nginx",
-    "nginx:",
-    "nginx@sha256:abc",
-    "ghcr.io/a b",
-    "a//b",
-]
-
 
 @pytest.fixture(scope="module", params=["opa", "regopy"])
 def lib(request: pytest.FixtureRequest, example: config.Config) -> Iterator[RegoProgram]:
@@ -165,7 +134,7 @@ def expected(image: str) -> list[Any] | None:
     return None if ref is None else [ref.name, ref.tag or "", ref.digest or ""]
 
 
-@pytest.mark.parametrize("image", PARSE_CASES)
+@pytest.mark.parametrize("image", IMAGE_CASES)
 def test_rego_parse_cases(lib: RegoProgram, image: str) -> None:
     assert rego_parse(lib, image) == expected(image)
 

@@ -16,8 +16,7 @@ from policygen.errors import ConfigError
 from policygen.targets import vap
 from policygen.targets._cel import parse_stages
 from tests.conftest import EXAMPLE, NOW
-from tests.targets.test_gatekeeper import PARSE_CASES
-from tests.test_imageref import references
+from tests.test_imageref import IMAGE_CASES, references
 
 
 def docs(cfg: config.Config) -> list[dict[str, Any]]:
@@ -129,7 +128,7 @@ def agrees(image: str) -> None:
         assert (record["ref"], record["key"]) == (ref.name, ref.normalized)
 
 
-@pytest.mark.parametrize("image", PARSE_CASES + EDGES)
+@pytest.mark.parametrize("image", IMAGE_CASES + EDGES)
 def test_cel_parse_cases(image: str) -> None:
     agrees(image)
 
