@@ -320,12 +320,25 @@ def scan(
             "(default: when stderr is a terminal).",
         ),
     ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore",
+            help="Leave out files and folders matching this glob (repeatable; "
+            ".gitignore-like, relative to the working directory); "
+            "spec.scan.ignore in the config adds more.",
+        ),
+    ] = None,
     cfg: ConfigOpt = Path("policygen.yaml"),
     now: NowOpt = None,
 ) -> None:
-    """Evaluate real manifests; exit 1 when anything would be denied."""
+    """Evaluate real manifests; exit 1 when anything would be denied.
+
+    YAML that is not a Kubernetes object (CI workflows, Helm values,
+    kustomization files) and Helm chart templates are skipped and counted."""
     from policygen.engines import NAMES, EvalContext, create
     from policygen.formatters import registry as formatters
+    from policygen.pathfilter import Ignore
     from policygen.scan import scan as run
 
     try:
@@ -340,7 +353,8 @@ def scan(
         names = list(NAMES) if engine == "all" else [engine]
         evaluators = [create(n, rego_engine=rego_engine) for n in names]
         formatter = formatters()[fmt](sys.stdout, engine)
-        items = run(loaded, paths, evaluators, EvalContext(today), namespace)
+        globs = Ignore.of((ignore or [], Path.cwd()), (loaded.spec.scan.ignore, cfg.parent))
+        items = run(loaded, paths, evaluators, EvalContext(today), namespace, ignore=globs)
         show = sys.stderr.isatty() if progress is None else progress
         summary = formatter.write(_with_progress(items) if show else items)
     except PolicygenError as exc:
@@ -458,7 +472,7 @@ def main() -> None:
     """Entry point: turn anything unexpected into exit 3 without a traceback
     (set POLICYGEN_DEBUG=1 to see it)."""
     try:
-        app()
+        app(prog_name="policygen")
     except SystemExit as exc:
         raise exc
     except KeyboardInterrupt:

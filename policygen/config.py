@@ -138,12 +138,22 @@ class Exemption(Strict):
         return value
 
 
+class ScanSettings(Strict):
+    ignore: list[Annotated[str, Field(min_length=1)]] = Field(
+        default=[],
+        description="globs of files and folders policygen scan leaves out, relative to this "
+        "file's folder (.gitignore-like: '*' within a name, '**' across folders, "
+        "a trailing '/' for folders)",
+    )
+
+
 class Spec(Strict):
     targets: list[TargetName] = Field(min_length=1)
     scope: Scope = Scope()
     rules: Rules = Rules()
     tenants: list[Tenant] = []
     exemptions: list[Exemption] = []
+    scan: ScanSettings = ScanSettings()
 
 
 class Config(Strict):

@@ -25,7 +25,7 @@ from typing import Any
 
 from policygen.config import Config, LabelSelector
 from policygen.errors import InputError, Problem
-from policygen.manifests import Document, FileProblem, read
+from policygen.manifests import Document, FileProblem, Skipped, read
 from policygen.workloads import (
     API_VERSIONS,
     CONTAINER_LISTS,
@@ -79,6 +79,8 @@ def read_fixtures(
         if isinstance(item, FileProblem):
             problems.append(item)
             continue
+        if isinstance(item, Skipped):
+            continue  # a fixture folder may hold other YAML (a kustomization)
         _collect(item, fixtures, namespaces, bad)
     if bad:
         raise InputError(bad)

@@ -12,13 +12,16 @@ from typing import Any, BinaryIO, cast
 
 import yaml
 
-try:  # libyaml's parser reads the stream as it goes
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+from policygen.kubeyaml import KubeLoader
+from policygen.pathfilter import NO_IGNORE, Ignore, SkipReason, entries
+
+#: Scalars resolve as sigs.k8s.io/yaml resolves them (see kubeyaml).
+_Loader: type[yaml.SafeLoader] = KubeLoader
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
-SUFFIXES = (".yaml", ".yml", ".json")
+
+#: Kustomize's own files look like objects but never reach the API server.
+KUSTOMIZE_GROUP = "kustomize.config.k8s.io/"
 
 
 @dataclass(frozen=True)
@@ -42,26 +45,27 @@ class FileProblem:
         return f"{self.source}: {self.message}"
 
 
-def expand_paths(paths: list[str]) -> Iterator[str]:
-    for raw in paths:
-        if raw == "-":
-            yield raw
-            continue
-        path = Path(raw)
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix in SUFFIXES:
-                    yield str(child)
+@dataclass(frozen=True)
+class Skipped:
+    """Something read past on purpose: counted, never an error."""
+
+    source: str
+    reason: SkipReason
+    detail: str = ""
+
+
+Item = Document | FileProblem | Skipped
+
+
+def read(paths: list[str], ignore: Ignore = NO_IGNORE) -> Iterator[Item]:
+    for entry in entries(paths, ignore):
+        if entry.skip is not None:
+            yield Skipped(entry.path, entry.skip, entry.detail)
         else:
-            yield raw
+            yield from read_one(entry.path)
 
 
-def read(paths: list[str]) -> Iterator[Document | FileProblem]:
-    for name in expand_paths(paths):
-        yield from read_one(name)
-
-
-def read_one(name: str) -> Iterator[Document | FileProblem]:
+def read_one(name: str) -> Iterator[Document | FileProblem | Skipped]:
     """The documents of one file, one at a time: a large file is never held
     whole in memory. A YAML error stops that file where it is; what came
     before it has been yielded."""
@@ -85,7 +89,7 @@ def read_one(name: str) -> Iterator[Document | FileProblem]:
             stream.close()
 
 
-def _documents(stream: BinaryIO, label: str) -> Iterator[Document | FileProblem]:
+def _documents(stream: BinaryIO, label: str) -> Iterator[Document | FileProblem | Skipped]:
     # Files opened "rb" and a real sys.stdin.buffer are BufferedReaders;
     # anything else (a test's BytesIO) is wrapped so that it can peek.
     if hasattr(stream, "peek"):
@@ -122,11 +126,15 @@ def _documents(stream: BinaryIO, label: str) -> Iterator[Document | FileProblem]
         text.detach()
 
 
-def _objects(doc: Any, source: str, line: int) -> Iterator[Document | FileProblem]:
+def _objects(doc: Any, source: str, line: int) -> Iterator[Document | FileProblem | Skipped]:
     if doc is None:
         return
     if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
-        yield FileProblem(source, "not a Kubernetes object (no apiVersion/kind), skipped")
+        # CI workflows, Helm values, pre-commit configs: YAML, not manifests.
+        yield Skipped(source, "not-kubernetes")
+        return
+    if str(doc["apiVersion"]).startswith(KUSTOMIZE_GROUP):
+        yield Skipped(source, "kustomize", str(doc["kind"]))
         return
     if str(doc["kind"]).endswith("List") and isinstance(doc.get("items"), list):
         for i, item in enumerate(doc["items"]):

@@ -19,7 +19,7 @@ import yaml
 
 from policygen import atomic, imageref
 from policygen.errors import PolicygenError, RegistryError
-from policygen.manifests import expand_paths
+from policygen.pathfilter import entries
 from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, pod_spec
 
 
@@ -120,7 +120,10 @@ def _workload_sites(node: yaml.Node, text: str) -> Iterator[Site]:
 def pin_paths(paths: list[str], resolve: Resolver, *, dry_run: bool = False) -> PinReport:
     report = PinReport()
     resolved: dict[str, str] = {}
-    for name in expand_paths(paths):
+    for entry in entries(paths):
+        name = entry.path
+        if entry.skip is not None:
+            continue  # a Helm chart's templates are not manifests yet
         if name == "-":
             report.problems.append("-: stdin cannot be rewritten in place")
             continue

@@ -16,8 +16,9 @@ from typing import Any
 from policygen.agreement import disagreements
 from policygen.config import Config
 from policygen.engines import EvalContext, Evaluator, Review
-from policygen.manifests import Document, FileProblem, read
+from policygen.manifests import Document, FileProblem, Skipped, read
 from policygen.model import namespace_of
+from policygen.pathfilter import NO_IGNORE, Ignore
 from policygen.violations import ACTION_STRENGTH, Verdict, Violation, verdict
 from policygen.workloads import is_workload, structural_problems
 
@@ -68,17 +69,38 @@ class Summary:
     )
     problems: list[FileProblem] = field(default_factory=list)
     disagreements: int = 0
+    #: Kubernetes objects that run no containers (ConfigMaps, CRDs, …)
+    other: int = 0
+    #: YAML documents that are not Kubernetes objects, kustomize files and
+    #: Helm chart templates
+    skipped: int = 0
+    #: files and folders left out by an ignore glob
+    ignored: int = 0
 
-    def add(self, item: ObjectResult | FileProblem) -> None:
+    def add(self, item: ObjectResult | FileProblem | Skipped) -> None:
         if isinstance(item, FileProblem):
             self.problems.append(item)
+            return
+        if isinstance(item, Skipped):
+            if item.reason == "ignored":
+                self.ignored += 1
+            elif item.reason == "not-a-workload":
+                self.other += 1
+            else:
+                self.skipped += 1
             return
         self.counts["objects"] += 1
         self.counts[item.verdict] += 1
         self.disagreements += 1 if item.disagreements else 0
 
     def as_dict(self) -> dict[str, int]:
-        out = {**self.counts, "errors": len(self.problems)}
+        out = {
+            **self.counts,
+            "errors": len(self.problems),
+            "other": self.other,
+            "skipped": self.skipped,
+            "ignored": self.ignored,
+        }
         if self.engine == "all":
             out["disagreements"] = self.disagreements
         return out
@@ -101,14 +123,15 @@ def scan(
     ctx: EvalContext,
     default_namespace: str = "default",
     chunk: int = CHUNK,
-) -> Iterator[ObjectResult | FileProblem]:
-    """Results and file problems, as they are found."""
+    ignore: Ignore = NO_IGNORE,
+) -> Iterator[ObjectResult | FileProblem | Skipped]:
+    """Results, file problems and what was skipped, as they are found."""
     namespaces: dict[str, Any] = dict(ctx.namespaces)
     wait_for_namespaces = uses_selectors(config)
     batch: list[Document] = []
     waiting: list[Document] = []
-    for item in read(paths):
-        if isinstance(item, FileProblem):
+    for item in read(paths, ignore):
+        if not isinstance(item, Document):
             yield item
             continue
         if item.obj.get("kind") == "Namespace" and item.obj.get("apiVersion") == "v1":
@@ -116,6 +139,7 @@ def scan(
             if isinstance(name, str):
                 namespaces[name] = item.obj
         if not is_workload(item.obj):
+            yield Skipped(item.source, "not-a-workload", str(item.obj.get("kind")))
             continue
         problems = structural_problems(item.obj)
         if problems:

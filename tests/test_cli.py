@@ -125,6 +125,9 @@ def test_scan_json_and_exit_code() -> None:
         "audit": 0,
         "allow": 1,
         "errors": 0,
+        "other": 0,
+        "skipped": 0,
+        "ignored": 0,
     }
     first = report["results"][0]
     assert first["source"].endswith("scraper.yaml#1")
@@ -207,3 +210,14 @@ def test_unknown_rego_engine() -> None:
         2,
         "policygen: --rego-engine: unknown engine 'wasm' (opa, regopy, auto)\n",
     )
+
+
+def test_python_dash_m_is_the_same_command() -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "policygen", "scan", "--help"], capture_output=True, text=True
+    )
+    assert run.returncode == 0
+    assert "Usage: policygen scan [OPTIONS] PATHS..." in run.stdout

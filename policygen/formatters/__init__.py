@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TextIO
 
-from policygen.manifests import FileProblem
+from policygen.manifests import FileProblem, Skipped
 from policygen.scan import ObjectResult, Summary
 
 
@@ -29,10 +29,13 @@ class Formatter:
     def problem(self, p: FileProblem) -> None:
         """Called once per file problem."""
 
+    def skipped(self, s: Skipped) -> None:
+        """Called once per file, document or object left out on purpose."""
+
     def end(self, summary: Summary) -> None:
         """Called once, after everything."""
 
-    def write(self, items: Iterable[ObjectResult | FileProblem]) -> Summary:
+    def write(self, items: Iterable[ObjectResult | FileProblem | Skipped]) -> Summary:
         """Format a whole scan as it streams by; return its summary."""
         summary = Summary(self.engine)
         self.begin()
@@ -40,6 +43,8 @@ class Formatter:
             summary.add(item)
             if isinstance(item, FileProblem):
                 self.problem(item)
+            elif isinstance(item, Skipped):
+                self.skipped(item)
             else:
                 self.result(item)
         self.end(summary)

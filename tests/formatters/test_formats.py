@@ -114,6 +114,9 @@ def test_json_streams_the_promised_shape() -> None:
         "audit": 0,
         "allow": 3,
         "errors": 0,
+        "other": 1,  # the corpus' Namespace
+        "skipped": 0,
+        "ignored": 0,
     }
     assert set(data["results"][0]) == {
         "source",
@@ -132,7 +135,17 @@ def test_json_with_no_objects() -> None:
         "engine": "model",
         "results": [],
         "errors": [],
-        "summary": {"objects": 0, "deny": 0, "warn": 0, "audit": 0, "allow": 0, "errors": 0},
+        "summary": {
+            "objects": 0,
+            "deny": 0,
+            "warn": 0,
+            "audit": 0,
+            "allow": 0,
+            "errors": 0,
+            "other": 0,
+            "skipped": 0,
+            "ignored": 0,
+        },
     }
 
 
