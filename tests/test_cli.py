@@ -220,4 +220,4 @@ def test_python_dash_m_is_the_same_command() -> None:
         [sys.executable, "-m", "policygen", "scan", "--help"], capture_output=True, text=True
     )
     assert run.returncode == 0
-    assert "Usage: policygen scan [OPTIONS] PATHS..." in run.stdout
+    assert "Usage: policygen scan [OPTIONS]" in run.stdout
