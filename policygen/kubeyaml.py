@@ -113,9 +113,8 @@ def _json_key(key: Any, node: yaml.Node) -> str:
         if math.isinf(key):
             return ".inf" if key > 0 else "-.inf"
         return repr(key)
-    raise yaml.constructor.ConstructorError(
-        None, None, f"unsupported map key {key!r} (Kubernetes accepts only scalars)", node.start_mark
-    )
+    problem = f"unsupported map key {key!r} (Kubernetes accepts only scalars)"
+    raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
 
 
 class KubeLoader(_Base):  # type: ignore[misc, valid-type]
