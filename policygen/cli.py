@@ -438,12 +438,13 @@ def kyverno_test(
         bool,
         typer.Option(
             "--api-defaults/--no-api-defaults",
-            help="Default imagePullPolicy as the API server does before admission "
-            "(the Kyverno CLI does not).",
+            help="Default imagePullPolicy as the API server does before admission; "
+            "off by default, as in the Kyverno CLI.",
         ),
-    ] = True,
+    ] = False,
 ) -> None:
-    """Run kyverno test files (cli.kyverno.io/v1alpha1); exit 1 on a wrong result."""
+    """Run kyverno test files (cli.kyverno.io/v1alpha1) as the Kyverno CLI reads
+    them; exit 1 on a wrong result, 2 when a result could not be evaluated."""
     from policygen.kyverno_suite import run_tests
 
     try:
@@ -451,14 +452,23 @@ def kyverno_test(
     except PolicygenError as exc:
         _fail(exc)
     for r in report.rows:
+        where = f"{r.test}  {r.policy}/{r.rule}  {r.resource}"
+        if r.refused:
+            print(f"REFUSED {where}: {r.refused}")
+            continue
         mark = "ok  " if r.ok else "FAIL"
-        line = f"{mark} {r.test}  {r.policy}/{r.rule}  {r.resource}  want {r.expected}"
+        line = f"{mark} {where}  want {r.expected}"
+        if r.excluded:
+            line += " (no rule response: excluded, a pass for the Kyverno CLI)"
         print(line if r.ok else f"{line}, got {r.actual}{'; ' + r.detail if r.detail else ''}")
-    print(f"{len(report.rows) - len(report.failed)} passed, {len(report.failed)} failed")
-    if report.failed:
+    wrong, refused = len(report.failed), len(report.refused)
+    print(f"{len(report.rows) - wrong - refused} passed, {wrong} failed, {refused} refused")
+    if wrong:
         raise typer.Exit(EXIT_NO)
-    if not report.rows:
-        print("policygen: no test results found", file=sys.stderr)
+    if refused:
+        raise typer.Exit(EXIT_INPUT)
+    if not report.files:
+        print("policygen: no test files found", file=sys.stderr)
         raise typer.Exit(EXIT_INPUT)
 
 

@@ -22,8 +22,9 @@ def kyverno_test(*args: str) -> tuple[int, str]:
 def test_our_fixture_passes() -> None:
     code, out = kyverno_test(str(FIXTURE))
     assert code == 0, out
-    assert out.splitlines()[-1] == "6 passed, 0 failed"
-    assert "ok   tiny  tiny/team-label  Deployment/web  want fail" in out  # autogen rule
+    assert out.splitlines()[-1] == "6 passed, 0 failed, 0 refused"
+    # the autogen rule answers for the Deployment
+    assert "ok   tiny  tiny/autogen-team-label  Deployment/prod/web  want fail" in out
 
 
 def test_wrong_expectations_and_patches_are_reported(tmp_path: Path) -> None:
@@ -38,7 +39,7 @@ def test_wrong_expectations_and_patches_are_reported(tmp_path: Path) -> None:
     code, out = kyverno_test(str(folder))
     assert code == 1
     assert [line for line in out.splitlines() if line.startswith("FAIL")] == [
-        "FAIL tiny  tiny/always  Pod/labelled  want pass, got pass; patched resource differs from patched.yaml",
+        "FAIL tiny  tiny/always  Pod/prod/labelled  want pass, got pass; patched resource differs from patched.yaml",
         "FAIL tiny  tiny/team-label  Pod/prod/unlabelled  want pass, got fail",
     ]
 
@@ -60,7 +61,7 @@ def test_unknown_policy_is_an_input_error(tmp_path: Path) -> None:
 def test_nothing_found_is_an_input_error(tmp_path: Path) -> None:
     code, out = kyverno_test(str(tmp_path))
     assert code == 2
-    assert "no test results found" in out
+    assert "no test files found" in out
 
 
 def _validating_policy_test(tmp_path: Path, results: list[dict[str, object]]) -> Path:
@@ -110,24 +111,79 @@ def test_validating_policy_results_pass_fail_and_skip(tmp_path: Path) -> None:
     ]
     code, out = kyverno_test(str(_validating_policy_test(tmp_path, results)))
     assert code == 0, out
-    assert out.splitlines()[-1] == "3 passed, 0 failed"
+    assert out.splitlines()[-1] == "3 passed, 0 failed, 0 refused"
     results[2]["result"] = "pass"
     code, out = kyverno_test(str(_validating_policy_test(tmp_path / "again", results)))
     assert code == 1
     assert "FAIL vpol  acme-digest/  Pod/kube-system/system  want pass, got skip" in out
 
 
-def test_other_policy_kinds_are_refused(tmp_path: Path) -> None:
+def test_the_evaluator_is_chosen_by_the_policys_kind(tmp_path: Path) -> None:
+    """The CLI goes by the kind of the policy a result names, not by the
+    result's isXxxPolicy flags: a wrong flag changes nothing."""
     results: list[dict[str, object]] = [
         {
             "isMutatingPolicy": True,
             "policy": "acme-digest",
             "kind": "Pod",
-            "resources": ["team-a/pinned"],
-            "result": "pass",
+            "resources": ["team-a/tagged"],
+            "result": "fail",
         }
     ]
     code, out = kyverno_test(str(_validating_policy_test(tmp_path, results)))
+    assert code == 0, out
+    assert out.splitlines()[-1] == "1 passed, 0 failed, 0 refused"
+
+
+def test_other_policy_kinds_are_refused_and_the_rest_still_runs(tmp_path: Path) -> None:
+    folder = _validating_policy_test(
+        tmp_path,
+        [
+            {"policy": "other", "kind": "Pod", "resources": ["team-a/pinned"], "result": "pass"},
+            {
+                "policy": "acme-digest",
+                "kind": "Pod",
+                "resources": ["team-a/tagged"],
+                "result": "fail",
+            },
+        ],
+    )
+    (folder / "other.yaml").write_text(
+        "apiVersion: policies.kyverno.io/v1\nkind: GeneratingPolicy\nmetadata: {name: other}\n"
+    )
+    test = yaml.safe_load((folder / "kyverno-test.yaml").read_text())
+    test["policies"].append("other.yaml")
+    (folder / "kyverno-test.yaml").write_text(yaml.safe_dump(test))
+    code, out = kyverno_test(str(folder))
     assert code == 2
-    assert "unsupported kyverno test construct at" in out
-    assert "results[0].isMutatingPolicy" in out
+    assert "results[0].policy: GeneratingPolicy policies are not evaluated" in out
+    assert out.splitlines()[-1] == "1 passed, 0 failed, 1 refused"
+
+
+def test_a_test_without_results_passes(tmp_path: Path) -> None:
+    folder = _validating_policy_test(tmp_path, [])
+    code, out = kyverno_test(str(folder))
+    assert code == 0, out
+    assert out.splitlines()[-1] == "0 passed, 0 failed, 0 refused"
+
+
+def test_a_broken_test_file_does_not_stop_the_others(tmp_path: Path) -> None:
+    good = _validating_policy_test(
+        tmp_path / "good",
+        [
+            {
+                "policy": "acme-digest",
+                "kind": "Pod",
+                "resources": ["team-a/tagged"],
+                "result": "fail",
+            }
+        ],
+    )
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "kyverno-test.yaml").write_text("apiVersion: v1\nkind: ConfigMap\n")
+    code, out = kyverno_test(str(tmp_path))
+    assert code == 2
+    assert f"REFUSED bad  /  {bad / 'kyverno-test.yaml'}: " in out
+    assert "not a cli.kyverno.io/v1alpha1 Test" in out
+    assert str(good.name) and out.splitlines()[-1] == "1 passed, 0 failed, 1 refused"

@@ -281,5 +281,19 @@ def _resolve(expression: str, data: Mapping[str, Any]) -> Any:
         raise UnsupportedConstruct("kyverno", f"variable '{{{{{expression}}}}}'", "@ reference")
     value = query(expression, data)
     if value is None:
+        refuse_cluster_only(expression, data)
         raise VariableError(f"variable {{{{{expression}}}}} could not be resolved")
     return value
+
+
+CLUSTER_ONLY = "__cluster_only__"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def refuse_cluster_only(expression: str, data: Mapping[str, Any]) -> None:
+    """A variable that did not resolve because it names a context entry
+    only a cluster can fill: refuse, as the offline answer would be a guess."""
+    missing = data.get(CLUSTER_ONLY) or {}
+    for name in _NAME.findall(expression):
+        if name in missing:
+            raise UnsupportedConstruct("kyverno", missing[name], "")

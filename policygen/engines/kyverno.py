@@ -10,6 +10,7 @@ policy, then validation of the mutated object.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from policygen.engines._kyverno_match import (
 from policygen.engines._kyverno_pattern import Mismatch, Skip, merge, wildcard
 from policygen.engines._kyverno_pattern import match as match_pattern
 from policygen.engines._kyverno_vars import (
+    CLUSTER_ONLY,
     VariableError,
     lookup,
     query,
@@ -83,6 +85,7 @@ class RuleResult:
     message: str = ""
     action: Action = "deny"
     element: Mapping[str, Any] | None = None  # the failing foreach element
+    mutation: bool = False  # a mutate rule's response
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,10 @@ class Request:
     old_obj: Mapping[str, Any] | None = None
     user_info: Mapping[str, Any] = field(default_factory=dict)
     values: Mapping[str, Any] = field(default_factory=dict)  # test-supplied variables
+    #: test-supplied ``request.*`` fields besides the objects (``namespace``…)
+    request_values: Mapping[str, Any] = field(default_factory=dict)
+    #: test-supplied variables per rule name, added when the rule's context loads
+    rule_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,22 +160,39 @@ class PolicySet:
                 raise UnsupportedConstruct("kyverno", f"{kind}/{api}", "only kyverno.io/v1 and v2")
         return out
 
+    def has(self, kind: str) -> bool:
+        """Whether any rule is a ``mutate`` (or ``validate``) rule."""
+        return any(kind in rule.spec for policy in self.policies for rule in policy.rules)
+
     def review(self, req: Request, *, api_defaults: bool = True) -> Outcome:
-        obj = with_api_defaults(dict(req.obj)) if api_defaults else copy.deepcopy(dict(req.obj))
+        """Admission: every mutate rule of every policy, then every validate
+        rule on the mutated object."""
+        obj = with_api_defaults(dict(req.obj)) if api_defaults else dict(req.obj)
+        mutated = self.mutate(dataclasses.replace(req, obj=obj))
+        validated = self.validate(dataclasses.replace(req, obj=mutated.obj))
+        return Outcome(mutated.obj, mutated.results + validated)
+
+    def mutate(self, req: Request) -> Outcome:
+        obj = copy.deepcopy(dict(req.obj))
         results: list[RuleResult] = []
         for policy in self.policies:
             for rule in policy.rules:
                 if "mutate" in rule.spec:
                     result, obj = self._mutate(rule, obj, req)
                     if result is not None:
-                        results.append(result)
+                        results.append(dataclasses.replace(result, mutation=True))
+        return Outcome(obj, results)
+
+    def validate(self, req: Request) -> list[RuleResult]:
+        obj = dict(req.obj)
+        results: list[RuleResult] = []
         for policy in self.policies:
             for rule in policy.rules:
                 if "validate" in rule.spec:
                     result = self._validate(rule, obj, req)
                     if result is not None:
                         results.append(result)
-        return Outcome(obj, results)
+        return results
 
     # --- shared steps ---------------------------------------------------------
 
@@ -220,8 +244,8 @@ class PolicySet:
             },
             "images": self._images(obj),
         }
-        for key, value in req.values.items():
-            _set_dotted(data, key, value)
+        _merge_maps(req.values, data)
+        _merge_maps(req.request_values, data["request"])
         return data
 
     # --- mutate ---------------------------------------------------------------
@@ -238,7 +262,9 @@ class PolicySet:
             data = self._data(obj, req, req.old_obj)
             if self._excepted(rule, obj, req, data):
                 return RuleResult(rule.policy, rule.name, "skip", "exception"), obj
-            load_context(rule.spec.get("context") or [], data, req.values, rule.name)
+            load_context(
+                rule.spec.get("context") or [], data, req.rule_values.get(rule.name, {}), rule.name
+            )
             if not conditions_hold(rule.spec.get("preconditions"), data, rule.name):
                 return RuleResult(rule.policy, rule.name, "skip", "preconditions not met"), obj
             mutate = rule.spec["mutate"]
@@ -258,7 +284,7 @@ class PolicySet:
                 _refuse_extra(fe, MUTATE_FOREACH_FIELDS, where)
                 for element, index in _elements(fe, data, where):
                     scoped = _element_data(data, element, index)
-                    load_context(fe.get("context") or [], scoped, req.values, where)
+                    load_context(fe.get("context") or [], scoped, {}, where)
                     if not conditions_hold(fe.get("preconditions"), scoped, where):
                         continue
                     patch = substitute(fe["patchStrategicMerge"], scoped)
@@ -334,7 +360,9 @@ class PolicySet:
     ) -> RuleResult:
         validate = rule.spec["validate"]
         try:
-            load_context(rule.spec.get("context") or [], data, req.values, rule.name)
+            load_context(
+                rule.spec.get("context") or [], data, req.rule_values.get(rule.name, {}), rule.name
+            )
             if not conditions_hold(rule.spec.get("preconditions"), data, rule.name):
                 return result("skip", "preconditions not met")
             outcome, failed = _validation(validate, data, req.values, where)
@@ -370,7 +398,7 @@ def _validation(
                 raise UnsupportedConstruct("kyverno", f"{at}.elementScope", "false")
             for element, index in _elements(fe, data, at):
                 scoped = _element_data(data, element, index)
-                load_context(fe.get("context") or [], scoped, values, at)
+                load_context(fe.get("context") or [], scoped, {}, at)
                 if not conditions_hold(fe.get("preconditions"), scoped, at):
                     continue
                 applied += 1
@@ -423,19 +451,28 @@ def _element_data(data: dict[str, Any], element: Any, index: int) -> dict[str, A
 
 
 def load_context(
-    entries: list[Mapping[str, Any]], data: dict[str, Any], values: Mapping[str, Any], where: str
+    entries: list[Mapping[str, Any]],
+    data: dict[str, Any],
+    values: Mapping[str, Any],
+    where: str,
 ) -> None:
+    """Context entries, after the test's values for the rule (``values``):
+    a variable is computed and replaces a value of the same name; entries
+    that need a cluster (configMap, apiCall, imageRegistry, globalReference)
+    are not loaded offline, as in the Kyverno CLI, so only a value can stand
+    in for them. Which ones were missing is remembered, so that a rule that
+    then cannot resolve a variable is refused rather than reported."""
+    _merge_maps(values, data)
     for i, entry in enumerate(entries):
         name = str(entry.get("name", ""))
-        if name in values:  # kyverno test variables override context entries
-            data[name] = values[name]
-            continue
         variable = entry.get("variable")
         if variable is None:
-            kinds = sorted(set(entry) - {"name"})
-            raise UnsupportedConstruct(
-                "kyverno", f"{where}.context[{i}]", f"{kinds} needs a cluster"
-            )
+            if name not in data:
+                kinds = sorted(set(entry) - {"name"})
+                missing = dict(data.get(CLUSTER_ONLY) or {})
+                missing[name] = f"{where}.context[{i}] ({', '.join(kinds)}) needs a cluster"
+                data[CLUSTER_ONLY] = missing
+            continue
         if "value" in variable:
             value = substitute(variable["value"], data)
         else:
@@ -530,12 +567,14 @@ def _refuse_extra(entry: Mapping[str, Any], allowed: set[str], where: str) -> No
         raise UnsupportedConstruct("kyverno", f"{where}.{sorted(extra)[0]}", "field")
 
 
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
+def _merge_maps(src: Mapping[str, Any], dst: dict[str, Any]) -> None:
+    """Kyverno's context merge: maps merge deeply, anything else replaces."""
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            dst[k] = dict(dst[k])  # never write into the request's objects
+            _merge_maps(v, dst[k])
+        else:
+            dst[k] = v
 
 
 def _policy(doc: Mapping[str, Any]) -> Policy:

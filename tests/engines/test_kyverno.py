@@ -506,8 +506,21 @@ def test_mutate_foreach_by_merge_key() -> None:
         (policy(rule(mutate={"patchesJson6902": "[]"})), "p.r.mutate"),
         (policy(rule(generate={"kind": "x"})), "p.rules[r].generate"),
         (
-            policy(rule(context=[{"name": "cm", "configMap": {"name": "x"}}], **validate(DIGEST))),
-            "r.context[0]",
+            policy(
+                rule(
+                    context=[{"name": "cm", "configMap": {"name": "x"}}],
+                    validate={
+                        "deny": {
+                            "conditions": {
+                                "any": [
+                                    {"key": "{{ cm.data.x }}", "operator": "Equals", "value": "y"}
+                                ]
+                            }
+                        }
+                    },
+                )
+            ),
+            "r.context[0] (configMap) needs a cluster",
         ),
         (
             policy(rule(**validate({"spec": {"containers": [{"image": "1-5"}]}}))),
@@ -543,6 +556,31 @@ def test_unsupported_constructs_are_refused(doc: dict[str, Any], where: str) -> 
         PolicySet.load([doc]).review(
             Request(simple_pod({**IMG, "ports": [{"containerPort": 1}]}), "ns", {})
         )
+
+
+def test_a_cluster_only_context_entry_refuses_only_when_it_is_read() -> None:
+    """The Kyverno CLI does not load configMap or apiCall entries offline;
+    a test's values may stand in for them, and an entry nothing reads is
+    harmless."""
+    unread = policy(rule(context=[{"name": "cm", "configMap": {"name": "x"}}], **validate(DIGEST)))
+    outcome = PolicySet.load([unread]).review(Request(simple_pod(IMG), "ns", {}))
+    assert [(r.rule, r.status) for r in outcome.results] == [("r", "fail")]  # no digest
+    read = policy(
+        rule(
+            context=[{"name": "cm", "configMap": {"name": "x"}}],
+            validate={
+                "message": "no",
+                "deny": {
+                    "conditions": {
+                        "any": [{"key": "{{ cm.data.x }}", "operator": "Equals", "value": "y"}]
+                    }
+                },
+            },
+        )
+    )
+    given = Request(simple_pod(IMG), "ns", {}, rule_values={"r": {"cm": {"data": {"x": "y"}}}})
+    outcome = PolicySet.load([read]).review(given)
+    assert [(r.rule, r.status, r.message) for r in outcome.results] == [("r", "fail", "no")]
 
 
 def test_autogen_drops_emit_warning() -> None:
