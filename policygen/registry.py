@@ -1,11 +1,22 @@
 """Resolving a tag to a digest over the OCI distribution API.
 
-``GET /v2/<name>/manifests/<tag>`` with the manifest media types in
-``Accept``; the digest is the sha256 of the body as served (checked against
-``Docker-Content-Digest`` when the registry sends it). Anonymous bearer
-tokens are fetched when the registry asks for them (``WWW-Authenticate``),
-as ``docker pull`` does for public images. Anything unexpected is a
-:class:`RegistryError` naming the image and what the registry said.
+``HEAD /v2/<name>/manifests/<tag>`` first, with the index and manifest media
+types in ``Accept`` (OCI index, Docker manifest list, OCI manifest, Docker
+manifest v2, in that order, so a multi-platform image pins to its index): a
+HEAD costs no pull on Docker Hub and its ``Docker-Content-Digest`` is the
+answer. Only when the HEAD gives no usable digest is the manifest fetched
+with ``GET``, and then its digest is computed from the body and checked
+against the header.
+
+Authentication is answered as the registry asks (``WWW-Authenticate``):
+``Basic`` with the credentials found for it, or ``Bearer`` with a token from
+its realm, fetched anonymously or with those credentials (a refresh token
+is exchanged as OAuth2, distribution's ``docs/spec/auth/oauth.md``).
+Credentials are sent only to the registry they were found for and to a
+token realm on the same host (Docker Hub's auth.docker.io, or a host named
+with ``--token-realm``), never over plain HTTP to a host not chosen for it,
+and never across a redirect to another host. Every failure is a
+:class:`RegistryError` naming the image and what went wrong, never a secret.
 """
 
 from __future__ import annotations
@@ -13,127 +24,403 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from email.message import Message
 
+from policygen.credentials import Credentials, Store
 from policygen.errors import RegistryError
 from policygen.imageref import ImageRef
 
-ACCEPT = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
 )
+MANIFEST_TYPES = (
+    *INDEX_TYPES,
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+ACCEPT = ", ".join(MANIFEST_TYPES)
+SCHEMA1 = "application/vnd.docker.distribution.manifest.v1"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # distribution's own limit for a manifest
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+MAX_TOKEN_BYTES = 1024 * 1024
+MAX_REDIRECTS = 5
+DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
 #: Registries that answer somewhere other than their name.
 ENDPOINTS = {"docker.io": "registry-1.docker.io"}
+#: Token realms on another host that a registry's credentials may go to.
+DELEGATED_REALMS = {"registry-1.docker.io": ("auth.docker.io",)}
 #: Hosts spoken to over plain HTTP by default, as Docker does.
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Message
+    body: bytes
+    url: str
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # lowercase
+    params: dict[str, str]
+
+
+def parse_challenges(values: Iterable[str]) -> list[Challenge]:
+    """RFC 7235 challenges, as in ``WWW-Authenticate`` (quoted strings with
+    escapes and commas, several challenges in one header)."""
+    out: list[Challenge] = []
+    token = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+    quoted = r'"((?:[^"\\]|\\.)*)"'
+    for value in values:
+        pos, n = 0, len(value)
+        while pos < n:
+            m = re.compile(rf"[\s,]*({token})").match(value, pos)
+            if not m:
+                break
+            scheme, pos = m.group(1).lower(), m.end()
+            params: dict[str, str] = {}
+            while True:
+                p = re.compile(rf"[\s,]*({token})\s*=\s*(?:{quoted}|({token}))").match(value, pos)
+                if not p:
+                    break
+                raw = p.group(2) if p.group(2) is not None else p.group(3)
+                params[p.group(1).lower()] = re.sub(r"\\(.)", r"\1", raw)
+                pos = p.end()
+            out.append(Challenge(scheme, params))
+    return out
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """(scheme, host[:port]) with default ports dropped."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.scheme, host if port in (None, default) else f"{host}:{port}"
+
+
+def _host_name(host: str) -> str:
+    return host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are followed by :meth:`Client._send`, which decides what
+    headers may travel (urllib's own handler forwards ``Authorization`` to
+    any host)."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
 
 
 @dataclass
 class Client:
     plain_http: Iterable[str] = ()
     timeout: float = 20.0
-    _tokens: dict[str, str] = field(default_factory=dict)
+    credentials: Store | None = None
+    #: Hosts of token realms that may be shown any registry's credentials.
+    token_realms: Iterable[str] = ()
+    #: A CA bundle trusted besides the system's.
+    ca_file: str | None = None
+    _auth: dict[tuple[str, str], str] = field(default_factory=dict)
+    _basic: dict[str, str] = field(default_factory=dict)
+    _local: dict[str, bool] = field(default_factory=dict)  # local host: speaks TLS
+    _opener: urllib.request.OpenerDirector | None = None
 
     def digest(self, ref: ImageRef) -> str:
         """The manifest digest the registry serves for ``ref``'s tag."""
         tag = ref.tag or "latest"
-        url = f"{self._base(ref.domain)}/v2/{ref.path}/manifests/{urllib.parse.quote(tag)}"
-        body, header = self._get(url, ref)
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        if header is not None and header != digest:
-            raise RegistryError(
-                f"{ref.original}: the registry says the manifest is {header} "
-                f"but what it served hashes to {digest}"
-            )
-        try:
-            media = json.loads(body).get("mediaType", "") or "manifest"
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            raise RegistryError(
-                f"{ref.original}: the registry's answer is not a manifest"
-            ) from None
-        if not isinstance(media, str):
-            raise RegistryError(f"{ref.original}: the registry's answer is not a manifest")
-        return digest
+        base = self._base(ref.domain, ref.original)
+        url = f"{base}/v2/{ref.path}/manifests/{urllib.parse.quote(tag)}"
+        head = self._request(ref, "HEAD", url)
+        if head.status == 200:
+            header = head.headers.get("Docker-Content-Digest")
+            if header is not None and not DIGEST.match(header):
+                raise RegistryError(
+                    f"{ref.original}: the registry sent a malformed digest {header!r}"
+                )
+            if header is not None and _media_type(head.headers) in MANIFEST_TYPES:
+                return header
+        elif head.status not in (405, 501):  # registries without HEAD say so
+            raise RegistryError(self._problem(ref, head))
+        got = self._request(ref, "GET", url)
+        if got.status != 200:
+            raise RegistryError(self._problem(ref, got))
+        return _verified(ref, got)
 
-    def _base(self, domain: str) -> str:
+    # -- plumbing --------------------------------------------------------------
+
+    def _base(self, domain: str, image: str = "") -> str:
         host = ENDPOINTS.get(domain, domain)
-        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-        scheme = "http" if name in LOCAL_HOSTS or host in set(self.plain_http) else "https"
-        return f"{scheme}://{host}"
+        if host in set(self.plain_http):
+            return f"http://{host}"
+        if _host_name(host) in LOCAL_HOSTS:
+            # Docker's rule for a registry on this machine: HTTPS when it
+            # speaks it, else plain HTTP; never HTTP because a certificate
+            # was not trusted.
+            if host not in self._local:
+                self._local[host] = self._speaks_tls(image or domain, host)
+            return f"{'https' if self._local[host] else 'http'}://{host}"
+        return f"https://{host}"
 
-    def _get(self, url: str, ref: ImageRef, retried: bool = False) -> tuple[bytes, str | None]:
-        headers = {"Accept": ACCEPT, "User-Agent": "policygen"}
-        token = self._tokens.get(ref.domain)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(url, headers=headers)
+    def _speaks_tls(self, image: str, host: str) -> bool:
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read(MAX_MANIFEST_BYTES + 1)
-                header = response.headers.get("Docker-Content-Digest")
-        except urllib.error.HTTPError as exc:
-            if exc.code == 401 and not retried:
-                self._tokens[ref.domain] = self._token(exc.headers.get("WWW-Authenticate", ""), ref)
-                return self._get(url, ref, retried=True)
-            raise RegistryError(_http_problem(ref, exc)) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise RegistryError(f"{ref.original}: cannot reach {ref.domain}: {reason}") from None
-        if len(body) > MAX_MANIFEST_BYTES:
-            raise RegistryError(f"{ref.original}: the manifest is larger than 4 MiB")
-        if header is not None and not DIGEST.match(header):
-            raise RegistryError(f"{ref.original}: the registry sent a malformed digest {header!r}")
-        return body, header
+            with self._open().open(f"https://{host}/v2/", timeout=self.timeout):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                raise RegistryError(
+                    f"{image}: {host}'s TLS certificate is not trusted "
+                    f"({exc.reason.verify_message}); pass its CA with --ca-file"
+                ) from None
+            if isinstance(exc.reason, ssl.SSLError | ConnectionResetError):
+                return False
+            raise RegistryError(f"{image}: cannot reach {host}: {exc.reason}") from None
+        except (ssl.SSLError, ConnectionResetError):
+            return False
+        except (TimeoutError, OSError) as exc:
+            raise RegistryError(f"{image}: cannot reach {host}: {exc}") from None
 
-    def _token(self, challenge: str, ref: ImageRef) -> str:
-        scheme, _, params = challenge.partition(" ")
-        if scheme.lower() != "bearer":
-            raise RegistryError(
-                f"{ref.original}: {ref.domain} wants {scheme or 'credentials'}; "
-                "policygen resolves public images only"
+    def _plain(self, host: str) -> bool:
+        return _host_name(host) in LOCAL_HOSTS or host in set(self.plain_http)
+
+    def _open(self) -> urllib.request.OpenerDirector:
+        if self._opener is None:
+            context = ssl.create_default_context()
+            if self.ca_file:
+                try:
+                    context.load_verify_locations(cafile=self.ca_file)
+                except (OSError, ssl.SSLError) as exc:
+                    raise RegistryError(f"--ca-file {self.ca_file}: {exc}") from None
+            self._opener = urllib.request.build_opener(
+                _NoRedirect, urllib.request.HTTPSHandler(context=context)
             )
-        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
-        realm = fields.pop("realm", "")
-        if not realm.startswith(("https://", "http://")):
+        return self._opener
+
+    def _send(
+        self,
+        ref: ImageRef,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | None = None,
+        limit: int = MAX_MANIFEST_BYTES,
+    ) -> Response:
+        """One request, following redirects: ``Authorization`` goes only to
+        the origin it was meant for, and never from HTTPS down to HTTP."""
+        first = _origin(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            send = dict(headers)
+            if _origin(url) != first:
+                send.pop("Authorization", None)
+            request = urllib.request.Request(url, data=data, headers=send, method=method)
+            try:
+                with self._open().open(request, timeout=self.timeout) as answer:
+                    body = b"" if method == "HEAD" else answer.read(limit + 1)
+                    status, got = answer.status, answer.headers
+            except urllib.error.HTTPError as exc:
+                status, got = exc.code, exc.headers
+                body = exc.read(64 * 1024) if method != "HEAD" else b""
+            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                host = _origin(url)[1]
+                raise RegistryError(f"{ref.original}: cannot reach {host}: {reason}") from None
+            if status in (301, 302, 303, 307, 308) and got.get("Location"):
+                target = urllib.parse.urljoin(url, got["Location"])
+                if _origin(target)[0] not in ("http", "https") or (
+                    _origin(url)[0] == "https" and _origin(target)[0] == "http"
+                ):
+                    raise RegistryError(
+                        f"{ref.original}: {_origin(url)[1]} redirected to {_origin(target)[0]}"
+                        f"://{_origin(target)[1]}; policygen does not follow it"
+                    )
+                if status == 303:
+                    method, data = ("HEAD" if method == "HEAD" else "GET"), None
+                url = target
+                continue
+            if len(body) > limit:
+                raise RegistryError(
+                    f"{ref.original}: the answer from {_origin(url)[1]} is too large"
+                )
+            return Response(status, got, body, url)
+        raise RegistryError(f"{ref.original}: more than {MAX_REDIRECTS} redirects")
+
+    def _request(self, ref: ImageRef, method: str, url: str) -> Response:
+        headers = {"Accept": ACCEPT, "User-Agent": "policygen"}
+        auth = self._auth.get((ref.domain, ref.path)) or self._basic.get(ref.domain)
+        if auth:
+            headers["Authorization"] = auth
+        answer = self._send(ref, method, url, headers)
+        if answer.status != 401:
+            return answer
+        challenges = parse_challenges(answer.headers.get_all("WWW-Authenticate") or [])
+        headers["Authorization"] = self._authorize(ref, challenges)
+        answer = self._send(ref, method, url, headers)
+        return answer
+
+    def _creds(self, ref: ImageRef) -> Credentials | None:
+        return self.credentials.find(ref.domain, ref.path) if self.credentials else None
+
+    def _authorize(self, ref: ImageRef, challenges: list[Challenge]) -> str:
+        """The ``Authorization`` header the registry's challenge asks for."""
+        creds = self._creds(ref)
+        host = ENDPOINTS.get(ref.domain, ref.domain)
+        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+        basic = next((c for c in challenges if c.scheme == "basic"), None)
+        if bearer is None and basic is not None:
+            if creds is None or creds.basic is None:
+                raise RegistryError(
+                    f"{ref.original}: {ref.domain} needs a username and password and none "
+                    f"was found for it (docker login {ref.domain}, or --username)"
+                )
+            self._basic[ref.domain] = creds.basic
+            return creds.basic
+        if bearer is None:
+            offered = ", ".join(c.scheme for c in challenges) or "nothing"
+            raise RegistryError(
+                f"{ref.original}: {ref.domain} asked for credentials but offered {offered}, "
+                "not Basic or Bearer"
+            )
+        if creds is not None and creds.registry_token:
+            header = f"Bearer {creds.registry_token}"
+        else:
+            header = f"Bearer {self._token(ref, host, bearer.params, creds)}"
+        self._auth[(ref.domain, ref.path)] = header
+        return header
+
+    def _token(
+        self, ref: ImageRef, host: str, params: dict[str, str], creds: Credentials | None
+    ) -> str:
+        realm = params.get("realm", "")
+        scheme, realm_host = _origin(realm)
+        if scheme not in ("https", "http") or not realm_host:
             raise RegistryError(f"{ref.original}: {ref.domain} sent no usable token realm")
-        fields.setdefault("scope", f"repository:{ref.path}:pull")
-        url = realm + "?" + urllib.parse.urlencode(fields)
+        query = {"service": params["service"]} if params.get("service") else {}
+        query["scope"] = params.get("scope") or f"repository:{ref.path}:pull"
+        headers = {"User-Agent": "policygen"}
+        data = None
+        method = "GET"
+        if creds is not None and (creds.basic or creds.identity_token):
+            self._may_send(ref, host, scheme, realm_host, creds)
+            if creds.identity_token:
+                method = "POST"
+                form = {**query, "grant_type": "refresh_token", "client_id": "policygen"}
+                form["refresh_token"] = creds.identity_token
+                data = urllib.parse.urlencode(form).encode()
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            else:
+                headers["Authorization"] = creds.basic or ""
+        url = realm if data is not None else realm + ("&" if "?" in realm else "?")
+        if data is None:
+            url += urllib.parse.urlencode(query)
+        answer = self._send(ref, method, url, headers, data, MAX_TOKEN_BYTES)
+        if answer.status in (401, 403):
+            said = f"the credentials from {creds.source}" if creds else "anonymous access"
+            raise RegistryError(
+                f"{ref.original}: {realm_host} refused {said} "
+                f"({answer.status} from the token realm)"
+            )
+        if answer.status != 200:
+            raise RegistryError(
+                f"{ref.original}: the token realm {realm_host} answered {answer.status}"
+            )
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:
-                answer = json.loads(response.read(1024 * 1024))
-        except urllib.error.HTTPError as exc:
-            raise RegistryError(_http_problem(ref, exc, "token")) from None
-        except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
-            raise RegistryError(f"{ref.original}: no token from {realm}: {exc}") from None
-        token = (
-            answer.get("token") or answer.get("access_token") if isinstance(answer, dict) else None
-        )
+            got = json.loads(answer.body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            got = None
+        token = (got.get("token") or got.get("access_token")) if isinstance(got, dict) else None
         if not isinstance(token, str) or not token:
-            raise RegistryError(f"{ref.original}: {realm} answered without a token")
+            raise RegistryError(f"{ref.original}: the token realm {realm_host} sent no token")
         return token
 
+    def _may_send(
+        self, ref: ImageRef, host: str, scheme: str, realm_host: str, creds: Credentials
+    ) -> None:
+        """Refuse to show ``host``'s credentials to a realm they do not belong to."""
+        host = _origin(f"https://{host}")[1]  # lowercase, no :443
+        if realm_host != host and realm_host not in (
+            *DELEGATED_REALMS.get(host, ()),
+            *self.token_realms,
+        ):
+            raise RegistryError(
+                f"{ref.original}: {ref.domain} sends its token requests to {realm_host}; "
+                f"policygen shows the credentials from {creds.source} only to {ref.domain} "
+                f"(trust that realm with --token-realm {realm_host})"
+            )
+        if scheme == "http" and not self._plain(realm_host):
+            raise RegistryError(
+                f"{ref.original}: the token realm {realm_host} is plain HTTP; policygen "
+                "sends no credentials over it (--plain-http to allow it)"
+            )
 
-def _http_problem(ref: ImageRef, exc: urllib.error.HTTPError, what: str = "manifest") -> str:
-    if exc.code == 404:
-        return f"{ref.original}: no such image or tag on {ref.domain}"
-    if exc.code in (401, 403):
-        return (
-            f"{ref.original}: {ref.domain} refused access ({exc.code}); "
-            "private images are not supported"
+    def _problem(self, ref: ImageRef, answer: Response) -> str:
+        code = answer.status
+        if code == 404:
+            return f"{ref.original}: no such image or tag on {ref.domain}"
+        creds = self._creds(ref) if code in (401, 403) else None
+        if code == 401:
+            if creds is None:
+                return (
+                    f"{ref.original}: {ref.domain} refused anonymous access (401); log in "
+                    f"(docker login {ref.domain}) or pass --registry with --username"
+                )
+            return f"{ref.original}: {ref.domain} refused the credentials from {creds.source} (401)"
+        if code == 403:
+            who = f"the credentials from {creds.source}" if creds else "anonymous access"
+            return f"{ref.original}: {ref.domain} denied {who} to {ref.path} (403)"
+        if code == 429:
+            return f"{ref.original}: {ref.domain} is rate limiting (429); try again later"
+        try:
+            detail = json.loads(answer.body).get("errors", [{}])[0].get("message", "")
+        except Exception:
+            detail = ""
+        suffix = f": {str(detail)[:200]}" if detail else ""
+        return f"{ref.original}: {ref.domain} answered {code} for the manifest{suffix}"
+
+
+def _media_type(headers: Message) -> str:
+    return (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+
+def _verified(ref: ImageRef, answer: Response) -> str:
+    """The digest of the manifest served, checked against what the registry
+    says it is."""
+    body, header = answer.body, answer.headers.get("Docker-Content-Digest")
+    if header is not None and not DIGEST.match(header):
+        raise RegistryError(f"{ref.original}: the registry sent a malformed digest {header!r}")
+    algorithm = header.split(":")[0] if header else "sha256"
+    digest = f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
+    if header is not None and header != digest:
+        raise RegistryError(
+            f"{ref.original}: the registry says the manifest is {header} "
+            f"but what it served hashes to {digest}"
         )
     try:
-        detail = json.loads(exc.read(64 * 1024)).get("errors", [{}])[0].get("message", "")
-    except Exception:
-        detail = ""
-    suffix = f": {detail}" if detail else ""
-    return f"{ref.original}: {ref.domain} answered {exc.code} for the {what}{suffix}"
+        manifest = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise RegistryError(f"{ref.original}: the registry's answer is not a manifest")
+    media = manifest.get("mediaType") or _media_type(answer.headers)
+    if manifest.get("schemaVersion") == 1 or str(media).startswith(SCHEMA1):
+        raise RegistryError(
+            f"{ref.original}: the registry serves only a schema 1 manifest, "
+            "which cannot be pinned (push it again with a current client)"
+        )
+    if media not in MANIFEST_TYPES:
+        raise RegistryError(
+            f"{ref.original}: the registry served {media or 'an untyped document'}, "
+            "not an image manifest or index"
+        )
+    return digest
