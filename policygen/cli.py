@@ -13,12 +13,15 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from policygen import __version__, bundle, config
 from policygen.errors import EXIT_BUG, EXIT_INPUT, EXIT_NO, EXIT_OK, PolicygenError
+
+if TYPE_CHECKING:
+    from policygen.pinverify import VerifyReport
 
 T = TypeVar("T")
 
@@ -252,10 +255,49 @@ def report(
 
 @app.command()
 def pin(
-    paths: Annotated[list[str], typer.Argument(help="Manifest files or folders to rewrite.")],
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Manifest files or folders to rewrite.")
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
     ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Write nothing; resolve every pinned repo:tag@digest (and the --lock "
+            "entries) again and exit 1 when a tag now points elsewhere.",
+        ),
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json (--verify).")] = "table",
+    lock: Annotated[
+        Path | None,
+        typer.Option("--lock", help="Lock file recording each tag's digest and when."),
+    ] = None,
+    lock_only: Annotated[
+        bool,
+        typer.Option("--lock-only", help="Write the --lock file; leave manifests as they are."),
+    ] = False,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            help="The registry host --username (or POLICYGEN_REGISTRY_*) credentials are for.",
+        ),
+    ] = None,
+    username: Annotated[str | None, typer.Option("--username", help="Registry user.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password or token from stdin.")
+    ] = False,
+    token_realm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--token-realm", help="Token realm host on another host that may see credentials."
+        ),
+    ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option("--ca-file", help="CA bundle to trust besides the system's.")
+    ] = None,
     plain_http: Annotated[
         list[str] | None,
         typer.Option("--plain-http", help="Registry host to reach over HTTP (localhost is)."),
@@ -263,15 +305,49 @@ def pin(
 ) -> None:
     """Resolve tags to digests (OCI distribution API) and rewrite manifests in
     place, keeping comments and layout; a file whose images do not all
-    resolve is left untouched."""
+    resolve is left untouched. Credentials are found as docker and podman
+    find them (credential helpers, auth.json, ~/.docker/config.json)."""
+    from policygen import pinlock, pinverify
+    from policygen.credentials import Store, explicit
     from policygen.pin import pin_paths
     from policygen.registry import Client
 
     try:
-        report = pin_paths(paths, Client(plain_http=plain_http or ()).digest, dry_run=dry_run)
+        if fmt not in ("table", "json"):
+            raise PolicygenError(f"--format: '{fmt}' is not table or json")
+        if lock_only and lock is None:
+            raise PolicygenError("--lock-only needs --lock FILE")
+        paths = paths or []
+        if not paths and not (verify and lock is not None):
+            raise PolicygenError("give the manifest files or folders to pin")
+        password = None
+        if password_stdin:
+            if username is None:
+                raise PolicygenError("--password-stdin needs --username")
+            password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+        store = Store(explicit=explicit(registry, username, password, os.environ))
+        client = Client(
+            plain_http=plain_http or (),
+            credentials=store,
+            token_realms=token_realm or (),
+            ca_file=str(ca_file) if ca_file else None,
+        )
+        if verify:
+            checked = pinverify.verify(paths, client.digest, lock)
+        else:
+            report = pin_paths(paths, client.digest, dry_run=dry_run or lock_only)
+            if lock is not None and not dry_run:
+                resolved_at = pinlock.now()
+                pinlock.update(
+                    lock,
+                    [pinlock.entry(c.site.image, c.pinned, resolved_at) for c in report.changes],
+                )
     except PolicygenError as exc:
         _fail(exc)
-    verb = "would pin" if dry_run else "pinned"
+    if verify:
+        _print_verify(checked, fmt)
+        return
+    verb = "would pin" if dry_run or lock_only else "pinned"
     for change in report.changes:
         site = change.site
         print(f"{change.path}:{site.line}: {verb} {site.container or '-'}: {change.pinned}")
@@ -279,6 +355,47 @@ def pin(
         print(f"policygen: {problem}", file=sys.stderr)
     if report.problems:
         raise typer.Exit(EXIT_INPUT)
+
+
+def _print_verify(report: VerifyReport, fmt: str) -> NoReturn:
+    """``pin --verify``'s answer; exit 1 when a tag moved (or the lock file
+    lacks one), else 2 when one could not be checked."""
+    if fmt == "json":
+        results = [
+            {
+                "source": c.source,
+                "line": c.line,
+                "container": c.container,
+                "image": c.image,
+                "pinned": c.pinned,
+                "current": c.current,
+                "status": c.status,
+                "message": c.problem,
+            }
+            for c in report.checks
+        ]
+        out = {"results": results, "problems": report.problems, "summary": report.summary()}
+        print(json.dumps(out, indent=2))
+    else:
+        for c in report.stale:
+            if c.unlocked:
+                print(f"{c.source}:{c.line}: {c.image}: not in the lock file")
+            else:
+                print(
+                    f"{c.source}:{c.line}: {c.tagged}: pinned {c.pinned}, "
+                    f"but the tag now points to {c.current}"
+                )
+        for problem in report.errors:
+            print(f"policygen: {problem}", file=sys.stderr)
+        n = report.summary()
+        unlocked = f", {n['unlocked']} not in the lock file" if n["unlocked"] else ""
+        print(
+            f"verified {n['checked']} pinned tags: {n['ok']} ok, {n['moved']} moved"
+            f"{unlocked}, {n['errors']} errors"
+        )
+    if report.stale:
+        raise typer.Exit(EXIT_NO)
+    raise typer.Exit(EXIT_INPUT if report.errors else EXIT_OK)
 
 
 @app.command()
