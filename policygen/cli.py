@@ -317,6 +317,8 @@ def pin(
             raise PolicygenError(f"--format: '{fmt}' is not table or json")
         if lock_only and lock is None:
             raise PolicygenError("--lock-only needs --lock FILE")
+        if verify and (dry_run or lock_only):
+            raise PolicygenError("--verify writes nothing: it takes no --dry-run or --lock-only")
         paths = paths or []
         if not paths and not (verify and lock is not None):
             raise PolicygenError("give the manifest files or folders to pin")

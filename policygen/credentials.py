@@ -153,7 +153,7 @@ def _in_file(
 ) -> Credentials | None:
     helpers = _section(file, content, "credHelpers")
     for host, helper in helpers.items():
-        if same_registry(host, domain):
+        if same_registry(_normalised_key(host), domain):
             return _from_helper(file, f"credHelpers[{host}]", helper, domain, environ)
     store = content.get("credsStore")
     if store:

@@ -15,7 +15,9 @@ is exchanged as OAuth2, distribution's ``docs/spec/auth/oauth.md``).
 Credentials are sent only to the registry they were found for and to a
 token realm on the same host (Docker Hub's auth.docker.io, or a host named
 with ``--token-realm``), never over plain HTTP to a host not chosen for it,
-and never across a redirect to another host. Every failure is a
+and never across a redirect to another host. A registry's own CA is
+trusted from ``--ca-file`` or where podman and Docker keep it
+(``certs.d/HOST/*.crt``). Every failure is a
 :class:`RegistryError` naming the image and what went wrong, never a secret.
 """
 
@@ -31,6 +33,7 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
+from pathlib import Path
 
 from policygen.credentials import Credentials, Store
 from policygen.errors import RegistryError
@@ -55,6 +58,9 @@ DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
 ENDPOINTS = {"docker.io": "registry-1.docker.io"}
 #: Token realms on another host that a registry's credentials may go to.
 DELEGATED_REALMS = {"registry-1.docker.io": ("auth.docker.io",)}
+#: Where container tools keep a registry's own CAs: containers-certs.d(5)
+#: (podman, skopeo) and Docker's certs.d, each a folder per ``host[:port]``.
+CERTS_DIRS = ("~/.config/containers/certs.d", "/etc/containers/certs.d", "/etc/docker/certs.d")
 #: Hosts spoken to over plain HTTP by default, as Docker does.
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
@@ -131,10 +137,14 @@ class Client:
     token_realms: Iterable[str] = ()
     #: A CA bundle trusted besides the system's.
     ca_file: str | None = None
-    _auth: dict[tuple[str, str], str] = field(default_factory=dict)
-    _basic: dict[str, str] = field(default_factory=dict)
+    # Authorization headers hold secrets: kept out of repr, so that no
+    # traceback or debugger shows them
+    _auth: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    _basic: dict[str, str] = field(default_factory=dict, repr=False)
     _local: dict[str, bool] = field(default_factory=dict)  # local host: speaks TLS
-    _opener: urllib.request.OpenerDirector | None = None
+    #: Folders holding a ``HOST[:PORT]`` folder of CA files per registry.
+    certs_dirs: Iterable[str] = CERTS_DIRS
+    _openers: dict[str, urllib.request.OpenerDirector] = field(default_factory=dict)
 
     def digest(self, ref: ImageRef) -> str:
         """The manifest digest the registry serves for ``ref``'s tag."""
@@ -174,16 +184,13 @@ class Client:
 
     def _speaks_tls(self, image: str, host: str) -> bool:
         try:
-            with self._open().open(f"https://{host}/v2/", timeout=self.timeout):
+            with self._open(host).open(f"https://{host}/v2/", timeout=self.timeout):
                 return True
         except urllib.error.HTTPError:
             return True
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, ssl.SSLCertVerificationError):
-                raise RegistryError(
-                    f"{image}: {host}'s TLS certificate is not trusted "
-                    f"({exc.reason.verify_message}); pass its CA with --ca-file"
-                ) from None
+                raise RegistryError(_untrusted(image, host, exc.reason)) from None
             if isinstance(exc.reason, ssl.SSLError | ConnectionResetError):
                 return False
             raise RegistryError(f"{image}: cannot reach {host}: {exc.reason}") from None
@@ -195,18 +202,23 @@ class Client:
     def _plain(self, host: str) -> bool:
         return _host_name(host) in LOCAL_HOSTS or host in set(self.plain_http)
 
-    def _open(self) -> urllib.request.OpenerDirector:
-        if self._opener is None:
+    def _open(self, host: str) -> urllib.request.OpenerDirector:
+        """The opener for ``host``: the system's CAs, ``--ca-file``, and the
+        CAs container tools keep for that host (``certs.d/HOST/*.crt``)."""
+        if host not in self._openers:
             context = ssl.create_default_context()
-            if self.ca_file:
+            cas = [Path(self.ca_file)] if self.ca_file else []
+            for folder in self.certs_dirs:
+                cas += sorted((Path(folder).expanduser() / host).glob("*.crt"))
+            for ca in cas:
                 try:
-                    context.load_verify_locations(cafile=self.ca_file)
+                    context.load_verify_locations(cafile=ca)
                 except (OSError, ssl.SSLError) as exc:
-                    raise RegistryError(f"--ca-file {self.ca_file}: {exc}") from None
-            self._opener = urllib.request.build_opener(
+                    raise RegistryError(f"{ca}: not a CA certificate file: {exc}") from None
+            self._openers[host] = urllib.request.build_opener(
                 _NoRedirect, urllib.request.HTTPSHandler(context=context)
             )
-        return self._opener
+        return self._openers[host]
 
     def _send(
         self,
@@ -226,7 +238,7 @@ class Client:
                 send.pop("Authorization", None)
             request = urllib.request.Request(url, data=data, headers=send, method=method)
             try:
-                with self._open().open(request, timeout=self.timeout) as answer:
+                with self._open(_origin(url)[1]).open(request, timeout=self.timeout) as answer:
                     body = b"" if method == "HEAD" else answer.read(limit + 1)
                     status, got = answer.status, answer.headers
             except urllib.error.HTTPError as exc:
@@ -235,6 +247,8 @@ class Client:
             except (urllib.error.URLError, TimeoutError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 host = _origin(url)[1]
+                if isinstance(reason, ssl.SSLCertVerificationError):
+                    raise RegistryError(_untrusted(ref.original, host, reason)) from None
                 raise RegistryError(f"{ref.original}: cannot reach {host}: {reason}") from None
             if status in (301, 302, 303, 307, 308) and got.get("Location"):
                 target = urllib.parse.urljoin(url, got["Location"])
@@ -321,6 +335,8 @@ class Client:
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
             else:
                 headers["Authorization"] = creds.basic or ""
+                # as docker and containers/image send it (distribution's token.md)
+                query["account"] = creds.username
         url = realm if data is not None else realm + ("&" if "?" in realm else "?")
         if data is None:
             url += urllib.parse.urlencode(query)
@@ -387,6 +403,13 @@ class Client:
             detail = ""
         suffix = f": {str(detail)[:200]}" if detail else ""
         return f"{ref.original}: {ref.domain} answered {code} for the manifest{suffix}"
+
+
+def _untrusted(image: str, host: str, reason: ssl.SSLCertVerificationError) -> str:
+    return (
+        f"{image}: {host}'s TLS certificate is not trusted ({reason.verify_message}); "
+        f"pass its CA with --ca-file, or put it in ~/.config/containers/certs.d/{host}/"
+    )
 
 
 def _media_type(headers: Message) -> str:

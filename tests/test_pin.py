@@ -226,7 +226,7 @@ def test_pins_from_a_private_registry_with_password_stdin(
     assert path.read_text() == pod(f"{private.host}/infra/scraper:27.15@{digest}")
 
 
-def test_pins_with_the_docker_config_and_a_multi_platform_index(
+def test_pins_with_the_docker_config_certs_d_and_a_multi_platform_index(
     private: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert private.tls is not None
@@ -239,7 +239,11 @@ def test_pins_with_the_docker_config_and_a_multi_platform_index(
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
     path = tmp_path / "p.yaml"
     path.write_text(pod(f"{private.host}/infra/multi:1"))
-    code, out, err = pin("--ca-file", str(private.tls.ca), str(path))
+    # the CA where podman and skopeo look for it, not on the command line
+    certs = Path.home() / ".config/containers/certs.d" / private.host
+    certs.mkdir(parents=True)
+    (certs / "ca.crt").write_bytes(private.tls.ca.read_bytes())
+    code, out, err = pin(str(path))
     assert (code, err) == (0, "")
     # the index, which every platform's node resolves, not one platform's manifest
     assert out == f"{path}:7: pinned c: {private.host}/infra/multi:1@{index}\n"
@@ -463,3 +467,42 @@ def test_bad_lock_files_are_clear_errors(tmp_path: Path) -> None:
             f"policygen: {message}\n",
         )
         assert lock.read_text() == text
+
+
+def test_pin_with_a_lock_rewrites_and_records(registry: Registry, tmp_path: Path) -> None:
+    digest = registry.push("team-a/app", "1.0", b"app")
+    path, lock = tmp_path / "p.yaml", tmp_path / "images.lock"
+    path.write_text(pod(f"{registry.host}/team-a/app:1.0"))
+    assert pin("--dry-run", "--lock", str(lock), str(path))[0] == 0
+    assert not lock.exists()  # a dry run writes nothing, the lock neither
+    assert pin("--lock", str(lock), str(path))[0] == 0
+    assert path.read_text() == pod(f"{registry.host}/team-a/app:1.0@{digest}")
+    assert f'  digest: "{digest}"\n' in lock.read_text()
+    # the manifest's pin and the lock's entry are both checked
+    assert pin("--verify", "--lock", str(lock), str(path)) == (
+        0,
+        "verified 2 pinned tags: 2 ok, 0 moved, 0 errors\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--verify", "--dry-run", "x"],
+            "--verify writes nothing: it takes no --dry-run or --lock-only",
+        ),
+        (["--lock-only", "x"], "--lock-only needs --lock FILE"),
+        (["--verify"], "give the manifest files or folders to pin"),
+        (["--format", "sarif", "x"], "--format: 'sarif' is not table or json"),
+        (
+            ["--username", "u", "--password-stdin", "x"],
+            "explicit credentials need --registry HOST: "
+            "they are sent only to the registry they belong to",
+        ),
+        (["--password-stdin", "x"], "--password-stdin needs --username"),
+    ],
+)
+def test_usage_errors(args: list[str], message: str) -> None:
+    assert pin(*args, stdin="pw") == (2, "", f"policygen: {message}\n")

@@ -295,6 +295,10 @@ def test_basic_credentials_get_a_bearer_token_from_a_realm_on_the_same_host(
         "/v2/team/app/manifests/1",
     ]
     assert fake.seen[-1].headers["Authorization"] == "Bearer t0k"
+    # the account is named as docker and containers/image name it
+    assert (
+        fake.seen[1].path == "/token?service=fake&scope=repository%3Ateam%2Fapp%3Apull&account=ci"
+    )
 
 
 def test_an_identity_token_is_exchanged_as_oauth2(serve: Callable[..., Fake]) -> None:
@@ -422,7 +426,32 @@ def test_a_local_registry_with_an_untrusted_certificate_is_not_tried_over_http(
     assert str(info.value).startswith(
         f"{fake.host}/team/app:1: {fake.host}'s TLS certificate is not trusted ("
     )
-    assert str(info.value).endswith("); pass its CA with --ca-file")
+    assert str(info.value).endswith(
+        f"); pass its CA with --ca-file, or put it in ~/.config/containers/certs.d/{fake.host}/"
+    )
+
+
+def test_a_registry_ca_in_certs_d_is_trusted_for_that_host_alone(
+    serve: Callable[..., Fake], tmp_path: Path
+) -> None:
+    tls = make_tls(tmp_path / "tls")
+    fake = serve(lambda h, s: manifest(h), tls)
+    other = serve(lambda h, s: manifest(h), tls)
+    certs = tmp_path / "certs.d"
+    (certs / fake.host).mkdir(parents=True)
+    (certs / fake.host / "ca.crt").write_bytes(tls.ca.read_bytes())
+    c = Client(certs_dirs=[str(certs)])
+    assert resolve(fake.host, c) == GOOD
+    assert [s.method for s in fake.seen] == ["GET", "HEAD"]  # over HTTPS: the probe, the HEAD
+    with pytest.raises(RegistryError, match="TLS certificate is not trusted"):
+        resolve(other.host, c)
+    # a request to a registry elsewhere, not probed, is told the same
+    ref = imageref.parse(f"{other.host}/team/app:1")
+    with pytest.raises(RegistryError) as info:
+        Client(certs_dirs=[])._send(ref, "HEAD", f"https://{other.host}/v2/", {})
+    assert str(info.value).startswith(
+        f"{other.host}/team/app:1: {other.host}'s TLS certificate is not trusted ("
+    )
 
 
 def test_no_secret_in_any_error(serve: Callable[..., Fake]) -> None:
