@@ -7,7 +7,7 @@ Namespace object), one outside every tenant, an excluded one, the digest
 opt-in namespaces, and in each, images from each tenant's and the shared
 registries (pinned, tagged, bare), look-alike registries, Docker Hub, weak
 and invalid references and exempted images, under each pull policy, in each
-container list and each controller kind.
+container list, in image volumes and in each controller kind.
 
 A user fixture declares what it expects in one annotation, a comma-separated
 list of ``rule:container`` (``none`` or empty for no violation)::
@@ -28,8 +28,9 @@ from policygen.errors import InputError, Problem
 from policygen.manifests import Document, FileProblem, Skipped, read
 from policygen.workloads import (
     API_VERSIONS,
-    CONTAINER_LISTS,
+    IMAGE_LISTS,
     POD_SPEC_PATHS,
+    VOLUMES,
     is_workload,
     structural_problems,
 )
@@ -208,6 +209,13 @@ def builtin_corpus(config: Config) -> tuple[list[Fixture], dict[str, dict[str, A
     return fixtures, namespaces
 
 
+def _image_volume(name: str, image: str, policy: str | None) -> dict[str, Any]:
+    source = {"reference": image}
+    if policy is not None:
+        source["pullPolicy"] = policy
+    return {"name": name, "image": source}
+
+
 def _workload(name: str, ns: str, image: str, policy: str | None, n: int) -> dict[str, Any]:
     kind = KINDS[n % len(KINDS)]
     container: dict[str, Any] = {"name": "c", "image": image}
@@ -217,15 +225,19 @@ def _workload(name: str, ns: str, image: str, policy: str | None, n: int) -> dic
         "containers": [{"name": "main", "image": image, "imagePullPolicy": "Always"}]
     }
     if kind == "Pod":
-        listed = CONTAINER_LISTS[(n // len(KINDS)) % len(CONTAINER_LISTS)]
+        listed = IMAGE_LISTS[(n // len(KINDS)) % len(IMAGE_LISTS)]
         if listed == "containers":
             spec = {"containers": [container]}
+        elif listed == VOLUMES:
+            spec[VOLUMES] = [_image_volume("c", image, policy)]
         else:
             spec[listed] = [container]
     else:
         spec = {"containers": [container]}
         if (n // len(KINDS)) % 2:
             spec["initContainers"] = [{**container, "name": "init"}]
+        if (n // len(KINDS)) % 3 == 1:
+            spec[VOLUMES] = [_image_volume("vol", image, policy)]
     obj: dict[str, Any] = {
         "apiVersion": API_VERSIONS[kind],
         "kind": kind,

@@ -14,9 +14,19 @@ from typing import Any
 from policygen import globs, imageref
 from policygen.config import RULES, Config, Exemption, Tenant
 from policygen.violations import MESSAGES, Action, Violation, container_kind
-from policygen.workloads import Container, containers, pod_spec, with_api_defaults
+from policygen.workloads import (
+    Container,
+    containers,
+    pod_spec,
+    policy_field,
+    with_api_defaults,
+)
 
-MUTATED_LISTS = ("containers", "initContainers")  # ephemeral containers cannot be mutated
+#: What ``mutate`` sets to Always. Ephemeral containers cannot be mutated
+#: (the engines' webhooks do not see pods/ephemeralcontainers as a
+#: mutation); image volumes are not mutated by the rendered policies, so
+#: both are still denied under mutate.
+MUTATED_LISTS = ("containers", "initContainers")
 
 
 @dataclass(frozen=True)
@@ -36,11 +46,28 @@ def namespace_of(obj: Mapping[str, Any], default: str) -> str:
 
 def namespace_labels(ns_obj: Mapping[str, Any], name: str) -> dict[str, str]:
     """Labels of a Namespace, with the ``kubernetes.io/metadata.name`` label
-    the API server sets on every namespace."""
-    meta = ns_obj.get("metadata") or {}
-    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
-    labels.setdefault("kubernetes.io/metadata.name", name)
+    the API server sets on every namespace to its name, overwriting whatever
+    a client sent (``SetDefaults_Namespace``, k8s
+    ``pkg/apis/core/v1/defaults.go``): a manifest cannot spoof it."""
+    meta = ns_obj.get("metadata")
+    raw = meta.get("labels") if isinstance(meta, dict) else None
+    labels = {str(k): str(v) for k, v in (raw if isinstance(raw, dict) else {}).items()}
+    labels[NAME_LABEL] = name
     return labels
+
+
+NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def labelled_namespace(ns_obj: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The Namespace object as admission sees it: with its name label."""
+    meta = ns_obj.get("metadata")
+    out = dict(ns_obj)
+    out["metadata"] = {
+        **(meta if isinstance(meta, dict) else {}),
+        "labels": namespace_labels(ns_obj, name),
+    }
+    return out
 
 
 def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Violation]:
@@ -75,7 +102,7 @@ def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Viola
     return sorted(found)
 
 
-def _applies(config: Config, rule: str, ns: str, key: str, now: dt.date) -> bool:
+def _applies(config: Config, rule: str, ns: str, key: str | None, now: dt.date) -> bool:
     """The rule is on and no live exemption lifts it for this namespace and image."""
     return config.spec.rules.action(rule) != "off" and not any(
         exemption_matches(e, rule, ns, key, now) for e in config.spec.exemptions
@@ -90,7 +117,10 @@ def _check_pull_policy(action: str, c: Container) -> list[Violation]:
     # Ephemeral containers cannot be mutated, so under mutate they are denied.
     verdict: Action = "deny" if action == "mutate" else action  # type: ignore[assignment]
     message = MESSAGES["pullPolicy"].format(
-        kind=container_kind(c.list_name), container=c.name, policy=c.pull_policy or "unset"
+        kind=container_kind(c.list_name),
+        container=c.name,
+        field=policy_field(c.list_name),
+        policy=c.pull_policy or "unset",
     )
     return [Violation("pullPolicy", c.name, c.image, message, verdict)]
 
@@ -187,17 +217,20 @@ def _invalid(rule: str, c: Container, action: Action) -> Violation:
 
 
 def exemption_matches(
-    exemption: Exemption, rule: str, ns: str, image_key: str, now: dt.date
+    exemption: Exemption, rule: str, ns: str, image_key: str | None, now: dt.date
 ) -> bool:
     return (
-        now <= exemption.expires
+        image_key is not None
+        and now <= exemption.expires
         and rule in exemption.rules
         and globs.match_any(exemption.namespaces, ns)
         and globs.match_any(exemption.images, image_key)
     )
 
 
-def image_key(image: str, ref: imageref.ImageRef | None) -> str:
+def image_key(image: str, ref: imageref.ImageRef | None) -> str | None:
     """What exemption image globs are matched against: the normalised
-    reference, or the raw string when it does not parse."""
-    return ref.normalized if ref is not None else image
+    reference only. An image that does not parse has none, so it is never
+    exempt: its raw text could match a glob while naming something else to
+    the runtime (``ghcr.io/acme/runner@sha256:…/../../evil/x``)."""
+    return ref.normalized if ref is not None else None

@@ -20,7 +20,7 @@ import yaml
 from policygen import atomic, imageref
 from policygen.errors import PolicygenError, RegistryError
 from policygen.pathfilter import entries
-from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, pod_spec
+from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, VOLUMES, pod_spec
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ Resolver = Callable[[imageref.ImageRef], str]
 
 
 def sites(text: str, source: str) -> list[Site]:
-    """Every container image in the file's workloads, with its position."""
+    """Every container and image-volume image in the file's workloads, with
+    its position."""
     loader = yaml.SafeLoader(text)
     out: list[Site] = []
     try:
@@ -92,29 +93,41 @@ def _workload_sites(node: yaml.Node, text: str) -> Iterator[Site]:
         spec = _get(spec, key) if spec is not None else None
     if kind_name not in POD_SPEC_PATHS or spec is None:
         return
+    for c, image in _image_nodes(spec):
+        name = _get(c, "name")
+        start, end = image.start_mark.index, image.end_mark.index
+        if image.style in ("'", '"'):
+            start, end = start + 1, end - 1
+        elif image.style in ("|", ">"):
+            continue  # a block scalar image is left as written
+        if text[start:end] != image.value:
+            continue  # escapes or folding: not safe to splice
+        yield Site(
+            image.start_mark.line + 1,
+            start,
+            end,
+            image.value,
+            name.value if isinstance(name, yaml.ScalarNode) else "",
+        )
+
+
+def _image_nodes(spec: yaml.Node) -> Iterator[tuple[yaml.Node, yaml.ScalarNode]]:
+    """(container or volume, its image scalar): a container's ``image``, an
+    image volume's ``image.reference``."""
     for list_name in CONTAINER_LISTS:
         containers = _get(spec, list_name)
-        if not isinstance(containers, yaml.SequenceNode):
-            continue
-        for c in containers.value:
-            image = _get(c, "image")
-            name = _get(c, "name")
-            if not isinstance(image, yaml.ScalarNode):
-                continue
-            start, end = image.start_mark.index, image.end_mark.index
-            if image.style in ("'", '"'):
-                start, end = start + 1, end - 1
-            elif image.style in ("|", ">"):
-                continue  # a block scalar image is left as written
-            if text[start:end] != image.value:
-                continue  # escapes or folding: not safe to splice
-            yield Site(
-                image.start_mark.line + 1,
-                start,
-                end,
-                image.value,
-                name.value if isinstance(name, yaml.ScalarNode) else "",
-            )
+        if isinstance(containers, yaml.SequenceNode):
+            for c in containers.value:
+                image = _get(c, "image")
+                if isinstance(image, yaml.ScalarNode):
+                    yield c, image
+    volumes = _get(spec, VOLUMES)
+    if isinstance(volumes, yaml.SequenceNode):
+        for v in volumes.value:
+            source = _get(v, "image")
+            reference = _get(source, "reference") if source is not None else None
+            if isinstance(reference, yaml.ScalarNode):
+                yield v, reference
 
 
 def pin_paths(paths: list[str], resolve: Resolver, *, dry_run: bool = False) -> PinReport:
@@ -203,4 +216,8 @@ def _blanked(doc: Any) -> Any:
         for c in spec.get(name) or []:
             if isinstance(c, dict) and "image" in c:
                 c["image"] = ""
+    for v in spec.get(VOLUMES) or []:
+        source = v.get("image") if isinstance(v, dict) else None
+        if isinstance(source, dict) and "reference" in source:
+            source["reference"] = ""
     return doc

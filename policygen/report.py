@@ -72,13 +72,18 @@ def data(
         {
             "name": "pullPolicy",
             "action": spec.rules.pullPolicy.action,
-            "detail": "imagePullPolicy must be Always"
-            + (" (set by mutation)" if spec.rules.pullPolicy.action == "mutate" else ""),
+            "detail": "imagePullPolicy, and an image volume's pullPolicy, must be Always"
+            + (
+                " (set by mutation on containers and init containers)"
+                if spec.rules.pullPolicy.action == "mutate"
+                else ""
+            ),
         },
         {
             "name": "registries",
             "action": spec.rules.registries.action,
-            "detail": "shared: " + (", ".join(spec.rules.registries.allowed) or "none"),
+            "detail": "containers and image volumes; shared: "
+            + (", ".join(spec.rules.registries.allowed) or "none"),
         },
     ]
     evidence = _evidence(proof)
@@ -135,7 +140,7 @@ def _expiry(expires: dt.date, now: dt.date) -> str:
 
 def _digest_detail(config: Config) -> str:
     digest = config.spec.rules.digest
-    out = "algorithms: " + ", ".join(digest.algorithms)
+    out = "containers and image volumes; algorithms: " + ", ".join(digest.algorithms)
     if digest.namespaces:
         out += "; only in " + ", ".join(digest.namespaces)
     return out

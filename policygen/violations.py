@@ -12,11 +12,13 @@ ACTION_STRENGTH: dict[str, int] = {"allow": 0, "audit": 1, "warn": 2, "deny": 3}
 #: Message shapes, one per finding. Every target renders the same words so
 #: that a violation reads the same whichever engine reported it. ``{kind}`` is
 #: the container's list in the singular (container, initContainer,
-#: ephemeralContainer), as Gatekeeper library messages say it.
+#: ephemeralContainer, volume for an image volume), as Gatekeeper library
+#: messages say it; ``{field}`` is where its pull policy is set
+#: (``imagePullPolicy``, an image volume's ``pullPolicy``).
 MESSAGES = {
     "digest": '{kind} "{container}" image "{image}" must be pinned by digest ({hint})',
     "invalid": '{kind} "{container}" image "{image}" is not a valid image reference',
-    "pullPolicy": '{kind} "{container}" must set imagePullPolicy: Always, not {policy}',
+    "pullPolicy": '{kind} "{container}" must set {field}: Always, not {policy}',
     "registries": (
         '{kind} "{container}" image "{image}" is not from a registry allowed '
         'in namespace "{namespace}"'

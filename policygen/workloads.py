@@ -10,6 +10,10 @@ from typing import Any
 from policygen.imageref import kubernetes_default_pull_policy
 
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+#: Image volumes (``spec.volumes[].image``, stable in Kubernetes 1.36,
+#: KEP-4639) are images a Pod runs from too: every rule reads them.
+VOLUMES = "volumes"
+IMAGE_LISTS = (*CONTAINER_LISTS, VOLUMES)
 
 #: Kind → path from the object to its pod spec.
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -38,16 +42,35 @@ API_VERSIONS = {
 
 @dataclass(frozen=True)
 class Container:
-    list_name: str  # containers | initContainers | ephemeralContainers
+    """One image a Pod uses: a container's, or an image volume's."""
+
+    list_name: str  # containers | initContainers | ephemeralContainers | volumes
     index: int
     name: str
     image: str
     pull_policy: str | None
 
 
+def policy_field(list_name: str) -> str:
+    """The field that holds an image's pull policy, as messages name it."""
+    return "pullPolicy" if list_name == VOLUMES else "imagePullPolicy"
+
+
+def workload_path(obj: Any) -> tuple[str, ...] | None:
+    """The path to the pod spec, for a workload the API server serves under
+    exactly this apiVersion and kind (a custom resource called ``CronJob``
+    is not one); None for anything else."""
+    if not isinstance(obj, dict):
+        return None
+    kind = obj.get("kind")
+    if not isinstance(kind, str) or API_VERSIONS.get(kind) != obj.get("apiVersion"):
+        return None
+    return POD_SPEC_PATHS[kind]
+
+
 def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The pod spec of a Pod or pod controller; None for anything else."""
-    path = POD_SPEC_PATHS.get(str(obj.get("kind", "")))
+    path = workload_path(obj)
     if path is None:
         return None
     node: Any = obj
@@ -57,9 +80,28 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def containers(obj: dict[str, Any]) -> Iterator[Container]:
+    """Every image of the workload: containers in list order, then image
+    volumes (volumes of other types are not images)."""
     spec = pod_spec(obj)
     if spec is None:
         return
+    yield from _containers(spec)
+    volumes = spec.get(VOLUMES)
+    for index, item in enumerate(volumes if isinstance(volumes, list) else []):
+        source = item.get("image") if isinstance(item, dict) else None
+        if not isinstance(source, dict):
+            continue
+        reference, policy = source.get("reference"), source.get("pullPolicy")
+        yield Container(
+            list_name=VOLUMES,
+            index=index,
+            name=str(item.get("name", "")),
+            image=reference if isinstance(reference, str) else "",
+            pull_policy=policy if isinstance(policy, str) and policy else None,
+        )
+
+
+def _containers(spec: dict[str, Any]) -> Iterator[Container]:
     for list_name in CONTAINER_LISTS:
         items = spec.get(list_name)
         if not isinstance(items, list):
@@ -79,18 +121,20 @@ def containers(obj: dict[str, Any]) -> Iterator[Container]:
 
 
 def with_api_defaults(obj: dict[str, Any]) -> dict[str, Any]:
-    """A copy with ``imagePullPolicy`` defaulted as ``SetDefaults_Container``
-    and ``SetDefaults_EphemeralContainer`` do, before any admission webhook
-    sees the object (k8s ``pkg/apis/core/v1/defaults.go``)."""
-    spec = pod_spec(obj)
-    if spec is None or not any(
-        isinstance(c, dict) and not c.get("imagePullPolicy")
-        for name in CONTAINER_LISTS
-        for c in (spec.get(name) or [])
-    ):
+    """The object as an admission webhook receives it: decoded into the API
+    types and encoded again, so a ``null`` field is absent (Go's zero value,
+    omitted), and defaulted: ``imagePullPolicy`` as ``SetDefaults_Container``
+    and ``SetDefaults_EphemeralContainer`` do, an image volume's
+    ``pullPolicy`` as ``SetDefaults_Volume`` does, both alike when absent or
+    ``""`` (k8s ``pkg/apis/core/v1/defaults.go``)."""
+    if workload_path(obj) is None:
         return obj
-    # Copy only the path to the pod spec and the container lists: the rest is
-    # shared with the input, which callers never mutate.
+    obj = _without_nulls(obj)
+    spec = pod_spec(obj)
+    if spec is None or not _needs_defaults(spec):
+        return obj
+    # Copy only the path to the pod spec and the lists: the rest is shared
+    # with the input, which callers never mutate.
     out = dict(obj)
     node = out
     for key in POD_SPEC_PATHS[str(obj.get("kind"))]:
@@ -102,7 +146,47 @@ def with_api_defaults(obj: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(items, list):
             continue
         node[name] = [_defaulted(item) for item in items]
+    volumes = node.get(VOLUMES)
+    if isinstance(volumes, list):
+        node[VOLUMES] = [_defaulted_volume(item) for item in volumes]
     return out
+
+
+def _needs_defaults(spec: dict[str, Any]) -> bool:
+    for name in CONTAINER_LISTS:
+        items = spec.get(name)
+        if isinstance(items, list) and any(
+            isinstance(c, dict) and not c.get("imagePullPolicy") for c in items
+        ):
+            return True
+    volumes = spec.get(VOLUMES)
+    return isinstance(volumes, list) and any(
+        isinstance(v, dict)
+        and isinstance(v.get("image"), dict)
+        and not v["image"].get("pullPolicy")
+        for v in volumes
+    )
+
+
+def _without_nulls(node: Any) -> Any:
+    """``node`` with every null mapping value dropped; the same object when
+    there is none (the common case costs a walk, not a copy)."""
+    if isinstance(node, dict):
+        out: dict[str, Any] | None = None
+        for key, value in node.items():
+            new = _without_nulls(value)
+            if new is not value or value is None:
+                if out is None:
+                    out = dict(node)
+                if value is None:
+                    del out[key]
+                else:
+                    out[key] = new
+        return node if out is None else out
+    if isinstance(node, list):
+        items = [_without_nulls(v) for v in node]
+        return node if all(a is b for a, b in zip(items, node, strict=True)) else items
+    return node
 
 
 def _defaulted(item: Any) -> Any:
@@ -111,6 +195,15 @@ def _defaulted(item: Any) -> Any:
     image = item.get("image")
     policy = kubernetes_default_pull_policy(image if isinstance(image, str) else "")
     return {**item, "imagePullPolicy": policy}
+
+
+def _defaulted_volume(item: Any) -> Any:
+    source = item.get("image") if isinstance(item, dict) else None
+    if not isinstance(source, dict) or source.get("pullPolicy"):
+        return item
+    reference = source.get("reference")
+    policy = kubernetes_default_pull_policy(reference if isinstance(reference, str) else "")
+    return {**item, "image": {**source, "pullPolicy": policy}}
 
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -122,6 +215,7 @@ def structural_problems(obj: dict[str, Any]) -> list[str]:
     (engines would each guess differently about a string where a container
     should be)."""
     path = POD_SPEC_PATHS[str(obj.get("kind"))]
+    obj = _without_nulls(obj)
     node: Any = obj
     for i, key in enumerate(path):
         node = node.get(key) if isinstance(node, dict) else None
@@ -144,11 +238,37 @@ def structural_problems(obj: dict[str, Any]) -> list[str]:
             for field in ("name", "image"):
                 if not isinstance(item.get(field), str):
                     problems.append(f"{at}.{field}: a string is required")
-            policy = item.get("imagePullPolicy")
-            if policy is not None and policy not in PULL_POLICIES:
-                problems.append(f"{at}.imagePullPolicy: one of {', '.join(PULL_POLICIES)}")
+            problems.extend(_policy_problem(item.get("imagePullPolicy"), f"{at}.imagePullPolicy"))
+    volumes = node.get(VOLUMES)
+    where = f"{'.'.join(path)}.{VOLUMES}"
+    if volumes is not None and not isinstance(volumes, list):
+        problems.append(f"{where}: a list is required")
+    for i, item in enumerate(volumes if isinstance(volumes, list) else []):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{at}: a mapping is required")
+            continue
+        source = item.get("image")
+        if source is None:
+            continue
+        if not isinstance(source, dict):
+            problems.append(f"{at}.image: a mapping is required")
+            continue
+        if not isinstance(item.get("name"), str):
+            problems.append(f"{at}.name: a string is required")
+        reference = source.get("reference")
+        if reference is not None and not isinstance(reference, str):
+            problems.append(f"{at}.image.reference: a string is required")
+        problems.extend(_policy_problem(source.get("pullPolicy"), f"{at}.image.pullPolicy"))
     return problems
 
 
+def _policy_problem(policy: Any, at: str) -> list[str]:
+    # "" is Go's zero value: defaulted like an absent policy, never refused.
+    if policy is None or policy == "" or policy in PULL_POLICIES:
+        return []
+    return [f"{at}: one of {', '.join(PULL_POLICIES)}"]
+
+
 def is_workload(obj: Any) -> bool:
-    return isinstance(obj, dict) and obj.get("kind") in POD_SPEC_PATHS
+    return workload_path(obj) is not None

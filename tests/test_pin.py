@@ -122,6 +122,26 @@ def test_pins_every_tag_keeping_layout(registry: Registry, tmp_path: Path) -> No
     assert f"  image: {h}/team-a/app:1.0\n" in path.read_text()  # the ConfigMap is not a workload
 
 
+def test_pins_image_volume_references(registry: Registry, tmp_path: Path) -> None:
+    data_digest = registry.push("team-a/data", "3", b"data")
+    h = registry.host
+    path = tmp_path / "vol.yaml"
+    original = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+        f"  containers: [{{name: c, image: '{h}/team-a/data@{data_digest}'}}]\n"
+        "  volumes:\n"
+        "    - {name: cfg, configMap: {name: x}}\n"
+        f"    - name: data  # an image volume\n      image: {{reference: {h}/team-a/data:3, pullPolicy: Always}}\n"
+    )
+    path.write_text(original)
+    code, out, err = pin(str(path))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [f"{path}:9: pinned data: {h}/team-a/data:3@{data_digest}"]
+    assert path.read_text() == original.replace(
+        f"reference: {h}/team-a/data:3,", f"reference: {h}/team-a/data:3@{data_digest},"
+    )
+
+
 def test_dry_run_writes_nothing(registry: Registry, tmp_path: Path) -> None:
     registry.push("team-a/app", "1.0", b"app")
     path = tmp_path / "p.yaml"

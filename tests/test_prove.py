@@ -34,7 +34,7 @@ def test_declared_expectations_are_checked() -> None:
     assert code == 0, out
     assert (
         out.splitlines()[-1]
-        == "21 objects × 5 engines (model, kyverno, kyverno-cel, gatekeeper, vap): all agree"
+        == "25 objects × 5 engines (model, kyverno, kyverno-cel, gatekeeper, vap): all agree"
     )
 
 

@@ -27,6 +27,9 @@ def test_markdown_report_of_the_example() -> None:
         " | SEC-1234 | 2027-03-31 (123 days) | vendor chart pins by tag until 28.0 |"
     ) in out
     assert "891 of 891 agree with the reference model." in out
+    assert (
+        "| pullPolicy | deny | imagePullPolicy, and an image volume's pullPolicy, must be Always |"
+    ) in out
     assert f"`{ROOT / 'policies'}` is current for this config." in out
     assert "| `kyverno/require-image-digest.yaml` |" in out
 

@@ -700,11 +700,14 @@ def to_violations(outcome: Outcome, config_name: str) -> list[Violation]:
             out.add(Violation(rule_of(r.policy, config_name), "", "", r.message, "deny"))
         elif r.status == "fail":
             element = r.element or {}
+            image = element.get("image", "")
+            if isinstance(image, dict):  # an image volume's source
+                image = image.get("reference", "")
             out.add(
                 Violation(
                     rule_of(r.policy, config_name),
                     str(element.get("name", "")),
-                    str(element.get("image", "")),
+                    str(image),
                     r.message,
                     r.action,
                 )

@@ -21,7 +21,7 @@ from policygen.config import Config, LabelSelector
 from policygen.render import render
 from policygen.targets._common import active_rules, alternation, exemptions_for, prefix_regex
 from policygen.violations import MESSAGES
-from policygen.workloads import CONTAINER_LISTS
+from policygen.workloads import CONTAINER_LISTS, VOLUMES, policy_field
 from policygen.yamlio import dump
 
 #: config action → validationActions entry
@@ -151,7 +151,8 @@ LABELS = "has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels
 
 
 def containers_expression() -> str:
-    """Every container as {kind, name, image, policy}, lists in model order."""
+    """Every container and image volume as {kind, name, image, policy},
+    lists in model order."""
     parts = []
     for list_name in CONTAINER_LISTS:
         kind = list_name[:-1]
@@ -163,6 +164,18 @@ def containers_expression() -> str:
         parts.append(
             f"(has(variables.spec.{list_name}) ? variables.spec.{list_name}.map(c, {item}) : [])"
         )
+    # An image volume is a volume with an image source; its reference may be
+    # left out of a pod template, which is no valid image either.
+    volume = (
+        f"{{'kind': {q(VOLUMES[:-1])}, 'name': v.name, "
+        "'image': has(v.image.reference) ? v.image.reference : '', "
+        "'policy': has(v.image.pullPolicy) && v.image.pullPolicy != '' "
+        "? v.image.pullPolicy : 'unset'}"
+    )
+    parts.append(
+        f"(has(variables.spec.{VOLUMES}) ? variables.spec.{VOLUMES}"
+        f".filter(v, has(v.image)).map(v, {volume}) : [])"
+    )
     return " + ".join(parts)
 
 
@@ -186,9 +199,10 @@ def selector_expression(selector: LabelSelector) -> str:
 
 
 def exempt_expression(config: Config, rule: str) -> str:
-    """Whether container ``c`` is exempt from ``rule`` here."""
+    """Whether container ``c`` is exempt from ``rule`` here: only a valid
+    image is, by its normalised reference."""
     terms = [
-        f"(request.namespace.matches({q(alternation(e['namespaces']))}) "
+        f"(c.valid == 'yes' && request.namespace.matches({q(alternation(e['namespaces']))}) "
         f"&& c.key.matches({q(alternation(e['images']))}))"
         for e in exemptions_for(config, rule)
     ]
@@ -202,7 +216,12 @@ def message(rule: str, config: Config) -> str:
     invalid = " is not a valid image reference"
     if rule == "pullPolicy":
         tail = MESSAGES["pullPolicy"].split('" ', 1)[1].replace("{policy}", "")
-        return f"{head} + {q(' ' + tail)} + {c}.policy"
+        before, after = tail.split("{field}")
+        where = (
+            f"({c}.kind == {q(VOLUMES[:-1])} ? {q(policy_field(VOLUMES))} "
+            f": {q(policy_field('containers'))})"
+        )
+        return f"{head} + {q(' ' + before)} + {where} + {q(after)} + {c}.policy"
     if rule == "digest":
         hint = imageref.digest_hint(list(config.spec.rules.digest.algorithms))
         why = f"' must be pinned by digest ({hint})'"

@@ -18,7 +18,7 @@ from policygen.targets._common import (
     prefix_regex,
     tenant_data,
 )
-from policygen.workloads import CONTAINER_LISTS
+from policygen.workloads import CONTAINER_LISTS, VOLUMES, policy_field
 from policygen.yamlio import dump
 
 ENFORCEMENT = {"deny": "deny", "warn": "warn", "audit": "dryrun", "mutate": "deny"}
@@ -52,6 +52,28 @@ EXPANSIONS = [
 ]
 
 
+#: Where the rule templates find images: each container list by its path,
+#: and image volumes through the library's records of them.
+IMAGE_SOURCES = [
+    {
+        "kind": name[:-1],
+        "ref": f"input.review.object.spec.{name}",
+        "how": "read by their path",
+        "field": policy_field(name),
+        "policy": "imagePullPolicy",
+    }
+    for name in CONTAINER_LISTS
+] + [
+    {
+        "kind": VOLUMES[:-1],
+        "ref": "policygen.image_volumes",
+        "how": "as the library's records",
+        "field": policy_field(VOLUMES),
+        "policy": "pullPolicy",
+    }
+]
+
+
 class GatekeeperTarget:
     name = "gatekeeper"
     description = "OPA Gatekeeper ConstraintTemplates, Constraints, ExpansionTemplates, Assign"
@@ -65,7 +87,7 @@ class GatekeeperTarget:
             rego = render(
                 f"gatekeeper/rego/{REGO_FILES[rule]}.rego.j2",
                 package=kind.lower(),
-                container_lists=CONTAINER_LISTS,
+                image_sources=IMAGE_SOURCES,
                 **base,
             )
             files[f"template-{REGO_FILES[rule]}.yaml"] = render(

@@ -8,10 +8,12 @@ Facts this shape relies on (../shared/notes/kyverno.md, kyverno sources):
   (pkg/utils/match/kind.go);
 - per-rule ``failureAction`` and ``allowExistingViolations: false``, since
   ``kubectl debug`` is an UPDATE that would otherwise keep an old violation;
-- images are read through Kyverno's ``images`` variable
-  (pkg/utils/image/infos.go), which keeps ``index.docker.io`` as written and
-  adds ``library/`` to one-segment paths of every registry, so the policy
-  rebuilds the name from ``referenceWithTag`` and folds Docker Hub itself.
+- images are read from each foreach element, not through Kyverno's
+  ``images`` variable: that holds containers only (its extractors,
+  pkg/utils/api/image.go ``BuildStandardExtractors``), never image volumes,
+  keeps ``index.docker.io`` as written and adds ``library/`` to one-segment
+  paths of every registry; the policy splits and normalises the name as
+  distribution's splitDockerDomain does.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from policygen.targets._common import (
     prefix_regex,
 )
 from policygen.violations import MESSAGES
-from policygen.workloads import CONTAINER_LISTS
+from policygen.workloads import CONTAINER_LISTS, VOLUMES, policy_field
 from policygen.yamlio import dump
 
 FAILURE_ACTION = {"deny": "Enforce", "warn": "Audit", "audit": "Audit", "mutate": "Enforce"}
@@ -90,7 +92,7 @@ class KyvernoTarget:
                 failure_action=FAILURE_ACTION[action],
                 emit_warning=action == "warn",
                 mutate=action == "mutate",
-                lists=CONTAINER_LISTS,
+                sources=SOURCES,
                 variants=self.variants(config),
                 exclude=_dump_exclude(self.exclude(config)),
                 exemptions=self.exemption_conditions(config, rule),
@@ -105,6 +107,7 @@ class KyvernoTarget:
                 registry_rules=self.registry_rules(config),
                 image_name_jmespath=IMAGE_NAME,
                 image_key_jmespath=IMAGE_KEY,
+                valid_jmespath=VALID,
                 digest_problem=_problem(
                     MESSAGES["digest"].format(
                         kind="",
@@ -223,22 +226,54 @@ class KyvernoTarget:
         return rules
 
 
-# The normalised domain/path from Kyverno's images variable. Kyverno adds
-# ``library/`` to every one-segment path, whatever the registry
-# (pkg/utils/image/infos.go), so the name is rebuilt from referenceWithTag,
-# which keeps the path as written: drop the tag, fold index.docker.io, and
-# add library/ for Docker Hub only.
+#: Where each rule's foreach finds images: the container lists, and the
+#: volumes that have an image source (``!= null``: an empty ``image: {}``
+#: is an image volume too, with no valid reference).
+SOURCES = [
+    {
+        "list": name,
+        "filter": "",
+        "kind": name[:-1],
+        "image": "element.image",
+        "policy": "element.imagePullPolicy",
+        "field": policy_field(name),
+    }
+    for name in CONTAINER_LISTS
+] + [
+    {
+        "list": VOLUMES,
+        "filter": "[?image != null]",
+        "kind": VOLUMES[:-1],
+        "image": "element.image.reference",
+        "policy": "element.image.pullPolicy",
+        "field": policy_field(VOLUMES),
+    }
+]
+
+# The name as written: the reference without its digest and tag (a tag's
+# ":" comes after the last "/", a port's does not).
+_RAW_NAME = "regex_replace_all(':[^:/]*$', regex_replace_all('@.*$', image, ''), '')"
+# splitDockerDomain: the first component is a domain when it holds "." or
+# ":" or an upper-case letter, or is localhost; else the name is Docker
+# Hub's. Then index.docker.io is docker.io, whose one-segment paths gain
+# library/.
+_WITH_DOMAIN = (
+    f"(regex_match('^(?:[^/]*[.:A-Z][^/]*|localhost)/', {_RAW_NAME}) && {_RAW_NAME} "
+    f"|| join('', ['docker.io/', {_RAW_NAME}]))"
+)
 IMAGE_NAME = (
     "regex_replace_all('^docker\\.io/([^/]+)$', "
-    "regex_replace_all('^index\\.docker\\.io/', "
-    "regex_replace_all(':[^:/]*$', ref.referenceWithTag || '', ''), 'docker.io/'), "
+    f"regex_replace_all('^index\\.docker\\.io/', {_WITH_DOMAIN}, 'docker.io/'), "
     "'docker.io/library/$1')"
 )
-# What exemption image globs see: the normalised reference, else the raw string.
+#: Whether the image parses (policygen.imageref's grammar).
+VALID = f"regex_match('{imageref.REFERENCE_RE}', image)"
+# What exemption image globs see: the normalised reference (its tag and
+# digest as written, ":latest" when it has neither); only a valid image is
+# ever matched against them.
 IMAGE_KEY = (
-    f"regex_match('{imageref.REFERENCE_RE}', element.image) && join('', [imageName, "
-    "(ref.tag && join('', [':', ref.tag])) || '', "
-    "(ref.digest && join('', ['@', ref.digest])) || '']) || element.image"
+    "join('', [imageName, "
+    "regex_replace_all('^[^@]*?((?::[^:/@]*)?(?:@.*)?)$', image, '$1') || ':latest'])"
 )
 
 
@@ -248,7 +283,7 @@ def _problem(valid_text: str, *, joined: bool = False) -> str:
     tail = valid_text.split('" ', 2)[-1]  # after '{kind} "{container}" image "{image}" '
     invalid = MESSAGES["invalid"].format(kind="", container="", image="").split('" ', 2)[-1]
     valid = f"join('', ['{tail}'])" if joined else f"'{tail}'"
-    return f"regex_match('{imageref.REFERENCE_RE}', element.image) && {valid} || '{invalid}'"
+    return f"valid && {valid} || '{invalid}'"
 
 
 def _dump_exclude(exclude: dict[str, Any]) -> str:

@@ -108,11 +108,11 @@ def test_json_streams_the_promised_shape() -> None:
     assert code == 1
     assert list(data) == ["engine", "results", "errors", "summary"]
     assert data["summary"] == {
-        "objects": 21,
-        "deny": 18,
+        "objects": 25,
+        "deny": 21,
         "warn": 0,
         "audit": 0,
-        "allow": 3,
+        "allow": 4,
         "errors": 0,
         "other": 1,  # the corpus' Namespace
         "skipped": 0,
@@ -163,6 +163,6 @@ def test_engine_all_reports_each_engine_and_agreement() -> None:
 @pytest.mark.parametrize("fmt", ["json", "sarif", "junit"])
 def test_progress_never_reaches_stdout(fmt: str) -> None:
     code, out, _ = scan(str(CORPUS), "--format", fmt, "--progress")
-    assert "scanned 21 objects" not in out
+    assert "scanned 25 objects" not in out
     assert code == 1
     json.loads(out) if fmt != "junit" else ET.fromstring(out)
