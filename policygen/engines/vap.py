@@ -19,7 +19,7 @@ authorizer, auditAnnotations) is refused.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -27,6 +27,7 @@ from typing import Any, cast
 from policygen.config import Config, LabelSelector
 from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
 from policygen.engines._cel_reads import ROOTS, activation_paths
+from policygen.engines._kube import cluster_scoped, gvr
 from policygen.engines._projection import Path, project
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
@@ -34,17 +35,6 @@ from policygen.model import namespace_labels
 from policygen.violations import ACTION_STRENGTH, Action, Violation
 from policygen.workloads import with_api_defaults
 
-#: kind → (API group, resource) for the workloads policygen evaluates
-RESOURCES = {
-    "Pod": ("", "pods"),
-    "ReplicationController": ("", "replicationcontrollers"),
-    "Deployment": ("apps", "deployments"),
-    "ReplicaSet": ("apps", "replicasets"),
-    "StatefulSet": ("apps", "statefulsets"),
-    "DaemonSet": ("apps", "daemonsets"),
-    "Job": ("batch", "jobs"),
-    "CronJob": ("batch", "cronjobs"),
-}
 MEMO_SIZE = 20_000
 ACTIONS: dict[str, Action] = {"Deny": "deny", "Warn": "warn", "Audit": "audit"}
 POLICY_FIELDS = {
@@ -54,18 +44,35 @@ POLICY_FIELDS = {
     "variables",
     "validations",
 }
-ENV_YAML = """
+#: The CEL libraries both the API server's base environment and Kyverno's
+#: (pkg/cel/compiler/env.go) enable and cel-expr-python has: optional types
+#: (``.?``, ``orValue``, ``optional.of``), lists, sets, math, encoders,
+#: bindings, regex, two-variable comprehensions and strings.
+EXTENSIONS = (
+    "strings",
+    "optional",
+    "lists",
+    "sets",
+    "math",
+    "encoders",
+    "bindings",
+    "regex",
+    "two-var-comprehensions",
+)
+ENV_YAML = (
+    """
 name: vap
 extensions:
-  - name: strings
-    version: latest
-variables:
+"""
+    + "".join(f"  - name: {name}\n    version: latest\n" for name in EXTENSIONS)
+    + """variables:
   - {name: object, type_name: dyn}
   - {name: oldObject, type_name: dyn}
   - {name: request, type_name: dyn}
   - {name: namespaceObject, type_name: dyn}
   - {name: variables, type_name: dyn}
 """
+)
 
 
 class CelError(Exception):
@@ -73,12 +80,13 @@ class CelError(Exception):
 
 
 class Cel:
-    def __init__(self, engine: str = "vap") -> None:
+    def __init__(self, engine: str = "vap", extra_variables: Sequence[str] = ()) -> None:
         import cel_expr_python.cel as cel
 
         self.engine = engine  # whose constructs a compile error refuses
         self._cel = cel
-        self._env = cel.NewEnv(config=cel.NewEnvConfigFromYaml(ENV_YAML))
+        declared = "".join(f"  - {{name: {n}, type_name: dyn}}\n" for n in extra_variables)
+        self._env = cel.NewEnv(config=cel.NewEnvConfigFromYaml(ENV_YAML + declared))
         self._compiled: dict[str, Any] = {}
 
     def compile(self, expression: str, where: str) -> Any:
@@ -96,7 +104,8 @@ class Cel:
         # Only what the expression mentions crosses into CEL: converting the
         # whole object and every variable for each expression dominated.
         roots, names = reads(expression)
-        variables = activation.get("variables") or {}
+        variables = activation.get("variables")
+        variables = {} if variables is None else variables
         activation = {
             **{root: activation.get(root) for root in roots},
             "variables": {name: variables[name] for name in names if name in variables},
@@ -134,11 +143,13 @@ class PolicySet:
     #: Kyverno's ValidatingPolicy through this one).
     ENGINE = "vap"
     KIND = "ValidatingAdmissionPolicy"
+    #: CEL variables beyond the API server's, declared as dyn
+    EXTRA_VARIABLES: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.policies: dict[str, Policy] = {}
         self.bindings: list[Binding] = []
-        self.cel = Cel(self.ENGINE)
+        self.cel = Cel(self.ENGINE, self.EXTRA_VARIABLES)
         self._memo: Memo[tuple[str, bytes], Any] = Memo(MEMO_SIZE)
         self._outcomes: Memo[tuple[str, bytes], list[str] | CelError | None] = Memo(MEMO_SIZE)
 
@@ -204,6 +215,8 @@ class PolicySet:
         too, and past its matchConditions), with its failures. Without
         ``api_defaults``, the object as written, as the Kyverno CLI sees it."""
         obj = with_api_defaults(dict(obj)) if api_defaults else dict(obj)
+        if cluster_scoped(str(obj.get("apiVersion", "")), str(obj.get("kind", ""))):
+            namespace = ""  # the API server sends no namespace for these
         out = []
         for binding in self.bindings:
             policy = self.policies.get(binding.policy)
@@ -237,25 +250,7 @@ class PolicySet:
             binding.match, obj, namespace, ns_obj, operation, subresource, narrowing=True
         ):
             return None
-        group, resource = RESOURCES[str(obj.get("kind"))]
-        api_version = str(obj.get("apiVersion", ""))
-        request = {
-            "operation": operation,
-            "namespace": namespace,
-            "name": (obj.get("metadata") or {}).get("name", ""),
-            "kind": {
-                "group": group,
-                "version": api_version.rsplit("/", 1)[-1],
-                "kind": obj.get("kind"),
-            },
-            "resource": {
-                "group": group,
-                "version": api_version.rsplit("/", 1)[-1],
-                "resource": resource,
-            },
-            "subResource": subresource,
-            "userInfo": {},
-        }
+        request = admission_request(obj, namespace, operation, subresource)
         if ns_obj is None and policy.reads_namespace:
             raise NamespaceUnknown(namespace)
         # The outcome is a function of what the policy's CEL can read, so it
@@ -297,11 +292,7 @@ class PolicySet:
             at = f"{where} matchCondition {condition['name']}"
             if self._eval(condition["expression"], activation, at) is not True:
                 return None
-        variables: dict[str, Any] = {}
-        for variable in spec.get("variables") or []:
-            activation["variables"] = variables
-            variables[variable["name"]] = self._variable(variable, activation, where)
-        activation["variables"] = variables
+        activation["variables"] = self._variables(policy, activation, where)
         out = []
         for i, validation in enumerate(spec.get("validations") or []):
             ok = self._eval(validation["expression"], activation, f"{where} validations[{i}]")
@@ -309,9 +300,17 @@ class PolicySet:
                 out.append(self._message(validation, activation, where))
         return out
 
-    def _variable(self, variable: Mapping[str, Any], activation: dict[str, Any], where: str) -> Any:
-        at = f"{where} variable {variable['name']}"
-        return self._eval(variable["expression"], activation, at)
+    def _variables(self, policy: Policy, activation: dict[str, Any], where: str) -> LazyVariables:
+        """The policy's variables, each evaluated when first read (the API
+        server's and Kyverno's composition are lazy: a variable that fails
+        only fails the expressions that read it)."""
+        expressions = {v["name"]: v["expression"] for v in policy.spec.get("variables") or []}
+
+        def evaluate(name: str, variables: LazyVariables) -> Any:
+            at = f"{where} variable {name}"
+            return self._eval(expressions[name], {**activation, "variables": variables}, at)
+
+        return LazyVariables(expressions, evaluate)
 
     def _eval(self, expression: str, activation: Mapping[str, Any], at: str) -> Any:
         """The expression's value, memoised on what it can read: the parts
@@ -321,10 +320,12 @@ class PolicySet:
         paths = _expression_paths(expression)
         if paths is None:
             return self.cel.eval(expression, activation, at)
-        variables = activation.get("variables") or {}
+        variables = activation.get("variables")
+        variables = {} if variables is None else variables
         seen = (
             project({root: activation.get(root) for root in ROOTS}, paths),
-            [variables.get(name) for name in reads(expression)[1]],
+            # a variable that failed is absent, which is not the same as null
+            [(name in variables, variables.get(name)) for name in reads(expression)[1]],
         )
         key = (expression, fingerprint(seen))
         hit = self._memo.get(key)
@@ -343,6 +344,50 @@ class PolicySet:
             except CelError:
                 pass
         return str(validation.get("message") or f"failed expression: {validation['expression']}")
+
+
+class LazyVariables(Mapping[str, Any]):
+    """``variables`` evaluated on first read; one that fails (or reads
+    itself) is absent, so CEL sees reading it as an error, which ``||`` and
+    ``&&`` may still absorb, as they do in the API server."""
+
+    def __init__(
+        self,
+        expressions: Mapping[str, str],
+        evaluate: Callable[[str, LazyVariables], Any],
+    ) -> None:
+        self._expressions = expressions
+        self._evaluate = evaluate
+        self._values: dict[str, Any] = {}
+        self._failed: set[str] = set()
+
+    def _load(self, name: str) -> bool:
+        if name in self._values:
+            return True
+        if name in self._failed or name not in self._expressions:
+            return False
+        self._failed.add(name)  # until it has a value: a cycle reads as a failure
+        try:
+            self._values[name] = self._evaluate(name, self)
+        except CelError:
+            return False
+        self._failed.discard(name)
+        return True
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._load(name)
+
+    def __getitem__(self, name: str) -> Any:
+        if not self._load(name):
+            raise KeyError(name)
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        # the declared names, without evaluating any: reading one may fail
+        return iter(self._expressions)
+
+    def __len__(self) -> int:
+        return len(self._expressions)
 
 
 _ROOTS = re.compile(rf"\b({'|'.join(sorted(ROOTS))})\b")
@@ -373,6 +418,25 @@ def _expressions(spec: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def admission_request(
+    obj: Mapping[str, Any], namespace: str, operation: str, subresource: str
+) -> dict[str, Any]:
+    """The ``request`` CEL sees: the AdmissionRequest's fields for this object."""
+    group, version, resource = gvr(obj)
+    return {
+        "operation": operation,
+        "namespace": namespace,
+        "name": (obj.get("metadata") or {}).get("name", ""),
+        "kind": {"group": group, "version": version, "kind": obj.get("kind")},
+        "resource": {"group": group, "version": version, "resource": resource},
+        "requestKind": {"group": group, "version": version, "kind": obj.get("kind")},
+        "requestResource": {"group": group, "version": version, "resource": resource},
+        "subResource": subresource,
+        "userInfo": {},
+        "dryRun": False,
+    }
+
+
 def _matches(
     match: Mapping[str, Any],
     obj: Mapping[str, Any],
@@ -381,50 +445,120 @@ def _matches(
     operation: str,
     subresource: str,
     narrowing: bool = False,
+    *,
+    kyverno: bool = False,
 ) -> bool:
-    extra = set(match) - {
-        "resourceRules",
-        "excludeResourceRules",
-        "namespaceSelector",
-        "objectSelector",
-        "matchPolicy",
-    }
+    """The API server's MatchResources (policy/matching/matching.go), or with
+    ``kyverno`` Kyverno's own matcher (pkg/cel/matching/matcher.go): no
+    resourceRules match everything, and an unnamed object matches a
+    ``resourceNames`` entry its ``generateName`` starts with."""
+    extra = set(match) - MATCH_FIELDS
     if extra:
         raise UnsupportedConstruct("vap", f"matchResources.{sorted(extra)[0]}", "field")
-    kind = str(obj.get("kind"))
-    if kind not in RESOURCES:
+    if not _namespace_selected(match.get("namespaceSelector"), obj, namespace, ns_obj):
         return False
-    group, resource = RESOURCES[kind]
-    full = f"{resource}/{subresource}" if subresource else resource
-    rules = match.get("resourceRules")
-    must_list = rules is not None or not narrowing  # a binding may leave rules to the policy
-    if must_list and not any(_rule(r, group, full, operation) for r in rules or []):
-        return False
-    if any(_rule(r, group, full, operation) for r in match.get("excludeResourceRules") or []):
-        return False
-    selector = match.get("namespaceSelector")
-    if selector:
-        if ns_obj is None:
-            raise NamespaceUnknown(namespace)
-        if not LabelSelector.model_validate(selector).matches(namespace_labels(ns_obj, namespace)):
-            return False
     object_selector = match.get("objectSelector")
     if object_selector:
         labels = (obj.get("metadata") or {}).get("labels") or {}
         if not LabelSelector.model_validate(object_selector).matches(dict(labels)):
             return False
-    return True
+    attrs = _Attributes.of(obj, namespace, operation, subresource)
+    if any(_named_rule(r, attrs, kyverno) for r in match.get("excludeResourceRules") or []):
+        return False
+    rules = match.get("resourceRules")
+    # a binding may leave rules to the policy; Kyverno's matcher takes none as all
+    must_list = not (kyverno and not rules) and (rules is not None or not narrowing)
+    return not must_list or any(_named_rule(r, attrs, kyverno) for r in rules or [])
 
 
-def _rule(rule: Mapping[str, Any], group: str, resource: str, operation: str) -> bool:
+MATCH_FIELDS = {
+    "resourceRules",
+    "excludeResourceRules",
+    "namespaceSelector",
+    "objectSelector",
+    "matchPolicy",
+}
+
+
+def _namespace_selected(
+    selector: Mapping[str, Any] | None,
+    obj: Mapping[str, Any],
+    namespace: str,
+    ns_obj: Mapping[str, Any] | None,
+) -> bool:
+    """A cluster-scoped object other than a Namespace is never filtered by a
+    namespaceSelector; a Namespace is selected by its own labels."""
+    if not selector:
+        return True
+    if obj.get("kind") == "Namespace" and str(obj.get("apiVersion")) == "v1":
+        labels: Mapping[str, Any] = (obj.get("metadata") or {}).get("labels") or {}
+    elif not namespace:
+        return True
+    elif ns_obj is None:
+        raise NamespaceUnknown(namespace)
+    else:
+        labels = namespace_labels(ns_obj, namespace)
+    return LabelSelector.model_validate(selector).matches(dict(labels))
+
+
+@dataclass(frozen=True)
+class _Attributes:
+    """What a rule is matched against: the request's group, version,
+    resource, subresource, operation, namespace and name."""
+
+    group: str
+    version: str
+    resource: str
+    subresource: str
+    operation: str
+    namespace: str
+    name: str
+    generate_name: str
+
+    @classmethod
+    def of(
+        cls, obj: Mapping[str, Any], namespace: str, operation: str, subresource: str
+    ) -> _Attributes:
+        group, version, resource = gvr(obj)
+        meta = obj.get("metadata") or {}
+        return cls(
+            group,
+            version,
+            resource,
+            subresource,
+            operation,
+            namespace,
+            str(meta.get("name") or ""),
+            str(meta.get("generateName") or ""),
+        )
+
+
+def _named_rule(rule: Mapping[str, Any], attrs: _Attributes, kyverno: bool) -> bool:
+    """One NamedRuleWithOperations (webhook/predicates/rules/rules.go, then
+    its resourceNames)."""
+
     def any_of(values: Any, value: str) -> bool:
         return "*" in (values or []) or value in (values or [])
 
-    return (
-        any_of(rule.get("apiGroups"), group)
-        and any_of(rule.get("resources"), resource)
-        and any_of(rule.get("operations"), operation)
-    )
+    def resource(pattern: str) -> bool:
+        res, _, sub = pattern.partition("/")
+        return res in ("*", attrs.resource) and sub in ("*", attrs.subresource)
+
+    scope = rule.get("scope") or "*"
+    if not (
+        any_of(rule.get("apiGroups"), attrs.group)
+        and any_of(rule.get("apiVersions"), attrs.version)
+        and any(resource(str(r)) for r in rule.get("resources") or [])
+        and any_of(rule.get("operations"), attrs.operation)
+        and (scope == "*" or (scope == "Cluster") == (attrs.namespace == ""))
+    ):
+        return False
+    names = [str(n) for n in rule.get("resourceNames") or []]
+    if not names:
+        return True
+    if attrs.name:
+        return attrs.name in names
+    return kyverno and any(attrs.generate_name.startswith(n) for n in names if attrs.generate_name)
 
 
 class VapEngine:

@@ -218,3 +218,93 @@ def test_expressions_are_memoised_on_what_they_read(monkeypatch: pytest.MonkeyPa
     assert policies._eval(whole, {"request": {"namespace": "a"}}, "test") is True
     assert policies._eval(whole, {"request": {"namespace": "b"}}, "test") is False
     assert evaluated[3:] == [whole, whole]
+
+
+def _policy_on(rule: dict[str, Any], expression: str = "false") -> list[dict[str, Any]]:
+    spec = {
+        "matchConstraints": {"resourceRules": [rule]},
+        "validations": [{"expression": expression, "message": "denied"}],
+    }
+    policy = {**POLICY, "spec": spec}
+    return [policy, BINDING]
+
+
+def _denied(docs: list[dict[str, Any]], obj: dict[str, Any], namespace: str = "ns") -> bool:
+    return bool(PolicySet.load(docs).review(obj, namespace, None, "CREATE", ""))
+
+
+def test_any_kind_matches_by_the_resource_it_is_served_as() -> None:
+    """No table of workload kinds: a Service is ``services``, a NetworkPolicy
+    ``networkpolicies``, an Ingress ``ingresses``, and the group and version
+    come from its apiVersion."""
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}
+    netpol = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {}}
+    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {}}
+    on = {"apiVersions": ["v1"], "operations": ["CREATE"]}
+    assert _denied(_policy_on({**on, "apiGroups": [""], "resources": ["services"]}), service)
+    net = {**on, "apiGroups": ["networking.k8s.io"]}
+    assert _denied(_policy_on({**net, "resources": ["networkpolicies"]}), netpol)
+    assert _denied(_policy_on({**net, "resources": ["ingresses"]}), ingress)
+    assert not _denied(_policy_on({**net, "resources": ["ingresses"]}), netpol)
+    # the version must be listed too
+    assert not _denied(_policy_on({**net, "apiVersions": ["v1beta1"], "resources": ["*"]}), netpol)
+
+
+def test_resource_names_narrow_match_and_exclude() -> None:
+    rule = {
+        "apiGroups": [""],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE"],
+        "resources": ["configmaps"],
+    }
+    named = {**rule, "resourceNames": ["settings"]}
+    settings = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}}
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other"}}
+    assert _denied(_policy_on(named), settings)
+    assert not _denied(_policy_on(named), other)
+    # an object with only a generateName matches no name at the API server
+    generated = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "settings"}}
+    assert not _denied(_policy_on(named), generated)
+    excluding = _policy_on(rule)
+    excluding[0]["spec"]["matchConstraints"]["excludeResourceRules"] = [named]
+    assert not _denied(excluding, settings)
+    assert _denied(excluding, other)
+
+
+def test_cluster_scoped_objects_pass_namespace_selectors_and_scope() -> None:
+    """A ClusterRole has no namespace: a namespaceSelector does not filter it
+    and a Namespaced rule does not match it."""
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {}}
+    rule = {
+        "apiGroups": ["rbac.authorization.k8s.io"],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE"],
+        "resources": ["clusterroles"],
+    }
+    docs = _policy_on(rule)
+    docs[0]["spec"]["matchConstraints"]["namespaceSelector"] = {"matchLabels": {"x": "y"}}
+    assert _denied(docs, role, namespace="default")
+    assert not _denied(_policy_on({**rule, "scope": "Namespaced"}), role)
+    assert _denied(_policy_on({**rule, "scope": "Cluster"}), role)
+
+
+def test_variables_are_evaluated_only_when_read() -> None:
+    """A failing variable fails only what reads it, and ``||`` absorbs it."""
+    rule = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["*"]}
+    obj = pod("ns", {"name": "a", "image": "nginx"})
+    docs = _policy_on(rule, "object.kind == 'Pod'")
+    docs[0]["spec"]["variables"] = [{"name": "broken", "expression": "object.spec.nope"}]
+    assert not _denied(docs, obj)
+    docs[0]["spec"]["validations"] = [{"expression": "true || variables.broken == 1"}]
+    assert not _denied(docs, obj)
+    docs[0]["spec"]["validations"] = [{"expression": "variables.broken == 1"}]
+    assert _denied(docs, obj)
+
+
+def test_optional_syntax_is_enabled() -> None:
+    rule = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["*"]}
+    obj = pod("ns", {"name": "a", "image": "nginx"})
+    labelled = "object.metadata.?labels[?'team'].orValue('none') == 'none'"
+    assert not _denied(_policy_on(rule, labelled), obj)
+    assert not _denied(_policy_on(rule, "optional.of(1).value() == 1"), obj)
+    assert _denied(_policy_on(rule, "object.spec.?initContainers.orValue([]).size() > 0"), obj)
