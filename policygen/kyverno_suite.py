@@ -175,6 +175,8 @@ class Values:
     rules: Mapping[str, Mapping[str, Mapping[str, Any]]]
     resources: Mapping[tuple[str, str], Mapping[str, Any]]  # (policy, resource) → values
     namespace_labels: Mapping[str, Mapping[str, str]]
+    #: ``namespaces``: whole Namespace objects, which win over selectors
+    namespaces: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None) -> Values:
@@ -200,7 +202,23 @@ class Values:
             str(n.get("name", "")): dict(n.get("labels") or {})
             for n in doc.get("namespaceSelector") or []
         }
-        return cls(dict(doc.get("globalValues") or {}), rules, resources, labels)
+        namespaces = {
+            str((n.get("metadata") or {}).get("name", "")): dict(n)
+            for n in doc.get("namespaces") or []
+        }
+        return cls(dict(doc.get("globalValues") or {}), rules, resources, labels, namespaces)
+
+    def namespace_object(self, name: str) -> dict[str, Any] | None:
+        """The Namespace the values give for ``name`` (variables.go
+        ``Namespace``): a whole object, else one built from its selector
+        labels, else none."""
+        if name in self.namespaces:
+            return dict(self.namespaces[name])
+        if name in self.namespace_labels:
+            labels = dict(self.namespace_labels[name])
+            meta = {"name": name, "labels": labels}
+            return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+        return None
 
     def for_resource(self, policy: str, resource: str) -> dict[str, Any]:
         """``ComputeVariables``: global values, then the policy's values for
@@ -464,27 +482,41 @@ def _check_validating_policy(
     values: Values,
     api_defaults: bool,
 ) -> list[Row]:
-    """A ``policies.kyverno.io`` ValidatingPolicy result: pass or fail when
-    the policy applies to the resource, skip when it does not."""
+    """A ``policies.kyverno.io`` ValidatingPolicy result, as ``kyverno test``
+    counts it (commands/test/output.go): each response of the policy and
+    its autogen copies is compared with the expected result; a policy that
+    matched without a rule response is excluded, a pass; no response at all
+    fails. The CLI drops the empty response of a policy with one plain
+    resource rule (policy_processor.go), so such a policy not matching is
+    "not found"."""
     policy_name = str(policy["metadata"]["name"])
     policy_set = ValidatingPolicySet.load([policy])
+    assert isinstance(policy_set, ValidatingPolicySet)
+    policy_set.cli = True
+    want = str(expected.get("result", ""))
     rows = []
     for obj in _named(path, at, expected, resources):
         ref = _ref(obj)
+        resource = with_api_defaults(copy.deepcopy(obj)) if api_defaults else obj
         req_values = values.for_resource(policy_name, str(obj["metadata"]["name"]))
-        namespace = str(
-            req_values.get("request.namespace")
-            or (obj.get("metadata") or {}).get("namespace")
-            or ""
-        )
-        labels = values.namespace_labels.get(namespace)
-        ns_obj = None if labels is None else {"metadata": {"name": namespace, "labels": labels}}
         operation = str(req_values.get("request.operation", "CREATE"))
-        verdicts = policy_set.verdicts(
-            obj, namespace, ns_obj, operation, "", api_defaults=api_defaults
+        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+        responses = policy_set.responses(
+            resource,
+            namespace,
+            values.namespace_object(namespace),
+            operation,
+            old_obj=resource if operation in ("UPDATE", "DELETE") else None,
         )
-        actual = "skip" if not verdicts else ("fail" if verdicts[0][1] else "pass")
-        rows.append(Row(test, policy_name, "", ref, str(expected["result"]), actual))
+        kept = [r for entry, r in responses if r is not None or not entry.simple_match]
+        found = [r for r in kept if r is not None]
+        if not kept:
+            rows.append(Row(test, policy_name, "", ref, want, "fail", "no response: not found"))
+        elif not found:
+            rows.append(Row(test, policy_name, "", ref, want, "excluded"))
+        rows.extend(
+            Row(test, policy_name, "", ref, want, r.status, message=r.message) for r in found
+        )
     return rows
 
 

@@ -187,3 +187,101 @@ def test_a_broken_test_file_does_not_stop_the_others(tmp_path: Path) -> None:
     assert f"REFUSED bad  /  {bad / 'kyverno-test.yaml'}: " in out
     assert "not a cli.kyverno.io/v1alpha1 Test" in out
     assert str(good.name) and out.splitlines()[-1] == "1 passed, 0 failed, 1 refused"
+
+
+VPOL = """
+apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata: {name: team-label}
+spec:
+  validationActions: [Audit]
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
+  validations:
+    - expression: "object.metadata.?labels[?'team'].orValue('') != ''"
+      message: team label required
+"""
+VPOL_RESOURCES = """
+apiVersion: v1
+kind: Pod
+metadata: {name: labelled, labels: {team: a}}
+spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: unlabelled}
+spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec: {template: {metadata: {labels: {team: a}}, spec: {containers: [{name: c, image: nginx}]}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: svc}
+spec: {}
+"""
+
+
+def _vpol_test(tmp_path: Path, results: list[dict[str, object]], policy: str = VPOL) -> Path:
+    (tmp_path / "policy.yaml").write_text(policy)
+    (tmp_path / "resources.yaml").write_text(VPOL_RESOURCES)
+    test = {
+        "apiVersion": "cli.kyverno.io/v1alpha1",
+        "kind": "Test",
+        "metadata": {"name": "vpol"},
+        "policies": ["policy.yaml"],
+        "resources": ["resources.yaml"],
+        "results": results,
+    }
+    (tmp_path / "kyverno-test.yaml").write_text(yaml.safe_dump(test))
+    return tmp_path
+
+
+def test_validating_policy_results_as_the_cli_counts_them(tmp_path: Path) -> None:
+    """Chosen by the policy's kind (no isValidatingPolicy flag needed); a
+    Deployment is judged by the autogen copy. A Service matches none of
+    them, and the autogen copies (more than one rule) keep their empty
+    response: excluded, which passes whatever was expected."""
+    results: list[dict[str, object]] = [
+        {"policy": "team-label", "kind": "Pod", "resources": ["labelled"], "result": "pass"},
+        {"policy": "team-label", "kind": "Pod", "resources": ["unlabelled"], "result": "fail"},
+        {"policy": "team-label", "kind": "Deployment", "resources": ["web"], "result": "pass"},
+        {"policy": "team-label", "kind": "Service", "resources": ["svc"], "result": "fail"},
+    ]
+    code, out = kyverno_test(str(_vpol_test(tmp_path, results)))
+    assert (code, out.splitlines()[-1]) == (0, "4 passed, 0 failed, 0 refused")
+
+
+def test_a_one_rule_validating_policy_that_does_not_match_is_not_found(tmp_path: Path) -> None:
+    """The CLI drops the empty response of a policy with one plain resource
+    rule (here: autogen off), so the row finds nothing and fails."""
+    policy = VPOL.replace(
+        "  validations:", "  autogen: {podControllers: {controllers: []}}\n  validations:"
+    )
+    results: list[dict[str, object]] = [
+        {"policy": "team-label", "kind": "Service", "resources": ["svc"], "result": "skip"},
+    ]
+    code, out = kyverno_test(str(_vpol_test(tmp_path, results, policy)))
+    assert code == 1
+    assert out.splitlines()[-2:] == [
+        "FAIL vpol  team-label/  Service/default/svc  want skip, got fail; no response: not found",
+        "0 passed, 1 failed, 0 refused",
+    ]
+
+
+def test_a_validating_policy_with_a_selector_excludes_rather_than_misses(tmp_path: Path) -> None:
+    """With a selector the CLI keeps the empty response: not matching is a
+    pass ("excluded") whatever result was expected."""
+    policy = VPOL.replace(
+        "  validations:",
+        "    objectSelector: {matchLabels: {team: a}}\n"
+        "  autogen: {podControllers: {controllers: []}}\n  validations:",
+    )
+    results: list[dict[str, object]] = [
+        {"policy": "team-label", "kind": "Pod", "resources": ["unlabelled"], "result": "fail"},
+    ]
+    code, out = kyverno_test(str(_vpol_test(tmp_path, results, policy)))
+    assert (code, out.splitlines()[-1]) == (0, "1 passed, 0 failed, 0 refused")

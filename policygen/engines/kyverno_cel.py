@@ -1,27 +1,68 @@
 """The Kyverno CEL policy evaluator: ``policies.kyverno.io`` ValidatingPolicies
-run by the vap evaluator's CEL runtime and API-server match rules.
+(v1, v1beta1, v1alpha1) in the vap evaluator's CEL runtime, with Kyverno's
+own semantics where they differ from the API server's (notes/kyverno.md
+§3.4, §3.7; kyverno pkg/cel/policies/vpol):
 
-A ValidatingPolicy is a ValidatingAdmissionPolicy with its binding folded in
-(``validationActions`` on the policy) plus Kyverno's own fields
-(notes/kyverno.md §3.4, §3.7). Each is taken apart into that policy and
-binding; Kyverno behaviour this evaluator does not implement (Pod-controller
-autogen, the ValidatingAdmissionPolicy copy, evaluation off admission,
-other policy kinds, PolicyException) is refused rather than guessed.
+- matching (pkg/cel/matching/matcher.go): the resource a kind is served as
+  (``_kube``), no ``resourceRules`` matching everything, ``resourceNames``
+  honoured in match and exclude, an unnamed object matching by
+  ``generateName``;
+- Pod-controller autogen (pkg/cel/autogen, vpol/autogen): a policy on
+  exactly core/v1 ``pods`` also runs, under the same name, on the
+  controllers it lists, with ``object.spec``/``object.metadata`` rewritten
+  to the template's;
+- evaluation (vpol/compiler/policy.go): matchConditions (an error follows
+  failurePolicy), variables evaluated when first read, validations in order
+  up to the first that fails (its message, messageExpression, or Kyverno's
+  default), an evaluation error reported as ``error``.
+
+Kyverno behaviour it does not implement (the ValidatingAdmissionPolicy copy,
+evaluation off admission or in JSON/HTTP/Envoy mode, Kyverno's own CEL
+libraries, parameters, other policy kinds, PolicyException) is refused
+rather than guessed.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from policygen.engines import PolicyCache
-from policygen.engines.vap import POLICY_FIELDS, PolicySet, VapEngine
+from policygen.engines import NamespaceUnknown, PolicyCache
+from policygen.engines._cel_reads import activation_paths
+from policygen.engines._projection import project
+from policygen.engines.vap import (
+    ACTIONS,
+    MEMO_SIZE,
+    POLICY_FIELDS,
+    Binding,
+    CelError,
+    Policy,
+    PolicySet,
+    VapEngine,
+    _expressions,
+    _matches,
+    admission_request,
+    reads,
+)
 from policygen.errors import UnsupportedConstruct
+from policygen.memo import MISSING, Memo, fingerprint
+from policygen.violations import Action
 
 ENGINE = "kyverno-cel"
-GROUP = "policies.kyverno.io/"
+GROUP = "policies.kyverno.io"
+VERSIONS = ("v1", "v1beta1", "v1alpha1")
 #: Kyverno's fields beyond a ValidatingAdmissionPolicy's, all handled below.
-KYVERNO_FIELDS = {"validationActions", "autogen", "evaluation", "webhookConfiguration"}
+KYVERNO_FIELDS = {
+    "validationActions",
+    "autogen",
+    "evaluation",
+    "webhookConfiguration",
+    "auditAnnotations",
+}
 MATCH_FIELDS = {
     "resourceRules",
     "excludeResourceRules",
@@ -29,75 +70,317 @@ MATCH_FIELDS = {
     "objectSelector",
     "matchPolicy",
 }
+#: Kyverno's CEL libraries (kyverno/sdk extensions/cel/libs): their names,
+#: as an undeclared reference in a compile error shows them.
+KYVERNO_LIBRARIES = {
+    "resource": "resource (needs a cluster)",
+    "http": "http (needs the network)",
+    "image": "image",
+    "imagedata": "imagedata (needs a registry)",
+    "globalContext": "globalcontext (needs a cluster)",
+    "parseImageReference": "image",
+    "isImage": "image",
+    "parseServiceAccount": "user",
+    "json": "json",
+    "yaml": "yaml",
+    "x509": "x509",
+    "time": "time",
+    "random": "random",
+    "hash": "hash",
+    "gzip": "gzip",
+    "generator": "generator",
+    "listObjToMap": "transform",
+    "exceptions": "exceptions (PolicyException)",
+}
+
+#: pkg/cel/autogen/data.go: each controller, its target and which rewrite
+#: of ``spec``/``metadata`` it takes.
+AUTOGEN_TARGETS = {
+    "daemonsets": ("apps", "v1", "daemonsets", "DaemonSet", "defaults"),
+    "deployments": ("apps", "v1", "deployments", "Deployment", "defaults"),
+    "replicasets": ("apps", "v1", "replicasets", "ReplicaSet", "defaults"),
+    "statefulsets": ("apps", "v1", "statefulsets", "StatefulSet", "defaults"),
+    "jobs": ("batch", "v1", "jobs", "Job", "defaults"),
+    "cronjobs": ("batch", "v1", "cronjobs", "CronJob", "cronjobs"),
+}
+AUTOGEN_REWRITES = {
+    "defaults": (("spec", "spec.template.spec"), ("metadata", "spec.template.metadata")),
+    "cronjobs": (
+        ("spec", "spec.jobTemplate.spec.template.spec"),
+        ("metadata", "spec.jobTemplate.spec.template.metadata"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Response:
+    """What Kyverno reports for one policy that matched a request."""
+
+    status: str  # pass | fail | skip | error
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A policy as Kyverno runs it: the policy itself or one of its autogen
+    copies (same name, another ``key``)."""
+
+    key: str
+    name: str
+    #: a lone resource rule and no selector: the CLI drops such a policy's
+    #: empty response (policy_processor.go, ``hasSelector``)
+    simple_match: bool
 
 
 class ValidatingPolicySet(PolicySet):
     ENGINE = ENGINE
     KIND = "ValidatingPolicy"
+    EXTRA_VARIABLES = ("params",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[Entry] = []
+        self.actions: dict[str, list[Action]] = {}
+        #: Kyverno CLI: an unknown namespace is matched as one labelled only
+        #: with its name (namespace/matcher.go), and namespaceObject is null
+        self.cli = False
+        self._responses: Memo[tuple[str, bytes], Response] = Memo(MEMO_SIZE)
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
-        return super().load([part for doc in documents for part in as_policy_and_binding(doc)])
+        out = cls()
+        for doc in documents:
+            out._add(doc)
+        return out
 
+    def _add(self, doc: Mapping[str, Any]) -> None:
+        kind = str(doc.get("kind", ""))
+        meta = doc.get("metadata") or {}
+        name = str(meta.get("name", ""))
+        group, _, version = str(doc.get("apiVersion", "")).partition("/")
+        if group != GROUP or version not in VERSIONS or kind != "ValidatingPolicy":
+            raise UnsupportedConstruct(ENGINE, f"{kind}/{name}", "only ValidatingPolicy")
+        spec = doc.get("spec") or {}
+        extra = set(spec) - POLICY_FIELDS - KYVERNO_FIELDS
+        if extra:
+            raise UnsupportedConstruct(ENGINE, f"{name}.spec.{sorted(extra)[0]}", "field")
+        match = spec.get("matchConstraints") or {}
+        extra = set(match) - MATCH_FIELDS
+        if extra:
+            at = f"{name}.spec.matchConstraints.{sorted(extra)[0]}"
+            raise UnsupportedConstruct(ENGINE, at, "")
+        actions = list(spec.get("validationActions") or [])
+        if not actions or not set(actions) <= {"Deny", "Warn", "Audit"}:
+            raise UnsupportedConstruct(ENGINE, f"{name}.spec.validationActions", str(actions))
+        if {"Deny", "Warn"} <= set(actions):
+            raise UnsupportedConstruct(
+                ENGINE, f"{name}.spec.validationActions", "Deny and Warn must not be combined"
+            )
+        if ((spec.get("autogen") or {}).get("validatingAdmissionPolicy") or {}).get("enabled"):
+            raise UnsupportedConstruct(
+                ENGINE, f"{name}.spec.autogen.validatingAdmissionPolicy", "use the vap target"
+            )
+        _check_evaluation(name, spec)
+        rule = (meta.get("annotations") or {}).get("policygen.dev/rule", name)
+        self.actions[name] = [ACTIONS[a] for a in actions]
+        spec = with_orvalue_compat(spec)
+        specs = [(name, dict(spec))]
+        specs += [(f"{name}#autogen-{config}", s) for config, s in autogen(spec)]
+        for key, one in specs:
+            expressions = _expressions(one) + [
+                str(a.get("valueExpression", "")) for a in one.get("auditAnnotations") or []
+            ]
+            for expr in expressions:
+                self._compile(expr, f"{self.KIND}/{name}")
+            self.policies[key] = Policy(
+                name,
+                str(rule),
+                one,
+                any("namespaceObject" in reads(e)[0] for e in expressions),
+                activation_paths(expressions),
+            )
+            self.bindings.append(Binding(key, key, self.actions[name], {}))
+            self.entries.append(Entry(key, name, _simple_match(one.get("matchConstraints"))))
 
-def as_policy_and_binding(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The ValidatingAdmissionPolicy and binding a ValidatingPolicy amounts to."""
-    kind = str(doc.get("kind", ""))
-    meta = doc.get("metadata") or {}
-    name = str(meta.get("name", ""))
-    if not str(doc.get("apiVersion", "")).startswith(GROUP) or kind != "ValidatingPolicy":
-        raise UnsupportedConstruct(ENGINE, f"{kind}/{name}", "only ValidatingPolicy")
-    spec = doc.get("spec") or {}
-    extra = set(spec) - POLICY_FIELDS - KYVERNO_FIELDS
-    if extra:
-        raise UnsupportedConstruct(ENGINE, f"{name}.spec.{sorted(extra)[0]}", "field")
-    match = spec.get("matchConstraints") or {}
-    extra = set(match) - MATCH_FIELDS
-    if extra:
-        raise UnsupportedConstruct(ENGINE, f"{name}.spec.matchConstraints.{sorted(extra)[0]}", "")
-    actions = list(spec.get("validationActions") or [])
-    if not actions or not set(actions) <= {"Deny", "Warn", "Audit"}:
-        raise UnsupportedConstruct(ENGINE, f"{name}.spec.validationActions", str(actions))
-    if {"Deny", "Warn"} <= set(actions):
-        raise UnsupportedConstruct(
-            ENGINE, f"{name}.spec.validationActions", "Deny and Warn must not be combined"
+    def _compile(self, expression: str, where: str) -> None:
+        try:
+            self.cel.compile(expression, where)
+        except UnsupportedConstruct as exc:
+            found = re.search(r"undeclared reference to '([A-Za-z_]+)'", str(exc))
+            if found and found.group(1) in KYVERNO_LIBRARIES:
+                library = KYVERNO_LIBRARIES[found.group(1)]
+                raise UnsupportedConstruct(
+                    ENGINE, where, f"Kyverno CEL library {library}: not implemented"
+                ) from None
+            raise
+
+    # --- Kyverno's answer per policy ----------------------------------------
+
+    def responses(
+        self,
+        obj: Mapping[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        subresource: str = "",
+        *,
+        old_obj: Mapping[str, Any] | None = None,
+    ) -> list[tuple[Entry, Response | None]]:
+        """Each policy and autogen copy with Kyverno's response to the
+        request; None where it does not match (no rule response)."""
+        request = (obj, namespace, ns_obj, operation, subresource, old_obj)
+        return [(entry, self._respond(entry.key, *request)) for entry in self.entries]
+
+    def _respond(
+        self,
+        key: str,
+        obj: Mapping[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        subresource: str,
+        old_obj: Mapping[str, Any] | None,
+    ) -> Response | None:
+        policy = self.policies[key]
+        match = policy.spec.get("matchConstraints")
+        if match is None:
+            return None  # Kyverno matches nothing without matchConstraints
+        ns_for_match = ns_obj
+        if ns_obj is None and self.cli and namespace:
+            labels = {"kubernetes.io/metadata.name": namespace}
+            ns_for_match = {"metadata": {"name": namespace, "labels": labels}}
+        if not _matches(match, obj, namespace, ns_for_match, operation, subresource, kyverno=True):
+            return None
+        if ns_obj is None and policy.reads_namespace and not self.cli:
+            raise NamespaceUnknown(namespace)
+        new = None if operation == "DELETE" else dict(obj)
+        activation: dict[str, Any] = project(
+            {
+                "object": new,
+                "oldObject": dict(old_obj) if old_obj is not None else None,
+                "request": admission_request(obj, namespace, operation, subresource),
+                "namespaceObject": dict(ns_obj) if ns_obj is not None else None,
+                "params": None,
+            },
+            policy.reads,
         )
-    _check_autogen(name, spec)
-    _check_evaluation(name, spec)
-    return [
-        {
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": meta,
-            "spec": {k: v for k, v in spec.items() if k in POLICY_FIELDS},
-        },
-        {
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": name},
-            "spec": {"policyName": name, "validationActions": actions},
-        },
-    ]
+        # kept by what the policy's CEL can read: workloads repeat pod specs
+        memo_key = (key, fingerprint(activation))
+        hit = self._responses.get(memo_key)
+        if hit is not MISSING:
+            return cast("Response", hit)
+        return self._responses.put(memo_key, self._evaluate(policy, activation))
 
+    def _evaluate(self, policy: Policy, activation: dict[str, Any]) -> Response:
+        spec = policy.spec
+        where = f"{self.KIND}/{policy.name}"
+        activation["variables"] = {}
+        errors = []
+        for condition in spec.get("matchConditions") or []:
+            at = f"{where} matchCondition {condition['name']}"
+            try:
+                value = self._eval(condition["expression"], activation, at)
+            except CelError as exc:
+                errors.append(str(exc))
+                continue
+            if not isinstance(value, bool):
+                errors.append(f"{at}: not a bool")
+            elif not value:
+                return Response("skip", "cel preconditions not met")
+        if errors:
+            if spec.get("failurePolicy", "Fail") == "Ignore":
+                return Response("skip", "cel preconditions not met")
+            return Response("error", "; ".join(errors))
+        activation["variables"] = self._variables(policy, activation, where)
+        for i, validation in enumerate(spec.get("validations") or []):
+            at = f"{where} validations[{i}]"
+            try:
+                ok = self._eval(validation["expression"], activation, at)
+            except CelError as exc:
+                return Response("error", str(exc))
+            if ok is False:
+                return Response("fail", self._kyverno_message(validation, activation, i, where))
+            if ok is not True:
+                return Response("error", f"{at}: not a bool")
+        for annotation in spec.get("auditAnnotations") or []:
+            at = f"{where} auditAnnotation {annotation.get('key')}"
+            try:
+                self._eval(str(annotation.get("valueExpression", "")), activation, at)
+            except CelError as exc:
+                return Response("error", str(exc))
+        return Response("pass")
 
-def _check_autogen(name: str, spec: Mapping[str, Any]) -> None:
-    autogen = spec.get("autogen") or {}
-    controllers = (autogen.get("podControllers") or {}).get("controllers")
-    if controllers is None and can_autogen(spec.get("matchConstraints") or {}):
-        controllers = ["all"]  # Kyverno's default: every Pod controller
-    if controllers:
-        raise UnsupportedConstruct(
-            ENGINE, f"{name}.spec.autogen.podControllers", "Pod-controller autogen"
+    def _kyverno_message(
+        self, validation: Mapping[str, Any], activation: Mapping[str, Any], index: int, where: str
+    ) -> str:
+        message = str(validation.get("message") or "")
+        if "messageExpression" in validation:
+            try:
+                value = self._eval(validation["messageExpression"], activation, where)
+            except CelError as exc:
+                return f"failed to evaluate message expression: {exc}"
+            if not isinstance(value, str):
+                return "failed to convert message expression to string"
+            message = value
+        return message or f"CEL expression validation failed at index {index}"
+
+    # --- as an admission evaluator ------------------------------------------
+
+    def _apply(
+        self,
+        policy: Policy,
+        binding: Binding,
+        obj: dict[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        subresource: str,
+    ) -> list[tuple[Policy, Action, str]] | None:
+        response = self._respond(
+            binding.policy, obj, namespace, ns_obj, operation, subresource, None
         )
-    if (autogen.get("validatingAdmissionPolicy") or {}).get("enabled"):
-        raise UnsupportedConstruct(
-            ENGINE, f"{name}.spec.autogen.validatingAdmissionPolicy", "use the vap target"
-        )
+        if response is None or response.status == "skip":
+            return None
+        if response.status == "pass":
+            return []
+        if response.status == "error":
+            if policy.spec.get("failurePolicy", "Fail") != "Fail":
+                return []
+            message = f"policy {policy.name} failed: {response.message}"
+            return [(policy, a, message) for a in binding.actions]
+        return [(policy, a, response.message) for a in binding.actions]
 
 
-def can_autogen(match: Mapping[str, Any]) -> bool:
+def _simple_match(match: Mapping[str, Any] | None) -> bool:
+    """policy_processor.go ``hasSelector``, which despite its name is true for
+    one resource rule without names, selectors or exclusions."""
+    if not match:
+        return False
+    for selector in ("namespaceSelector", "objectSelector"):
+        sel = match.get(selector) or {}
+        if sel.get("matchLabels") or sel.get("matchExpressions"):
+            return False
+    rules = match.get("resourceRules") or []
+    return (
+        not match.get("excludeResourceRules")
+        and len(rules) == 1
+        and not rules[0].get("resourceNames")
+    )
+
+
+# --- Pod-controller autogen ---------------------------------------------------
+
+
+def can_autogen(match: Mapping[str, Any] | None) -> bool:
     """Kyverno's ``CanAutoGen`` (pkg/cel/autogen/support.go): one rule for
     exactly core/v1 pods, and nothing that autogen could not carry over."""
+    if not match:
+        return False
+    selector = match.get("objectSelector") or {}
+    if selector.get("matchLabels") or selector.get("matchExpressions"):
+        return False
     rules = match.get("resourceRules") or []
-    if match.get("objectSelector") or match.get("excludeResourceRules") or len(rules) != 1:
+    if match.get("excludeResourceRules") or len(rules) != 1:
         return False
     rule = rules[0]
     return (
@@ -106,6 +389,177 @@ def can_autogen(match: Mapping[str, Any]) -> bool:
         and rule.get("apiVersions") == ["v1"]
         and rule.get("resources") == ["pods"]
     )
+
+
+def autogen(spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The controller copies of a Pod policy (vpol/autogen/autogen.go), per
+    rewrite config: matchConstraints for the configured controllers with the
+    Pod rule's operations and namespaceSelector, and every ``object.spec``,
+    ``object.metadata`` (and ``oldObject``'s) in the spec's text moved to the
+    template's, except ``object.metadata.namespace``."""
+    match = spec.get("matchConstraints")
+    if not can_autogen(match):
+        return []
+    assert match is not None
+    controllers = ((spec.get("autogen") or {}).get("podControllers") or {}).get("controllers")
+    chosen = set(AUTOGEN_TARGETS) if controllers is None else {str(c) for c in controllers}
+    by_config: dict[str, list[tuple[str, str, str, str, str]]] = {}
+    for controller in sorted(chosen):
+        target = AUTOGEN_TARGETS.get(controller)
+        if target is not None:
+            by_config.setdefault(target[4], []).append(target)
+    out = []
+    for config in sorted(by_config):
+        copied = copy.deepcopy(dict(spec))
+        operations = match["resourceRules"][0].get("operations") or []
+        copied["matchConstraints"] = _controller_match(
+            by_config[config], operations, match.get("namespaceSelector")
+        )
+        text = json.dumps(copied)
+        for old, new in AUTOGEN_REWRITES[config]:
+            for root in ("object.", "oldObject."):
+                text = _rewrite(text, root + old, root + new)
+        out.append((config, json.loads(text)))
+    return out
+
+
+def _controller_match(
+    targets: list[tuple[str, str, str, str, str]],
+    operations: list[str],
+    namespace_selector: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """autogen/match.go ``CreateMatchConstraints``: one rule per group and
+    version; none at all without operations."""
+    if not operations:
+        return None
+    by_gv: dict[tuple[str, str], set[str]] = {}
+    for group, version, resource, _, _ in targets:
+        by_gv.setdefault((group, version), set()).add(resource)
+    out: dict[str, Any] = {
+        "resourceRules": [
+            {
+                "apiGroups": [group],
+                "apiVersions": [version],
+                "resources": sorted(resources),
+                "operations": list(operations),
+            }
+            for (group, version), resources in sorted(by_gv.items())
+        ]
+    }
+    if namespace_selector is not None:
+        out["namespaceSelector"] = copy.deepcopy(dict(namespace_selector))
+    return out
+
+
+_IDENT = re.compile(r"[A-Za-z0-9_]")
+
+
+def _rewrite(text: str, old: str, new: str) -> str:
+    """Every ``old`` replaced by ``new`` unless a ``.namespace`` segment
+    follows it (autogen/replacement.go: a workload's own namespace stays)."""
+    out = []
+    pos = 0
+    while (found := text.find(old, pos)) >= 0:
+        out.append(text[pos:found])
+        rest = text[found + len(old) :]
+        protected = rest.startswith(".namespace") and not _IDENT.match(rest[10:11] or " ")
+        out.append(old if protected else new)
+        pos = found + len(old)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# --- orValue on a plain value ---------------------------------------------------
+
+_STRING_OR_ORVALUE = re.compile(
+    r"""(?P<string>'\'\'.*?'\'\'|\"\"\".*?\"\"\"|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')"""
+    r"|(?P<orvalue>\.\s*orValue\s*\()",
+    re.DOTALL,
+)
+_IDENT_CHAR = re.compile(r"[A-Za-z0-9_]")
+
+
+def with_orvalue_compat(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a CEL policy spec with ``orvalue_compat`` applied to every
+    expression in it."""
+    out = copy.deepcopy(dict(spec))
+    for key in ("matchConditions", "variables", "validations", "auditAnnotations", "mutations"):
+        for item in out.get(key) or []:
+            _compat_fields(item)
+    return out
+
+
+def _compat_fields(item: Any) -> None:
+    if isinstance(item, dict):
+        for field_name, value in item.items():
+            if field_name in ("expression", "messageExpression", "valueExpression") and isinstance(
+                value, str
+            ):
+                item[field_name] = orvalue_compat(value)
+            else:
+                _compat_fields(value)
+    elif isinstance(item, list):
+        for value in item:
+            _compat_fields(value)
+
+
+def orvalue_compat(expression: str) -> str:
+    """Kyverno's CEL policies route ``x.orValue(y)`` through a compatibility
+    function (pkg/cel/compiler/env.go ``OrValueCompatEnvOptions``): an
+    optional behaves as usual, a plain value is returned as it is, and an
+    error (a missing field) gives ``y``. cel-expr-python has no macros, so
+    the same is had by making the receiver's selection chain optional: its
+    first plain field selection becomes ``.?``, and a chain that is already
+    optional is left alone. A receiver that is a call result is left alone
+    too (its ``orValue`` then fails as in plain CEL)."""
+    edits: list[int] = []
+    for found in _STRING_OR_ORVALUE.finditer(expression):
+        if found.lastgroup != "orvalue":
+            continue
+        where = _first_plain_field(expression, found.start())
+        if where is not None:
+            edits.append(where)
+    for pos in sorted(edits, reverse=True):
+        expression = expression[: pos + 1] + "?" + expression[pos + 1 :]
+    return expression
+
+
+def _first_plain_field(text: str, end: int) -> int | None:
+    """The position of the dot of the first ``.field`` in the selection
+    chain that ends at ``end``; None when the chain is optional already,
+    ends in a call, or has no field selection."""
+    pos = end
+    dots: list[int] = []
+    while True:
+        while pos > 0 and text[pos - 1].isspace():
+            pos -= 1
+        if pos > 0 and text[pos - 1] == "]":
+            depth = 0
+            while pos > 0:
+                pos -= 1
+                depth += {"]": 1, "[": -1}.get(text[pos], 0)
+                if depth == 0:
+                    break
+            if text[pos + 1 : pos + 2] == "?":
+                return None  # [?key]: optional already
+            continue  # an index applies to what precedes it
+        if pos == 0 or not _IDENT_CHAR.match(text[pos - 1]):
+            return None  # a call, a literal or something else: leave it
+        while pos > 0 and _IDENT_CHAR.match(text[pos - 1]):
+            pos -= 1
+        if text[pos].isdigit():
+            return None  # a number
+        before = pos
+        while before > 0 and text[before - 1].isspace():
+            before -= 1
+        if text[max(before - 2, 0) : before] == ".?":
+            return None
+        if before > 0 and text[before - 1] == ".":
+            dots.append(before - 1)
+            pos = before - 1
+            continue
+        break
+    return dots[-1] if dots else None
 
 
 def _check_evaluation(name: str, spec: Mapping[str, Any]) -> None:

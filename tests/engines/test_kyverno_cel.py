@@ -45,21 +45,6 @@ def _refused(doc: dict[str, Any], where: str) -> None:
         ValidatingPolicySet.load([doc])
 
 
-def test_pod_controller_autogen_is_refused(example: config.Config) -> None:
-    doc = _policy(example)
-    del doc["spec"]["autogen"]
-    # one rule for exactly core/v1 pods: Kyverno would autogen controller rules
-    doc["spec"]["matchConstraints"]["resourceRules"] = [
-        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}
-    ]
-    _refused(doc, r"acme-digest\.spec\.autogen\.podControllers: Pod-controller autogen")
-    # with the subresource listed too, Kyverno does not autogen (CanAutoGen)
-    doc["spec"]["matchConstraints"]["resourceRules"][0]["resources"].append(
-        "pods/ephemeralcontainers"
-    )
-    assert list(ValidatingPolicySet.load([doc]).policies) == ["acme-digest"]
-
-
 @pytest.mark.parametrize(
     ("change", "where"),
     [
@@ -71,10 +56,9 @@ def test_pod_controller_autogen_is_refused(example: config.Config) -> None:
         ({"evaluation": {"mode": "Envoy"}}, r"acme-digest\.spec\.evaluation\.mode"),
         ({"validationActions": ["Deny", "Warn"]}, r"acme-digest\.spec\.validationActions"),
         ({"validationActions": []}, r"acme-digest\.spec\.validationActions"),
-        ({"auditAnnotations": []}, r"acme-digest\.spec\.auditAnnotations"),
         (
             {"validations": [{"expression": "image.GetMetadata('x') != null"}]},
-            "ValidatingPolicy/acme-digest: CEL does not compile",
+            "ValidatingPolicy/acme-digest: Kyverno CEL library image: not implemented",
         ),
     ],
 )
@@ -93,3 +77,165 @@ def test_other_kyverno_policy_kinds_are_refused() -> None:
         "metadata": {"name": "x"},
     }
     _refused(doc, "PolicyException/x: only ValidatingPolicy")
+
+
+def _vpol(spec: dict[str, Any], name: str = "p") -> dict[str, Any]:
+    return {
+        "apiVersion": "policies.kyverno.io/v1alpha1",
+        "kind": "ValidatingPolicy",
+        "metadata": {"name": name},
+        "spec": {"validationActions": ["Deny"], **spec},
+    }
+
+
+PODS = {
+    "resourceRules": [
+        {
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["pods"],
+        }
+    ]
+}
+NEEDS_TEAM = {
+    "expression": "object.metadata.?labels[?'team'].orValue('') != ''",
+    "message": "a team label is required",
+}
+
+
+def _responses(
+    doc: dict[str, Any], obj: dict[str, Any], namespace: str = "ns", **kw: Any
+) -> list[tuple[str, str, str] | None]:
+    policies = ValidatingPolicySet.load([doc])
+    assert isinstance(policies, ValidatingPolicySet)
+    policies.cli = True
+    out: list[tuple[str, str, str] | None] = []
+    for entry, response in policies.responses(obj, namespace, None, "CREATE", **kw):
+        out.append(None if response is None else (entry.key, response.status, response.message))
+    return out
+
+
+def _deployment(labels: dict[str, str], namespace_label: str = "") -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "labels": {"team": namespace_label} if namespace_label else {}},
+        "spec": {
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": []}},
+        },
+    }
+
+
+def test_a_pod_policy_runs_on_pod_controllers_with_its_cel_rewritten() -> None:
+    """Autogen (pkg/cel/autogen): the controller copy reads the template's
+    metadata, not the controller's own."""
+    doc = _vpol({"matchConstraints": PODS, "validations": [NEEDS_TEAM]})
+    # labelled controller, unlabelled template: the template is what counts
+    # the policy itself, its cronjob copy, its copy for the other controllers
+    assert _responses(doc, _deployment({}, namespace_label="x")) == [
+        None,
+        None,
+        ("p#autogen-defaults", "fail", "a team label is required"),
+    ]
+    assert _responses(doc, _deployment({"team": "a"}))[2] == ("p#autogen-defaults", "pass", "")
+    cronjob = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "c"},
+        "spec": {"jobTemplate": {"spec": {"template": {"metadata": {"labels": {"team": "a"}}}}}},
+    }
+    assert _responses(doc, cronjob) == [None, ("p#autogen-cronjobs", "pass", ""), None]
+
+
+def test_autogen_follows_the_controller_list_and_can_autogen() -> None:
+    only_jobs = _vpol(
+        {
+            "matchConstraints": PODS,
+            "validations": [NEEDS_TEAM],
+            "autogen": {"podControllers": {"controllers": ["jobs"]}},
+        }
+    )
+    assert _responses(only_jobs, _deployment({})) == [None, None]
+    off = _vpol({**only_jobs["spec"], "autogen": {"podControllers": {"controllers": []}}})
+    assert _responses(off, _deployment({})) == [None]
+    # a second resource on the rule means no autogen (CanAutoGen)
+    both = {"resourceRules": [{**PODS["resourceRules"][0], "resources": ["pods", "pods/status"]}]}
+    assert _responses(
+        _vpol({"matchConstraints": both, "validations": [NEEDS_TEAM]}), _deployment({})
+    ) == [None]
+
+
+def test_autogen_keeps_the_workloads_own_namespace() -> None:
+    doc = _vpol(
+        {
+            "matchConstraints": PODS,
+            "validations": [{"expression": "object.metadata.namespace == 'ns'"}],
+        }
+    )
+    deployment = _deployment({})
+    deployment["metadata"]["namespace"] = "ns"
+    assert _responses(doc, deployment)[2] == ("p#autogen-defaults", "pass", "")
+
+
+def test_kyverno_matching_takes_no_resource_rules_as_all_and_honours_generate_name() -> None:
+    everything = _vpol({"matchConstraints": {}, "validations": [{"expression": "false"}]})
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}
+    assert _responses(everything, service) == [
+        ("p", "fail", "CEL expression validation failed at index 0")
+    ]
+    rule = {**PODS["resourceRules"][0], "resourceNames": ["web-"]}
+    named = _vpol({"matchConstraints": {"resourceRules": [rule]}, "validations": [NEEDS_TEAM]})
+    generated = pod("ns", {"name": "a", "image": "nginx"})
+    del generated["metadata"]["name"]
+    generated["metadata"]["generateName"] = "web-"
+    assert _responses(named, generated) == [("p", "fail", "a team label is required")]
+    generated["metadata"]["generateName"] = "api-"
+    assert _responses(named, generated) == [None]
+
+
+def test_validations_stop_at_the_first_failure_and_errors_are_errors() -> None:
+    doc = _vpol(
+        {
+            "matchConstraints": PODS,
+            "validations": [
+                {"expression": "true"},
+                {"expression": "false", "messageExpression": "'second: ' + object.kind"},
+                {"expression": "object.nope == 1"},
+            ],
+        }
+    )
+    obj = pod("ns", {"name": "a", "image": "nginx"})
+    assert _responses(doc, obj)[0] == ("p", "fail", "second: Pod")
+    doc["spec"]["validations"] = [{"expression": "object.nope == 1"}]
+    [(_, status, message), *_] = _responses(doc, obj)  # type: ignore[misc]
+    assert (status, message.split(":")[0]) == ("error", "ValidatingPolicy/p validations[0]")
+    doc["spec"]["matchConditions"] = [{"name": "never", "expression": "false"}]
+    assert _responses(doc, obj)[0] == ("p", "skip", "cel preconditions not met")
+
+
+def test_or_value_on_a_plain_field_is_kyvernos_compatibility_form() -> None:
+    """Kyverno accepts ``x.f.orValue(d)`` without ``.?``: a missing ``f``
+    gives ``d`` and a present one its value."""
+    doc = _vpol(
+        {
+            "matchConstraints": PODS,
+            "validations": [
+                {"expression": "object.spec.containers.all(c, c.volumeMounts.orValue([]) == [])"}
+            ],
+        }
+    )
+    obj = pod("ns", {"name": "a", "image": "nginx"})
+    assert _responses(doc, obj)[0] == ("p", "pass", "")
+    obj["spec"]["containers"][0]["volumeMounts"] = [{"name": "v", "mountPath": "/v"}]
+    assert _responses(doc, obj)[0][1] == "fail"  # type: ignore[index]
+
+
+def test_kyverno_cel_libraries_are_refused_by_name() -> None:
+    doc = _vpol(
+        {
+            "matchConstraints": PODS,
+            "validations": [{"expression": "resource.Get('v1', 'configmaps', 'ns', 'x') != null"}],
+        }
+    )
+    _refused(doc, "ValidatingPolicy/p: Kyverno CEL library resource")
