@@ -171,7 +171,8 @@ class Values:
     """A ``Values`` file: variables for policies, rules and resources."""
 
     global_values: Mapping[str, Any]
-    #: policy → rule → values, added when that rule's context loads
+    #: policy → rule → values (dotted keys made nested maps), added when that
+    #: rule's context loads
     rules: Mapping[str, Mapping[str, Mapping[str, Any]]]
     resources: Mapping[tuple[str, str], Mapping[str, Any]]  # (policy, resource) → values
     namespace_labels: Mapping[str, Mapping[str, str]]
@@ -195,7 +196,10 @@ class Values:
                     raise UnsupportedConstruct(
                         "kyverno test", f"{path}: {name}.rules.foreachValues", ""
                     )
-                rules.setdefault(name, {})[str(r.get("name", ""))] = dict(r.get("values") or {})
+                nested: dict[str, Any] = {}
+                for key, value in (r.get("values") or {}).items():
+                    merge_value(nested, str(key), value)
+                rules.setdefault(name, {})[str(r.get("name", ""))] = nested
             for res in p.get("resources") or []:
                 resources[(name, str(res.get("name", "")))] = dict(res.get("values") or {})
         labels = {

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jmespath
@@ -22,11 +20,18 @@ from jmespath import functions
 from policygen.errors import PolicygenError, UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
 
-VARIABLE = re.compile(r"(?<!\\)\{\{(.*?)\}\}", re.DOTALL)
+VARIABLE = re.compile(r"(?<!\\)\{\{(.*?)\}\}", re.DOTALL)  # for finding reads only
 
 
 class VariableError(PolicygenError):
     """A variable did not resolve: Kyverno reports the rule as an error."""
+
+
+class NotFound(VariableError):
+    """A path of plain fields names a key its map lacks: go-jmespath's
+    ``NotFoundError`` ("Unknown key"), which Kyverno's fork raises where
+    standard JMESPath would give null. An expression that is more than a
+    chain of fields (a function, a projection, ``||``) gives null instead."""
 
 
 def _go_regex(pattern: str) -> re.Pattern[str]:
@@ -37,7 +42,96 @@ def _go_regex(pattern: str) -> re.Pattern[str]:
 
 
 class KyvernoFunctions(functions.Functions):
-    """The Kyverno JMESPath functions our policies and the image policies use."""
+    """The Kyverno JMESPath functions (pkg/engine/jmespath/functions.go) the
+    policies we meet use. A function given null where it wants another type
+    gives null rather than failing the rule."""
+
+    def call_function(self, function_name: str, resolved_args: Iterable[Any]) -> Any:
+        resolved_args = list(resolved_args)
+        try:
+            return super().call_function(function_name, resolved_args)
+        except jmespath.exceptions.JMESPathTypeError:
+            if any(arg is None for arg in resolved_args):
+                return None
+            raise
+
+    @functions.signature({"types": ["string"]}, {"types": ["string"]}, {"types": ["string"]})
+    def _func_replace_all(self, s: str, old: str, new: str) -> str:
+        return s.replace(old, new)
+
+    @functions.signature(
+        {"types": ["string"]}, {"types": ["string"]}, {"types": ["string"]}, {"types": ["number"]}
+    )
+    def _func_replace(self, s: str, old: str, new: str, n: float) -> str:
+        return s.replace(old, new, int(n)) if n >= 0 else s.replace(old, new)
+
+    @functions.signature({"types": ["string"]}, {"types": ["string"]})
+    def _func_trim_prefix(self, s: str, prefix: str) -> str:
+        return s.removeprefix(prefix)
+
+    @functions.signature({"types": ["string"]}, {"types": ["string"]})
+    def _func_pattern_match(self, pattern: str, s: str) -> bool:
+        from policygen.engines._kyverno_pattern import wildcard
+
+        return wildcard(pattern, s)
+
+    @functions.signature({"types": ["string"]})
+    def _func_base64_decode(self, s: str) -> str:
+        import base64
+
+        return base64.b64decode(s).decode()
+
+    @functions.signature({"types": ["string"]})
+    def _func_base64_encode(self, s: str) -> str:
+        import base64
+
+        return base64.b64encode(s.encode()).decode()
+
+    @functions.signature({"types": ["string"]})
+    def _func_parse_json(self, s: str) -> Any:
+        return json.loads(s)
+
+    @functions.signature({"types": ["string"]})
+    def _func_parse_yaml(self, s: str) -> Any:
+        import yaml
+
+        return yaml.safe_load(s)
+
+    @functions.signature({"types": ["object", "array"]}, {"types": ["string", "number"]})
+    def _func_lookup(self, collection: Any, key: Any) -> Any:
+        if isinstance(collection, dict):
+            return collection.get(key)
+        if isinstance(key, float | int) and 0 <= int(key) < len(collection):
+            return collection[int(key)]
+        return None
+
+    @functions.signature({"types": ["object"]}, {"types": ["string"]}, {"types": ["string"]})
+    def _func_items(self, obj: Mapping[str, Any], key: str, value: str) -> list[Any]:
+        return [{key: k, value: v} for k, v in sorted(obj.items())]
+
+    @functions.signature({"types": ["array"]}, {"types": ["array"]})
+    def _func_object_from_lists(self, keys: list[Any], values: list[Any]) -> dict[str, Any]:
+        return {str(k): (values[i] if i < len(values) else None) for i, k in enumerate(keys)}
+
+    @functions.signature({"types": ["string", "number"]}, {"types": ["string", "number"]})
+    def _func_divide(self, a: Any, b: Any) -> Any:
+        return _arithmetic("divide", a, b)
+
+    @functions.signature({"types": ["string", "number"]}, {"types": ["string", "number"]})
+    def _func_multiply(self, a: Any, b: Any) -> Any:
+        return _arithmetic("multiply", a, b)
+
+    @functions.signature({"types": ["string", "number"]}, {"types": ["string", "number"]})
+    def _func_add(self, a: Any, b: Any) -> Any:
+        return _arithmetic("add", a, b)
+
+    @functions.signature({"types": ["string", "number"]}, {"types": ["string", "number"]})
+    def _func_subtract(self, a: Any, b: Any) -> Any:
+        return _arithmetic("subtract", a, b)
+
+    @functions.signature({"types": ["number"]}, {"types": ["number"]})
+    def _func_round(self, a: float, digits: float) -> float:
+        return float(round(a, int(digits)))
 
     @functions.signature({"types": ["string"]}, {"types": ["string", "number"]})
     def _func_regex_match(self, pattern: str, value: str | float) -> bool:
@@ -80,6 +174,27 @@ class KyvernoFunctions(functions.Functions):
     @functions.signature({"types": ["object"]}, {"types": ["object"]})
     def _func_label_match(self, selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _arithmetic(op: str, a: Any, b: Any) -> Any:
+    """Kyverno's arithmetic (pkg/engine/jmespath/arithmetic.go) on numbers and
+    on quantities: a quantity over a quantity is a number, a quantity times
+    a number a quantity. Durations and mixed forms are refused."""
+    from policygen.engines._kyverno_operators import parse_quantity
+
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        if op == "divide":
+            if b == 0:
+                raise VariableError("divide by zero")
+            return a / b
+        return {"multiply": a * b, "add": a + b, "subtract": a - b}[op]
+    qa = parse_quantity(a) if isinstance(a, str) else None
+    qb = parse_quantity(b) if isinstance(b, str) else None
+    if op == "divide" and qa is not None and qb is not None:
+        if qb == 0:
+            raise VariableError("divide by zero")
+        return float(qa / qb)
+    raise UnsupportedConstruct("kyverno", f"JMESPath {op}()", f"arguments {a!r}, {b!r}")
 
 
 _OPTIONS = jmespath.Options(custom_functions=KyvernoFunctions())
@@ -196,6 +311,17 @@ def lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def _field_chain(chain: tuple[str, ...], data: Mapping[str, Any]) -> Any:
+    value: Any = data
+    for key in chain:
+        if not isinstance(value, dict):
+            return None
+        if key not in value:
+            raise NotFound(f'Unknown key "{key}" in path')
+        value = value[key]
+    return value
+
+
 def query(expression: str, data: Mapping[str, Any]) -> Any:
     """Evaluate JMESPath with Kyverno's functions. Every function here is
     pure, so a result is memoised on the values of the paths it reads:
@@ -209,6 +335,9 @@ def query(expression: str, data: Mapping[str, Any]) -> Any:
         paths = _inputs(compiled.parsed)
         entry = _COMPILED[expression] = (compiled, None if paths is None else tuple(sorted(paths)))
     compiled, inputs = entry
+    chain = _chain(compiled.parsed)
+    if chain is not None:
+        return _field_chain(chain, data)
     key = None
     if inputs is not None:
         # repr, not JSON: equal values written in another key order only miss.
@@ -236,54 +365,61 @@ def _format(value: Any) -> str:
 
 
 def substitute(value: Any, data: Mapping[str, Any]) -> Any:
-    """Replace every variable in ``value`` (deeply)."""
+    """Replace every variable in ``value`` (deeply), in map keys too, as
+    Kyverno's ``SubstituteAll`` does (jsonutils.OnlyForLeafsAndKeys)."""
     if isinstance(value, str):
         return substitute_string(value, data)
     if isinstance(value, list):
         return [substitute(v, data) for v in value]
     if isinstance(value, dict):
-        return {k: substitute(v, data) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            key = substitute_string(k, data) if "{{" in k else k
+            out[key if isinstance(key, str) else _format(key)] = substitute(v, data)
+        return out
     return value
+
+
+#: Kyverno's regex.RegexVariables: a ``{{ }}`` holding no braces but at most
+#: one level of ``{ }`` (a multiselect hash), not preceded by a backslash.
+_VARIABLE = re.compile(r"(^|[^\\])(\{\{(?:\{[^{}]*\}|[^{}])*\}\})")
 
 
 def substitute_string(text: str, data: Mapping[str, Any]) -> Any:
+    """substituteVariablesIfAny of pkg/engine/variables/vars.go: variables
+    are replaced innermost first and the text scanned again, so a variable
+    may build another (``{{ a.{{ b }} }}``); a string that is exactly one
+    variable takes the value with its type (null too); inside text a value
+    is written as JSON; ``{{- x }}`` substitutes once, without rescanning."""
     if "{{" not in text:
         return text
-    parts = _template(text)
-    if len(parts) == 1 and isinstance(parts[0], Expr):
-        return _resolve(parts[0].text, data)
-    return "".join(p if isinstance(p, str) else _format(_resolve(p.text, data)) for p in parts)
-
-
-@dataclass(frozen=True)
-class Expr:
-    text: str
-
-
-@lru_cache(maxsize=4096)
-def _template(text: str) -> tuple[str | Expr, ...]:
-    """Literal text and variables, in order: policies reuse a few strings."""
-    parts: list[str | Expr] = []
-    at = 0
-    for m in VARIABLE.finditer(text):
-        if m.start() > at:
-            parts.append(text[at : m.start()].replace("\\{{", "{{"))
-        parts.append(Expr(m.group(1)))
-        at = m.end()
-    if at < len(text):
-        parts.append(text[at:].replace("\\{{", "{{"))
-    return tuple(parts)
+    value = text
+    found = [m.group(2) for m in _VARIABLE.finditer(value)]
+    while found:
+        shallow = False
+        for var in found:
+            expression = var[2:-2].strip()
+            if expression.startswith("-"):
+                expression, shallow = expression[1:].strip(), True
+            resolved = _resolve(expression, data)
+            if value == var:
+                return resolved
+            text_value = _format(resolved)
+            if shallow:
+                text_value = text_value.replace("{{", "\\{{")
+            value = value.replace(var, text_value, 1)
+        found = [] if shallow else [m.group(2) for m in _VARIABLE.finditer(value)]
+    return value.replace("\\{{", "{{")
 
 
 def _resolve(expression: str, data: Mapping[str, Any]) -> Any:
-    expression = expression.strip()
-    if expression.startswith("@"):
+    if expression == "@" or expression.startswith("@"):
         raise UnsupportedConstruct("kyverno", f"variable '{{{{{expression}}}}}'", "@ reference")
-    value = query(expression, data)
-    if value is None:
+    try:
+        return query(expression, data)
+    except VariableError:
         refuse_cluster_only(expression, data)
-        raise VariableError(f"variable {{{{{expression}}}}} could not be resolved")
-    return value
+        raise
 
 
 CLUSTER_ONLY = "__cluster_only__"

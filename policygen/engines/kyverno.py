@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -26,10 +26,11 @@ from policygen.engines._kyverno_match import (
     matches,
     possible_kinds,
 )
-from policygen.engines._kyverno_pattern import Mismatch, Skip, merge, wildcard
-from policygen.engines._kyverno_pattern import match as match_pattern
+from policygen.engines._kyverno_operators import evaluate
+from policygen.engines._kyverno_pattern import merge, validate_pattern, wildcard
 from policygen.engines._kyverno_vars import (
     CLUSTER_ONLY,
+    NotFound,
     VariableError,
     lookup,
     query,
@@ -75,6 +76,7 @@ FOREACH_FIELDS = {
     "elementScope",
 }
 MUTATE_FOREACH_FIELDS = {"list", "context", "preconditions", "patchStrategicMerge", "order"}
+FOREACH_FIELDS = FOREACH_FIELDS | {"foreach"}
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,11 @@ class Rule:
     @property
     def name(self) -> str:
         return str(self.spec["name"])
+
+    @property
+    def enforce(self) -> bool:
+        """failureAction Enforce (the rest is Audit, warning or not)."""
+        return self.action == "deny"
 
 
 @dataclass
@@ -145,7 +152,7 @@ class PolicySet:
         self.policies: list[Policy] = []
         self.exceptions: list[Exception_] = []
         self._images_of: tuple[Mapping[str, Any], dict[str, Any]] | None = None
-        self._memo: Memo[tuple[int, bytes], RuleResult] = Memo(MEMO_SIZE)
+        self._memo: Memo[tuple[int, bytes], RuleResult | None] = Memo(MEMO_SIZE)
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
@@ -246,6 +253,7 @@ class PolicySet:
         }
         _merge_maps(req.values, data)
         _merge_maps(req.request_values, data["request"])
+        data["request"]["operation"] = req.operation  # re-checking an old object changes it
         return data
 
     # --- mutate ---------------------------------------------------------------
@@ -275,58 +283,85 @@ class PolicySet:
                 raise UnsupportedConstruct(
                     "kyverno", f"{rule.policy}.{rule.name}.mutate", sorted(unknown)[0]
                 )
-            applied = False
+            before = obj
             if "patchStrategicMerge" in mutate:
                 patch = substitute(mutate["patchStrategicMerge"], data)
-                obj, applied = merge(obj, patch)
+                obj, _ = merge(obj, patch)
             for i, fe in enumerate(mutate.get("foreach") or []):
                 where = f"{rule.policy}.{rule.name}.mutate.foreach[{i}]"
                 _refuse_extra(fe, MUTATE_FOREACH_FIELDS, where)
-                for element, index in _elements(fe, data, where):
-                    scoped = _element_data(data, element, index)
+                elements = _elements(fe, data)
+                # a patchStrategicMerge foreach runs last element first
+                default_order = "Descending" if "patchStrategicMerge" in fe else "Ascending"
+                order = fe.get("order", default_order)
+                indexed = list(enumerate(elements))
+                if order == "Descending":
+                    indexed.reverse()
+                for index, element in indexed:
+                    if element is None:
+                        continue
+                    scoped = dict(data)
+                    scoped["element"] = scoped["element0"] = element
+                    scoped["elementIndex"] = scoped["elementIndex0"] = index
                     load_context(fe.get("context") or [], scoped, {}, where)
                     if not conditions_hold(fe.get("preconditions"), scoped, where):
                         continue
                     patch = substitute(fe["patchStrategicMerge"], scoped)
-                    obj, did = merge(obj, patch)
-                    applied = applied or did
-                    data["request"]["object"] = obj
-            status = "pass" if applied else "skip"
-            return RuleResult(rule.policy, rule.name, status, "mutated" if applied else ""), obj
+                    obj, _ = merge(obj, patch)
+                data["request"]["object"] = obj
+            # Kyverno compares the patched resource with the original.
+            changed = obj != before
+            status = "pass" if changed else "skip"
+            return RuleResult(rule.policy, rule.name, status, "mutated" if changed else ""), obj
         except VariableError as exc:
             return RuleResult(rule.policy, rule.name, "error", str(exc)), obj
 
     # --- validate -------------------------------------------------------------
 
     def _validate(self, rule: Rule, obj: dict[str, Any], req: Request) -> RuleResult | None:
+        """validateResourceHandler.Process and validator.validate: None when
+        the rule gives no response (not matched, or a foreach over nothing)."""
         try:
             if not self._applies(rule, obj, req):
                 return None
         except NamespaceUnknown as exc:
             msg = exc.message(f"{rule.policy}/{rule.name}")
             return RuleResult(rule.policy, rule.name, "error", msg, "deny")
-        result = self._check(rule, obj, req, req.old_obj)
-        validate = rule.spec["validate"]
-        if (
-            result.status == "fail"
-            and req.operation == "UPDATE"
-            and req.old_obj is not None
-            and validate.get("allowExistingViolations", True)
-        ):
-            # Kyverno skips a rule the old object already failed.
-            old = self._check(rule, dict(req.old_obj), req, None)
-            if old.status == "fail":
-                return RuleResult(rule.policy, rule.name, "skip", "existing violation", rule.action)
-        return result
-
-    def _check(
-        self, rule: Rule, obj: dict[str, Any], req: Request, old: Mapping[str, Any] | None
-    ) -> RuleResult:
         validate = rule.spec["validate"]
         where = f"{rule.policy}.{rule.name}.validate"
         _refuse_extra(validate, VALIDATE_FIELDS, where)
         if validate.get("failureActionOverrides"):
             raise UnsupportedConstruct("kyverno", f"{where}.failureActionOverrides", "")
+        result = self._check(rule, obj, req, req.old_obj)
+        if (
+            rule.enforce
+            and req.operation == "UPDATE"
+            and req.old_obj is not None
+            and validate.get("allowExistingViolations", True)
+            and result is not None
+            and result.status == "fail"
+        ):
+            # An Enforce rule re-checks the old object as if it were being
+            # created; a violation it already had is allowed to stay.
+            old = dict(req.old_obj)
+            as_created = dataclasses.replace(req, obj=old, operation="CREATE", old_obj=None)
+            try:
+                old_matches = self._applies(rule, old, as_created)
+            except NamespaceUnknown:
+                old_matches = False
+            if old_matches:
+                prior = self._check(rule, old, as_created, None)
+                if prior is not None and prior.status == "fail":
+                    return RuleResult(
+                        rule.policy, rule.name, "skip", "existing violation", rule.action
+                    )
+        return result
+
+    def _check(
+        self, rule: Rule, obj: dict[str, Any], req: Request, old: Mapping[str, Any] | None
+    ) -> RuleResult | None:
+        validate = rule.spec["validate"]
+        where = f"{rule.policy}.{rule.name}.validate"
 
         def result(status: str, message: str = "", element: Any = None) -> RuleResult:
             return RuleResult(rule.policy, rule.name, status, message, rule.action, element)
@@ -335,119 +370,188 @@ class PolicySet:
             data = self._data(obj, req, old)
             if self._excepted(rule, obj, req, data):
                 return result("skip", "exception")
-            key = None
-            if rule.inputs is not None:
-                # The rest depends only on these values: memoise it.
-                values = [lookup(data, path) for path in rule.inputs]
-                key = (id(rule), fingerprint((values, sorted(req.values.items()))))
-                hit = self._memo.get(key)
-                if isinstance(hit, RuleResult):
-                    return hit
-            answer = self._decide(rule, data, req, where, result)
-            if key is not None:
-                self._memo.put(key, answer)
-            return answer
         except VariableError as exc:
             return result("error", str(exc))
+        key = None
+        if rule.inputs is not None:
+            # The rest depends only on these values: memoise it.
+            values = [lookup(data, path) for path in rule.inputs]
+            extra = (sorted(req.values.items()), req.rule_values.get(rule.name))
+            key = (id(rule), fingerprint((values, extra, req.operation)))
+            hit = self._memo.get(key)
+            if hit is None or isinstance(hit, RuleResult):
+                return hit
+        spec = {
+            "context": rule.spec.get("context") or [],
+            "preconditions": rule.spec.get("preconditions"),
+            **validate,
+        }
+        found = _Validator(validate, where, req.rule_values.get(rule.name, {})).run(spec, data, 0)
+        answer = None if found is None else result(found.status, found.message, found.element)
+        if key is not None:
+            self._memo.put(key, answer)
+        return answer
 
-    def _decide(
-        self,
-        rule: Rule,
-        data: dict[str, Any],
-        req: Request,
-        where: str,
-        result: Callable[..., RuleResult],
-    ) -> RuleResult:
-        validate = rule.spec["validate"]
+
+@dataclass(frozen=True)
+class _Response:
+    status: str
+    message: str = ""
+    element: Any = None
+
+
+class _Validator:
+    """pkg/engine/handlers/validation/validate_resource.go's validator: one
+    rule, or one foreach level of it (``nesting`` > 0)."""
+
+    def __init__(self, validate: Mapping[str, Any], where: str, values: Mapping[str, Any]):
+        self.validate = validate  # the rule's validate block (message, failureAction)
+        self.where = where
+        self.values = values  # the test's values for this rule
+
+    def message(self, data: Mapping[str, Any]) -> str:
+        text = str(self.validate.get("message", ""))
         try:
-            load_context(
-                rule.spec.get("context") or [], data, req.rule_values.get(rule.name, {}), rule.name
+            return str(substitute_string(text, data))
+        except VariableError:
+            return text
+
+    def run(self, spec: Mapping[str, Any], data: dict[str, Any], nesting: int) -> _Response | None:
+        at = self.where if nesting == 0 else f"{self.where}.foreach"
+        try:
+            load_context(spec.get("context") or [], data, self.values if nesting == 0 else {}, at)
+        except VariableError as exc:
+            return _Response("error", f"failed to load context: {exc}")
+        try:
+            met = conditions_hold(spec.get("preconditions"), data, at)
+        except VariableError as exc:
+            return _Response("error", f"failed to evaluate preconditions: {exc}")
+        if not met:
+            return _Response("skip", "preconditions not met")
+        if "deny" in spec and spec["deny"] is not None:
+            try:
+                denied = conditions_hold((spec["deny"] or {}).get("conditions"), data, at)
+            except VariableError as exc:
+                return _Response("error", f"failed to check deny conditions: {exc}")
+            if denied:
+                return _Response("fail", self.message(data), data.get("element"))
+            return _Response("pass")
+        if spec.get("pattern") is not None or spec.get("anyPattern") is not None:
+            return self._patterns(spec, data)
+        if spec.get("foreach") is not None:
+            return self._foreach(spec["foreach"], data, nesting)
+        if spec.get("cel") is not None and nesting == 0:
+            from policygen.engines.kyverno_cel import validate_cel
+
+            request = data["request"]
+            status, message = validate_cel(
+                spec["cel"], request["object"], request.get("oldObject"), request, self.where
             )
-            if not conditions_hold(rule.spec.get("preconditions"), data, rule.name):
-                return result("skip", "preconditions not met")
-            outcome, failed = _validation(validate, data, req.values, where)
-            if outcome == "fail":
-                message = substitute_string(str(validate.get("message", "")), failed or data)
-                element = (failed or {}).get("element")
-                return result("fail", str(message), element)
-            return result(outcome)
-        except VariableError as exc:
-            return result("error", str(exc))
+            return _Response(status, message)
+        for construct in ("podSecurity", "manifests", "assert", "cel"):
+            if spec.get(construct) is not None:
+                raise UnsupportedConstruct("kyverno", f"{at}.{construct}", "")
+        return None  # Kyverno logs "invalid validation rule" and answers nothing
 
-
-def _validation(
-    validate: Mapping[str, Any], data: dict[str, Any], values: Mapping[str, Any], where: str
-) -> tuple[str, dict[str, Any] | None]:
-    """(pass | fail | skip, the variables in scope at the failure)."""
-    obj = data["request"]["object"]
-    if "pattern" in validate:
-        return _pattern_outcome(obj, [substitute(validate["pattern"], data)]), data
-    if "anyPattern" in validate:
-        return _pattern_outcome(obj, [substitute(p, data) for p in validate["anyPattern"]]), data
-    if "deny" in validate:
-        denied = conditions_hold(
-            (validate["deny"] or {}).get("conditions"), data, where, default=True
-        )
-        return ("fail" if denied else "pass"), data
-    if "foreach" in validate:
-        applied = 0
-        for i, fe in enumerate(validate["foreach"]):
-            at = f"{where}.foreach[{i}]"
-            _refuse_extra(fe, FOREACH_FIELDS, at)
-            if fe.get("elementScope") is False:
-                raise UnsupportedConstruct("kyverno", f"{at}.elementScope", "false")
-            for element, index in _elements(fe, data, at):
-                scoped = _element_data(data, element, index)
-                load_context(fe.get("context") or [], scoped, {}, at)
-                if not conditions_hold(fe.get("preconditions"), scoped, at):
-                    continue
-                applied += 1
-                if "deny" in fe:
-                    if conditions_hold(
-                        (fe["deny"] or {}).get("conditions"), scoped, at, default=True
-                    ):
-                        return "fail", scoped
-                    continue
-                patterns = fe.get("anyPattern") or [fe.get("pattern")]
-                if fe.get("pattern") is None and not fe.get("anyPattern"):
-                    raise UnsupportedConstruct("kyverno", at, "foreach without deny or pattern")
-                outcome = _pattern_outcome(element, [substitute(p, scoped) for p in patterns])
-                if outcome == "fail":
-                    return "fail", scoped
-        return ("pass" if applied else "skip"), None
-    raise UnsupportedConstruct(
-        "kyverno", where, "validate without pattern, anyPattern, deny or foreach"
-    )
-
-
-def _pattern_outcome(resource: Any, patterns: list[Any]) -> str:
-    skipped = 0
-    for pattern in patterns:
+    def _patterns(self, spec: Mapping[str, Any], data: dict[str, Any]) -> _Response:
+        element = data.get("__scoped__")
+        resource = element if element is not None else data["request"]["object"]
         try:
-            match_pattern(resource, pattern)
-            return "pass"
-        except Skip:
-            skipped += 1
-        except Mismatch:
-            continue
-    return "skip" if skipped == len(patterns) else "fail"
+            if spec.get("pattern") is not None:
+                patterns = [substitute(spec["pattern"], data)]
+                single = True
+            else:
+                any_pattern = spec["anyPattern"]
+                if not isinstance(any_pattern, list):
+                    return _Response("error", "failed to deserialize anyPattern")
+                patterns = [substitute(p, data) for p in any_pattern]
+                single = False
+        except VariableError as exc:
+            return _Response("error", f"variable substitution failed: {exc}")
+        if single:
+            status, path = validate_pattern(resource, patterns[0])
+            if status == "fail":
+                return _Response("fail", self.message(data), data.get("element"))
+            return _Response(status, path)
+        skipped = failed = 0
+        for pattern in patterns:
+            status, _ = validate_pattern(resource, pattern)
+            if status == "pass":
+                return _Response("pass")
+            if status == "skip":
+                skipped += 1
+            else:
+                failed += 1
+        if failed:
+            return _Response("fail", self.message(data), data.get("element"))
+        if skipped:
+            return _Response("skip")
+        return _Response("pass")
+
+    def _foreach(self, entries: Any, data: dict[str, Any], nesting: int) -> _Response | None:
+        if not isinstance(entries, list):
+            raise UnsupportedConstruct("kyverno", f"{self.where}.foreach", "not a list")
+        applied = 0
+        list_error: str | None = None
+        for i, fe in enumerate(entries):
+            at = f"{self.where}.foreach[{i}]"
+            _refuse_extra(fe, FOREACH_FIELDS, at)
+            try:
+                elements = _elements(fe, data)
+            except NotFound:
+                continue  # "optional field not found, skipping"
+            except VariableError as exc:
+                list_error = str(exc)
+                continue
+            response, count = self._elements(fe, elements, data, nesting, at)
+            if response.status != "pass":
+                return response
+            applied += count
+        if applied == 0:
+            if list_error is not None:
+                return _Response("error", f"failed to evaluate list: {list_error}")
+            return None
+        return _Response("pass")
+
+    def _elements(
+        self, fe: Mapping[str, Any], elements: list[Any], data: dict[str, Any], nesting: int,
+        at: str,
+    ) -> tuple[_Response, int]:  # fmt: skip
+        applied = 0
+        scope = fe.get("elementScope")
+        for index, element in enumerate(elements):
+            if element is None:
+                continue
+            scoped = dict(data)
+            scoped["element"] = scoped[f"element{nesting}"] = element
+            scoped["elementIndex"] = scoped[f"elementIndex{nesting}"] = index
+            is_map = isinstance(element, dict)
+            if scope is True and not is_map:
+                return _Response("error", "elementScope true needs map elements"), applied
+            scoped["__scoped__"] = element if (is_map if scope is None else scope) else None
+            if scoped["__scoped__"] is None:
+                scoped.pop("__scoped__")
+            response = self.run(fe, scoped, nesting + 1)
+            if response is None or response.status == "skip":
+                continue
+            if response.status != "pass":
+                if response.status == "error" and response.message.startswith(
+                    "failed to evaluate preconditions"
+                ):
+                    continue
+                return response, applied
+            applied += 1
+        return _Response("pass"), applied
 
 
-def _elements(fe: Mapping[str, Any], data: dict[str, Any], where: str) -> Iterator[tuple[Any, int]]:
+def _elements(fe: Mapping[str, Any], data: dict[str, Any]) -> list[Any]:
+    """EvaluateList: the query's list, or a one-element list of whatever
+    else it gives (null too, which is then skipped)."""
     expression = str(fe.get("list", ""))
-    value = query(str(substitute_string(expression, data)).strip("{} "), data)
-    if value is None:
-        raise VariableError(f"foreach list '{expression}' could not be resolved")
-    if not isinstance(value, list):
-        raise VariableError(f"foreach list '{expression}' is not a list")
-    yield from ((element, i) for i, element in enumerate(value))
-
-
-def _element_data(data: dict[str, Any], element: Any, index: int) -> dict[str, Any]:
-    scoped = dict(data)
-    scoped["element"] = element
-    scoped["elementIndex"] = index
-    return scoped
+    if "{{" in expression:
+        expression = str(substitute_string(expression, data))
+    value = query(expression.strip(), data)
+    return value if isinstance(value, list) else [value]
 
 
 def load_context(
@@ -473,92 +577,52 @@ def load_context(
                 missing[name] = f"{where}.context[{i}] ({', '.join(kinds)}) needs a cluster"
                 data[CLUSTER_ONLY] = missing
             continue
-        if "value" in variable:
-            value = substitute(variable["value"], data)
-        else:
-            expression = str(substitute_string(str(variable.get("jmesPath", "")), data))
-            value = query(expression, data)
+        # loaders/variable.go: a query that fails or gives null takes the
+        # default when there is one; with none, the entry is an error.
+        default = substitute(variable["default"], data) if "default" in variable else None
+        expression = variable.get("jmesPath")
+        if expression:
+            expression = str(substitute_string(str(expression), data))
+        try:
+            if "value" in variable:
+                value = substitute(variable["value"], data)
+                if expression:
+                    value = query(expression, value if isinstance(value, dict) else {"@": value})
+            elif expression:
+                value = query(expression, data)
+            else:
+                value = None
+        except VariableError:
+            if default is None:
+                raise
+            value = None
         if value is None:
-            if "default" not in variable:
-                raise VariableError(f"context variable '{name}' could not be resolved")
-            value = substitute(variable["default"], data)
+            value = default
+        if value is None:
+            raise VariableError(f"context variable '{name}' evaluated to null")
         data[name] = value
 
 
-OPERATORS = {
-    "Equals",
-    "NotEquals",
-    "In",
-    "AnyIn",
-    "AllIn",
-    "NotIn",
-    "AnyNotIn",
-    "AllNotIn",
-    "GreaterThan",
-    "GreaterThanOrEquals",
-    "LessThan",
-    "LessThanOrEquals",
-}
-
-
-def conditions_hold(
-    block: Any, data: Mapping[str, Any], where: str, *, default: bool = True
-) -> bool:
-    """``any``/``all`` condition blocks (both must hold), or a legacy list (all)."""
-    if not block:
-        return default
+def conditions_hold(block: Any, data: Mapping[str, Any], where: str) -> bool:
+    """EvaluateConditions: ``any``/``all`` blocks (an empty ``any`` holds
+    nothing), or a legacy list (all). No conditions hold."""
+    if block is None:
+        return True
     if isinstance(block, list):
         return all(_condition(c, data, where) for c in block)
+    if not isinstance(block, dict):
+        raise UnsupportedConstruct("kyverno", f"{where} conditions", "not any/all")
     any_of = block.get("any")
     all_of = block.get("all")
-    ok_any = any(_condition(c, data, where) for c in any_of) if any_of else True
-    ok_all = all(_condition(c, data, where) for c in all_of) if all_of else True
+    ok_any = True if any_of is None else any(_condition(c, data, where) for c in any_of)
+    ok_all = True if all_of is None else all(_condition(c, data, where) for c in all_of)
     return ok_any and ok_all
 
 
 def _condition(cond: Mapping[str, Any], data: Mapping[str, Any], where: str) -> bool:
-    op = cond.get("operator")
-    if op not in OPERATORS:
-        raise UnsupportedConstruct("kyverno", f"{where} condition", f"operator {op}")
     key = substitute(cond.get("key"), data)
     value = substitute(cond.get("value"), data)
-    if op == "Equals":
-        return _equals(key, value)
-    if op == "NotEquals":
-        return not _equals(key, value)
-    keys = key if isinstance(key, list) else [key]
-    values = value if isinstance(value, list) else [value]
-    if op in ("In", "AllIn"):
-        return all(any(_equals(k, v) for v in values) for k in keys)
-    if op == "AnyIn":
-        return any(any(_equals(k, v) for v in values) for k in keys)
-    if op in ("NotIn", "AllNotIn"):
-        return all(not any(_equals(k, v) for v in values) for k in keys)
-    if op == "AnyNotIn":
-        return any(not any(_equals(k, v) for v in values) for k in keys)
-    try:
-        a, b = float(key), float(value)
-    except (TypeError, ValueError):
-        raise UnsupportedConstruct(
-            "kyverno", f"{where} condition", f"{op} on non-numbers"
-        ) from None
-    return {
-        "GreaterThan": a > b,
-        "GreaterThanOrEquals": a >= b,
-        "LessThan": a < b,
-        "LessThanOrEquals": a <= b,
-    }[str(op)]
-
-
-def _equals(key: Any, value: Any) -> bool:
-    """Kyverno's Equals: a string value is a wildcard pattern for a string key."""
-    if isinstance(key, str) and isinstance(value, str):
-        return wildcard(value, key)
-    if isinstance(key, bool) or isinstance(value, bool):
-        return key is value or (isinstance(key, bool) and isinstance(value, bool) and key == value)
-    if isinstance(key, int | float) and isinstance(value, int | float):
-        return float(key) == float(value)
-    return bool(key == value)
+    return evaluate(str(cond.get("operator", "")), key, value, where)
 
 
 def _refuse_extra(entry: Mapping[str, Any], allowed: set[str], where: str) -> None:

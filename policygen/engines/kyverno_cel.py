@@ -576,3 +576,16 @@ class KyvernoCelEngine(VapEngine):
 
     def __init__(self) -> None:
         self._cache = PolicyCache(ENGINE, ValidatingPolicySet.load, lambda _: None)
+
+
+def validate_cel(
+    cel: Mapping[str, Any],
+    obj: Mapping[str, Any],
+    old_obj: Mapping[str, Any] | None,
+    request: Mapping[str, Any],
+    where: str,
+) -> tuple[str, str]:
+    """A ClusterPolicy rule's ``validate.cel`` (expressions, variables,
+    paramKind, auditAnnotations), as the kyverno evaluator's hook: the rule's
+    (pass | fail | error, message). Not implemented yet: refused."""
+    raise UnsupportedConstruct("kyverno", f"{where}.cel", "")
