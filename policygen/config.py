@@ -14,9 +14,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from policygen import globs
-from policygen.errors import ConfigError, Problem
+from policygen.errors import ConfigError, InputError, Problem
 from policygen.imageref import DOMAIN_AND_PORT, LEGACY_DEFAULT_DOMAIN, PATH_COMPONENT
-from policygen.yamlio import LocatedYamlError, Positions, dotted, load_with_positions, position_of
+from policygen.yamlio import (
+    LocatedYamlError,
+    dotted,
+    load_with_positions,
+    position_of,
+    read_bounded,
+)
+from policygen.yamlsafe import Positions, encoding_problem
 
 API_VERSION = "policygen.dev/v1alpha1"
 KIND = "ImagePolicyConfig"
@@ -174,15 +181,30 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
+#: A config with a thousand tenants is about 200 KiB.
+MAX_CONFIG_BYTES = 4 * 2**20
+
+
 def load(path: Path, *, today: dt.date | None = None) -> Config:
     """Read, validate and cross-check a config file; raise :class:`ConfigError`."""
     filename = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(filename, 0, 0, "", f"cannot read: {exc.strerror}")]) from exc
+        data = read_bounded(path, MAX_CONFIG_BYTES)
+    except InputError as exc:
+        raise ConfigError(exc.problems) from None
+    why = encoding_problem(data[:8192])
+    if why:
+        raise ConfigError([Problem(filename, 0, 0, "", why)])
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(filename, 0, 0, "", "not UTF-8 text")]) from exc
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        bad = data[exc.start]
+        raise ConfigError(
+            [Problem(filename, line, column, "", f"not UTF-8 text (byte 0x{bad:02x})")]
+        ) from None
     return parse(text, filename, today=today)
 
 

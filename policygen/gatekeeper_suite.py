@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policygen.engines.gatekeeper import PolicySet, Request
 from policygen.errors import InputError, UnsupportedConstruct
-from policygen.yamlio import load_all_fast, read_objects
+from policygen.yamlio import load_all_fast, read_bounded, read_objects
+from policygen.yamlsafe import MAX_DOCUMENT_BYTES, YamlProblem
 
 SUITE_API = "test.gatekeeper.sh/v1alpha1"
 
@@ -113,8 +112,8 @@ def find_suites(paths: list[Path]) -> list[Path]:
 
 def _is_suite(path: Path) -> bool:
     try:
-        docs = load_all_fast(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        docs = load_all_fast(read_bounded(path, MAX_DOCUMENT_BYTES))
+    except (InputError, YamlProblem):
         return False
     return any(
         isinstance(d, dict) and d.get("kind") == "Suite" and d.get("apiVersion") == SUITE_API

@@ -10,15 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-import yaml
-
-from policygen.kubeyaml import KubeLoader
+from policygen import yamlsafe
 from policygen.pathfilter import NO_IGNORE, Ignore, SkipReason, entries
 
-#: Scalars resolve as sigs.k8s.io/yaml resolves them (see kubeyaml).
-_Loader: type[yaml.SafeLoader] = KubeLoader
-
-MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_FILE_BYTES = yamlsafe.MAX_STREAM_BYTES
 
 #: Kustomize's own files look like objects but never reach the API server.
 KUSTOMIZE_GROUP = "kustomize.config.k8s.io/"
@@ -67,8 +62,7 @@ def read(paths: list[str], ignore: Ignore = NO_IGNORE) -> Iterator[Item]:
 
 def read_one(name: str) -> Iterator[Document | FileProblem | Skipped]:
     """The documents of one file, one at a time: a large file is never held
-    whole in memory. A YAML error stops that file where it is; what came
-    before it has been yielded."""
+    whole in memory. A problem costs only the document it is in."""
     label = "<stdin>" if name == "-" else name
     try:
         if name == "-":
@@ -76,7 +70,8 @@ def read_one(name: str) -> Iterator[Document | FileProblem | Skipped]:
         else:
             path = Path(name)
             if path.stat().st_size > MAX_FILE_BYTES:
-                yield FileProblem(label, f"larger than {MAX_FILE_BYTES // 2**20} MiB, not read")
+                limit = yamlsafe.size_text(MAX_FILE_BYTES)
+                yield FileProblem(label, f"larger than {limit}, not read")
                 return
             stream = path.open("rb")
     except OSError as exc:
@@ -98,32 +93,37 @@ def _documents(stream: BinaryIO, label: str) -> Iterator[Document | FileProblem 
         buffered = io.BufferedReader(cast(io.RawIOBase, stream))
     try:
         head = buffered.peek(8192)[:8192]
+        why = yamlsafe.encoding_problem(head)
+        if why:
+            yield FileProblem(label, "binary file, not a manifest" if why == "binary file" else why)
+            return
+        index = 0
+        total = 0
+        for chunk in yamlsafe.split(buffered):
+            total += chunk.size
+            if total > MAX_FILE_BYTES:
+                yield FileProblem(
+                    f"{label}:{chunk.first_line}",
+                    f"more than {yamlsafe.size_text(MAX_FILE_BYTES)}, the rest is not read",
+                )
+                return
+            if chunk.too_big:
+                index += 1
+                limit = yamlsafe.size_text(yamlsafe.MAX_DOCUMENT_BYTES)
+                yield FileProblem(
+                    f"{label}:{chunk.first_line}",
+                    f"document {index} is larger than {limit}, not read",
+                )
+                continue
+            try:
+                for doc, line in yamlsafe.parse(chunk.data, first_line=chunk.first_line, kube=True):
+                    index += 1
+                    yield from _objects(doc, f"{label}#{index}", line)
+            except yamlsafe.YamlProblem as exc:
+                index += 1
+                yield FileProblem(f"{label}:{exc.line}:{exc.column}", exc.text)
     except OSError as exc:
-        yield FileProblem(label, f"cannot read: {exc.strerror}")
-        return
-    if b"\0" in head:
-        yield FileProblem(label, "binary file, not a manifest")
-        return
-    text = io.TextIOWrapper(buffered, encoding="utf-8-sig")
-    loader = _Loader(text)
-    index = 0
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            index += 1
-            line = node.start_mark.line + 1 if node is not None else 0
-            doc = loader.construct_document(node) if node is not None else None
-            yield from _objects(doc, f"{label}#{index}", line)
-    except UnicodeDecodeError:
-        yield FileProblem(label, "not UTF-8 text")
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
-        problem = getattr(exc, "problem", None) or str(exc)
-        yield FileProblem(where, f"invalid YAML: {problem}")
-    finally:
-        loader.dispose()
-        text.detach()
+        yield FileProblem(label, f"cannot read: {exc.strerror or exc}")
 
 
 def _objects(doc: Any, source: str, line: int) -> Iterator[Document | FileProblem | Skipped]:
@@ -136,11 +136,44 @@ def _objects(doc: Any, source: str, line: int) -> Iterator[Document | FileProble
     if str(doc["apiVersion"]).startswith(KUSTOMIZE_GROUP):
         yield Skipped(source, "kustomize", str(doc["kind"]))
         return
-    if str(doc["kind"]).endswith("List") and isinstance(doc.get("items"), list):
+    wrong = object_problem(doc)
+    if wrong:
+        yield FileProblem(source, f"{wrong} (the API server would reject it), skipped")
+        return
+    if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
         for i, item in enumerate(doc["items"]):
-            if isinstance(item, dict) and "kind" in item:
-                yield Document(f"{source}.items[{i}]", item, line)
+            at = f"{source}.items[{i}]"
+            if not isinstance(item, dict) or "kind" not in item:
+                yield FileProblem(at, "not a Kubernetes object, skipped")
+            elif problem := object_problem(item):
+                yield FileProblem(at, f"{problem} (the API server would reject it), skipped")
             else:
-                yield FileProblem(f"{source}.items[{i}]", "not a Kubernetes object, skipped")
+                yield Document(at, item, line)
         return
     yield Document(source, doc, line)
+
+
+def object_problem(obj: dict[str, Any]) -> str | None:
+    """What makes an object's type meta or metadata unreadable for every
+    engine: each field has one JSON type in ``ObjectMeta`` and ``TypeMeta``."""
+    for key in ("apiVersion", "kind"):
+        if not isinstance(obj.get(key), str):
+            return f"{key}: a string is required"
+    meta = obj.get("metadata")
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        return "metadata: a mapping is required"
+    for key in ("name", "namespace", "generateName"):
+        if key in meta and not isinstance(meta[key], str):
+            return f"metadata.{key}: a string is required"
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            return f"metadata.{key}: a mapping is required"
+        for k, v in value.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                return f"metadata.{key}.{k}: a string is required"
+    return None

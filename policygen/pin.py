@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from policygen import atomic, imageref
+from policygen import atomic, imageref, yamlsafe
 from policygen.errors import PolicygenError, RegistryError
 from policygen.pathfilter import entries
 from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, VOLUMES, pod_spec
@@ -53,7 +53,13 @@ Resolver = Callable[[imageref.ImageRef], str]
 
 def sites(text: str, source: str) -> list[Site]:
     """Every container and image-volume image in the file's workloads, with
-    its position."""
+    its position. The file is read with :mod:`policygen.yamlsafe` first, so
+    that its limits, duplicate keys and tags are what ``scan`` says about it."""
+    try:
+        for _ in yamlsafe.parse(text, kube=True):
+            pass
+    except yamlsafe.YamlProblem as exc:
+        raise PolicygenError(f"{source}:{exc.line}:{exc.column}: {exc.text}") from None
     loader = yaml.SafeLoader(text)
     out: list[Site] = []
     try:
@@ -196,8 +202,8 @@ def _verify(old: str, new: str, changes: list[Change], path: Path) -> None:
     pinned = {c.site.start: c.pinned for c in changes}
     want = [pinned.get(site.start, site.image) for site in sites(old, str(path))]
     have = [site.image for site in sites(new, str(path))]
-    same_rest = [_blanked(d) for d in yaml.safe_load_all(old)] == [
-        _blanked(d) for d in yaml.safe_load_all(new)
+    same_rest = [_blanked(d) for d, _ in yamlsafe.parse(old, kube=True)] == [
+        _blanked(d) for d, _ in yamlsafe.parse(new, kube=True)
     ]
     if want != have or not same_rest:
         raise AssertionError(f"{path}: pinning would change more than the images; not written")

@@ -1,9 +1,9 @@
 """YAML reading that remembers where every value came from.
 
-PyYAML's composer gives us nodes with marks; we build plain Python values from
-them and keep a map from field path to (line, column), so that a pydantic error
-at ``spec.tenants[1].registries[0]`` can be reported at its line. Duplicate keys
-are an error here (PyYAML silently keeps the last one).
+:mod:`policygen.yamlsafe` builds plain Python values (with its limits) and a
+map from field path to (line, column), so that a pydantic error at
+``spec.tenants[1].registries[0]`` can be reported at its line. Duplicate keys
+are an error (PyYAML silently keeps the last one).
 """
 
 from __future__ import annotations
@@ -13,18 +13,9 @@ from typing import Any
 
 import yaml
 
+from policygen import yamlsafe
 from policygen.errors import InputError, Problem
-
-Path = tuple[str | int, ...]
-Positions = dict[Path, tuple[int, int]]
-
-try:  # the C loader is several times faster for manifests
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
-
-
-_BOOL = "tag:yaml.org,2002:bool"
+from policygen.yamlsafe import Path, Positions
 
 
 class LocatedYamlError(Exception):
@@ -33,77 +24,20 @@ class LocatedYamlError(Exception):
         self.problems = problems
 
 
-def load_with_positions(text: str, filename: str) -> tuple[Any, Positions]:
-    """Load a single YAML document, returning the value and its positions."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise LocatedYamlError(
-            [Problem(filename, line, col, "", f"invalid YAML: {exc.problem}")]
-        ) from exc
-    finally:
-        loader.dispose()
+def load_with_positions(text: str | bytes, filename: str) -> tuple[Any, Positions]:
+    """Load a single YAML document, returning the value and its positions.
+    YAML 1.2 booleans: only true/false, so `action: off` means "off"."""
     positions: Positions = {}
-    problems: list[Problem] = []
-    if node is None:
-        return None, positions
-    value = _build(loader, node, (), positions, problems, filename)
-    if problems:
-        raise LocatedYamlError(problems)
-    return value, positions
-
-
-def _build(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    path: Path,
-    positions: Positions,
-    problems: list[Problem],
-    filename: str,
-) -> Any:
-    positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in out:
-                problems.append(
-                    Problem(
-                        filename,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        _dotted(path + (key,)),
-                        "duplicate key",
-                    )
-                )
-                continue
-            out[key] = _build(loader, value_node, path + (key,), positions, problems, filename)
-            # A field is reported at its key: that is the line a user edits.
-            positions[path + (key,)] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(loader, item, path + (i,), positions, problems, filename)
-            for i, item in enumerate(node.value)
-        ]
-    if (
-        isinstance(node, yaml.ScalarNode)
-        and node.tag == _BOOL
-        and not node.style
-        and node.value.lower() not in ("true", "false")
-    ):
-        # YAML 1.2: only true/false are booleans, so `action: off` means "off".
-        return node.value
-    return loader.construct_object(node, deep=True)
+    docs: list[Any] = []
+    try:
+        for value, line in yamlsafe.parse(text, positions=positions, yaml12=True):
+            if docs:
+                raise yamlsafe.YamlProblem(line, 1, "expected a single document, found another")
+            docs.append(value)
+    except yamlsafe.YamlProblem as exc:
+        problem = Problem(filename, exc.line, exc.column, exc.field, exc.message)
+        raise LocatedYamlError([problem]) from None
+    return (docs[0] if docs else None), positions
 
 
 def position_of(positions: Positions, path: Path) -> tuple[int, int]:
@@ -124,9 +58,9 @@ def _dotted(path: Path) -> str:
 dotted = _dotted
 
 
-def load_all_fast(text: str) -> list[Any]:
-    """All documents of a stream, with the C loader and no positions."""
-    return list(yaml.load_all(text, Loader=_Loader))
+def load_all_fast(text: str | bytes) -> list[Any]:
+    """All documents of a stream, with limits (raises :class:`yamlsafe.YamlProblem`)."""
+    return [value for value, _ in yamlsafe.parse(text)]
 
 
 def dump(data: Any) -> str:
@@ -139,14 +73,31 @@ def dump(data: Any) -> str:
 def read_objects(path: FilePath) -> list[dict[str, Any]]:
     """Every document of a file the user named as input to a command (a test
     suite, a policy, a fixture): all must be mappings; any problem is an
-    InputError naming the file."""
+    InputError naming the file and line."""
+    data = read_bounded(path, yamlsafe.MAX_DOCUMENT_BYTES)
+    why = yamlsafe.encoding_problem(data[:8192])
+    if why:
+        raise InputError.at(path, "", why)
     try:
-        docs = load_all_fast(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.at(path, "", f"cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise InputError.at(path, "", f"invalid YAML: {exc}") from None
-    objects = [d for d in docs if d is not None]
-    if not all(isinstance(d, dict) for d in objects):
-        raise InputError.at(path, "", "every document must be a mapping")
-    return objects
+        docs = [(value, line) for value, line in yamlsafe.parse(data)]
+    except yamlsafe.YamlProblem as exc:
+        raise InputError(
+            [Problem(str(path), exc.line, exc.column, exc.field, exc.message)]
+        ) from None
+    for value, line in docs:
+        if value is not None and not isinstance(value, dict):
+            raise InputError([Problem(str(path), line, 1, "", "every document must be a mapping")])
+    return [value for value, _ in docs if value is not None]
+
+
+def read_bounded(path: FilePath, limit: int) -> bytes:
+    """The bytes of a file the user named, refusing more than ``limit`` (a
+    device like /dev/zero has no size to check first)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise InputError.at(path, "", f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise InputError.at(path, "", f"larger than {yamlsafe.size_text(limit)}, not read")
+    return data

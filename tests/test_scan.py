@@ -123,3 +123,21 @@ def test_a_bundle_in_the_context_is_what_gets_evaluated(
     built = list(scan(example, [str(manifest)], engine, EvalContext(NOW, bundle=bundle)))
     assert [r.verdict for r in rendered if isinstance(r, ObjectResult)] == ["deny"]
     assert [r.verdict for r in built if isinstance(r, ObjectResult)] == ["allow"]
+
+
+def test_an_alias_bomb_is_refused_before_any_engine_sees_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from policygen.cli import app
+    from tests.conftest import EXAMPLE
+    from tests.test_yamlsafe import bomb
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n" + bomb(9))
+    args = ["scan", str(path), "--engine", "all", "-c", str(EXAMPLE), "--now", "2026-11-28"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"policygen: {path}:7:26: document contains excessive aliasing (the API server's limit): "
+        "4,986 of 5,036 values would come from aliases\n"
+    )

@@ -112,9 +112,8 @@ class PolicyCache(Generic[P]):
 
 def bundle_documents(bundle: Path, target: str) -> list[dict[str, Any]]:
     """The policy documents of one target's folder in a built bundle."""
-    import yaml
-
     from policygen.errors import InputError
+    from policygen.yamlio import read_objects
 
     folder = bundle / target
     if not folder.is_dir():
@@ -123,10 +122,7 @@ def bundle_documents(bundle: Path, target: str) -> list[dict[str, Any]]:
     for path in sorted(folder.glob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue
-        try:
-            docs.extend(d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict))
-        except yaml.YAMLError as exc:
-            raise InputError.at(path, "", f"invalid YAML: {exc}") from None
+        docs.extend(read_objects(path))
     return docs
 
 
