@@ -193,3 +193,25 @@ def test_encodings_are_named(head: bytes, named: str) -> None:
 
 def test_utf8_is_fine() -> None:
     assert yamlsafe.encoding_problem("\ufeffname: café\n".encode()) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "args: [--op, =]\n",
+        "a: y\nb: 22:22\nc: 0777\nd: 1e3\ne: 2024-01-01\nf: .inf\n",
+        "1: a\ny: b\n1.5: c\n",
+        "a: !!int '3'\nb: '=' \n",
+        "base: &b {x: 1}\nuse: {<<: *b, y: 2}\n",
+    ],
+)
+def test_kube_mode_reads_as_kubeyaml(text: str) -> None:
+    from policygen import kubeyaml
+
+    assert values(text, kube=True) == kubeyaml.load_all(text)
+
+
+def test_kube_mode_refuses_a_null_key() -> None:
+    assert problem("~: a\n", kube=True) == (
+        "1:1: unsupported map key None (Kubernetes accepts only scalars)"
+    )
