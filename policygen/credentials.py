@@ -284,6 +284,7 @@ def explicit(
             "explicit credentials need --registry HOST: they are sent only to the "
             "registry they belong to"
         )
+    registry = _normalised_key(registry)  # --registry https://harbor.x/ means harbor.x
     if token:
         return registry, Credentials(source="POLICYGEN_REGISTRY_TOKEN", registry_token=token)
     if not username or not password:

@@ -225,6 +225,8 @@ def test_explicit_credentials_belong_to_one_registry() -> None:
     token = explicit("harbor.x", None, None, {"POLICYGEN_REGISTRY_TOKEN": "tok"})
     assert token is not None and token[1].registry_token == "tok"
     assert explicit(None, None, None, {}) is None
+    url = explicit("https://harbor.x/", "ci", SECRET, {})
+    assert url is not None and url[0] == "harbor.x"
     with pytest.raises(RegistryError, match="explicit credentials need --registry HOST"):
         explicit(None, "ci", SECRET, {})
     with pytest.raises(RegistryError, match="--username needs a password"):

@@ -371,6 +371,48 @@ def test_a_realm_on_another_host_is_not_shown_the_credentials(
     assert realm.seen[0].headers["Authorization"] == basic("ci", SECRET)
 
 
+@pytest.mark.parametrize(
+    ("realm", "message"),
+    [
+        (lambda h, s: reply(h, 500), "the token realm {realm} answered 500"),
+        (lambda h, s: reply(h, 200, b'{"token": ""}'), "the token realm {realm} sent no token"),
+        (lambda h, s: reply(h, 200, b"<html>"), "the token realm {realm} sent no token"),
+        (lambda h, s: reply(h, 403), "{realm} refused anonymous access (403 from the token realm)"),
+    ],
+)
+def test_bad_token_realms(serve: Callable[..., Fake], realm: Handler, message: str) -> None:
+    server = serve(realm)
+    fake = serve(_bearer(lambda h: f"http://{server.host}/token"))
+    with pytest.raises(RegistryError) as info:
+        resolve(fake.host)
+    assert str(info.value) == f"{fake.host}/team/app:1: " + message.format(realm=server.host)
+
+
+def test_a_challenge_without_a_usable_realm(serve: Callable[..., Fake]) -> None:
+    fake = serve(lambda h, s: reply(h, 401, WWW_Authenticate='Bearer realm="/relative"'))
+    with pytest.raises(RegistryError) as info:
+        resolve(fake.host)
+    assert str(info.value) == f"{fake.host}/team/app:1: {fake.host} sent no usable token realm"
+
+
+def test_docker_hub_credentials_may_go_to_auth_docker_io_only() -> None:
+    c = client("docker.io", PASSWORD)
+    ref = imageref.parse("nginx:1")
+    c._may_send(ref, "registry-1.docker.io", "https", "auth.docker.io", PASSWORD)
+    with pytest.raises(RegistryError, match=re.escape("sends its token requests to auth.evil.io")):
+        c._may_send(ref, "registry-1.docker.io", "https", "auth.evil.io", PASSWORD)
+    # a registry named with its default port is the same host as its realm
+    c._may_send(ref, "reg.example:443", "https", "reg.example", PASSWORD)
+
+
+def test_redirect_loops_end(serve: Callable[..., Fake]) -> None:
+    fake = serve(lambda h, s: reply(h, 302, Location=h.path + "x"))
+    with pytest.raises(RegistryError) as info:
+        resolve(fake.host)
+    assert str(info.value) == f"{fake.host}/team/app:1: more than 5 redirects"
+    assert len(fake.seen) == 6
+
+
 def test_credentials_go_over_plain_http_only_to_hosts_chosen_for_it() -> None:
     c = client("reg.example", PASSWORD, token_realms=["auth.example"])
     ref = imageref.parse("reg.example/team/app:1")
