@@ -337,13 +337,12 @@ def pin(
         if verify:
             checked = pinverify.verify(paths, client.digest, lock)
         else:
+            locked = pinlock.read(lock) if lock is not None else []
             report = pin_paths(paths, client.digest, dry_run=dry_run or lock_only)
             if lock is not None and not dry_run:
                 resolved_at = pinlock.now()
-                pinlock.update(
-                    lock,
-                    [pinlock.entry(c.site.image, c.pinned, resolved_at) for c in report.changes],
-                )
+                fresh = [pinlock.entry(c.site.image, c.pinned, resolved_at) for c in report.changes]
+                pinlock.update(lock, locked, fresh)
     except PolicygenError as exc:
         _fail(exc)
     if verify:

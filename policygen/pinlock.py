@@ -66,7 +66,8 @@ def read(path: Path) -> list[Entry]:
     except FileNotFoundError:
         return []
     except (OSError, UnicodeDecodeError) as exc:
-        raise PolicygenError(f"{path}: cannot read the lock file: {exc}") from None
+        reason = getattr(exc, "strerror", None) or "not UTF-8"
+        raise PolicygenError(f"{path}: cannot read the lock file: {reason}") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -141,11 +142,15 @@ def render(entries: Iterable[Entry]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update(path: Path, new: Iterable[Entry]) -> bool:
-    """Record ``new`` in the lock file; whether the file changed."""
-    old = read(path)
+def update(path: Path, old: list[Entry], new: Iterable[Entry]) -> bool:
+    """Record ``new`` in the lock file that held ``old`` (read before
+    anything was pinned, so a bad lock file stops pin before it writes);
+    whether the file changed."""
     entries = merged(old, new)
     if entries == sorted(old, key=lambda e: (e.image, e.tag)):
         return False
-    atomic.write_text(path, render(entries))
+    try:
+        atomic.write_text(path, render(entries))
+    except OSError as exc:
+        raise PolicygenError(f"{path}: cannot write the lock file: {exc.strerror}") from None
     return True

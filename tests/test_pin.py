@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from policygen.cli import app
+from policygen.errors import PolicygenError
 from tests.support.registry import Registry
 
 USER, PASSWORD = "ci", "s3cret-Pa55-never-shown"
@@ -476,6 +477,8 @@ def test_bad_lock_files_are_clear_errors(tmp_path: Path) -> None:
         ),
         "images: [\n": f"{lock}:2: the lock file is not valid YAML",
     }
+    manifest = tmp_path / "p.yaml"
+    manifest.write_text(pod("127.0.0.1:9/x:1"))
     for text, message in cases.items():
         lock.write_text(text)
         assert pin("--verify", "--lock", str(lock), str(tmp_path)) == (
@@ -483,7 +486,43 @@ def test_bad_lock_files_are_clear_errors(tmp_path: Path) -> None:
             "",
             f"policygen: {message}\n",
         )
+        # pin reads the lock before it resolves or writes anything
+        assert pin("--lock", str(lock), str(manifest)) == (2, "", f"policygen: {message}\n")
         assert lock.read_text() == text
+        assert manifest.read_text() == pod("127.0.0.1:9/x:1")
+
+
+def test_an_unusable_lock_file_path_stops_pin_before_it_writes(
+    registry: Registry, tmp_path: Path
+) -> None:
+    registry.push("team-a/app", "1.0", b"app")
+    path = tmp_path / "p.yaml"
+    path.write_text(pod(f"{registry.host}/team-a/app:1.0"))
+    lock = tmp_path / "not-a-folder" / "images.lock"
+    (tmp_path / "not-a-folder").write_text("a file")
+    assert pin("--lock", str(lock), str(path)) == (
+        2,
+        "",
+        f"policygen: {lock}: cannot read the lock file: Not a directory\n",
+    )
+    assert path.read_text() == pod(f"{registry.host}/team-a/app:1.0")
+
+
+def test_a_lock_file_that_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policygen import atomic, pinlock
+
+    def full(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic, "write_text", full)
+    lock = tmp_path / "images.lock"
+    entry = pinlock.Entry("127.0.0.1:5000/a", "1", "sha256:" + "a" * 64, "2026-12-01T00:00:00Z")
+    with pytest.raises(PolicygenError) as info:
+        pinlock.update(lock, [], [entry])
+    assert str(info.value) == f"{lock}: cannot write the lock file: No space left on device"
+    assert not lock.exists()
 
 
 def test_pin_with_a_lock_rewrites_and_records(registry: Registry, tmp_path: Path) -> None:
