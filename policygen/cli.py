@@ -46,6 +46,9 @@ NowOpt = Annotated[
     str | None,
     typer.Option("--now", help="Evaluate as of this date (YYYY-MM-DD), for reproducible runs."),
 ]
+KubernetesOpt = Annotated[
+    str, typer.Option("--kubernetes-version", help="The nodes' Kubernetes version, e.g. 1.36.")
+]
 RegoEngineOpt = Annotated[
     str, typer.Option(help="Rego engine for gatekeeper: opa, regopy or auto (prefers OPA).")
 ]
@@ -224,10 +227,21 @@ def report(
     ] = None,
     rego_engine: RegoEngineOpt = "auto",
     now: NowOpt = None,
+    kubernetes: KubernetesOpt = "1.36",
+    fail_within: Annotated[
+        int | None,
+        typer.Option(
+            "--fail-within",
+            min=0,
+            help="Exit 1 when an exemption expires within this many days.",
+        ),
+    ] = None,
 ) -> None:
-    """A compliance report: scope, tenants, exemptions with owners and expiry,
-    evidence that every target agrees with the model, bundle hashes. Exit 1
-    when the evidence shows a disagreement or the bundle is stale."""
+    """A compliance report: status, scope, tenants and their isolation, exemptions
+    with owners and expiry, node posture, scanner cross-walk, evidence that every
+    target agrees with the model, engine versions and upstream suites, bundle
+    hashes. Exit 1 when the bundle is missing or stale, the evidence shows a
+    disagreement, or (with --fail-within) an exemption lapses soon."""
     from policygen import atomic
     from policygen import report as reporting
     from policygen.engines import EvalContext
@@ -242,15 +256,54 @@ def report(
             loaded, EvalContext(today), fixture_paths or [], rego_engine=rego_engine
         )
         state = reporting.bundle_state(loaded, cfg, today, bundle_dir)
-        text = reporting.write(fmt, reporting.data(loaded, cfg, today, proof, state))
+        report_data = reporting.data(
+            loaded, cfg, today, proof, state, kubernetes=kubernetes, fail_within=fail_within
+        )
+        text = reporting.write(fmt, report_data)
         if out is None:
             sys.stdout.write(text)
         else:
             atomic.write_text(out, text)
     except PolicygenError as exc:
         _fail(exc)
-    if proof.failed or state.current is False:
+    failures: list[str] = report_data["status"]["failures"]
+    for failure in failures:
+        print(f"policygen: report: {failure}", file=sys.stderr)
+    if failures:
         raise typer.Exit(EXIT_NO)
+
+
+@app.command()
+def node(
+    cfg: ConfigOpt = Path("policygen.yaml"),
+    kubernetes: KubernetesOpt = "1.36",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")
+    ] = None,
+    now: NowOpt = None,
+) -> None:
+    """The kubelet side of cached images (KEP-2535): a KubeletConfiguration
+    fragment that re-verifies pull credentials before a cached image is reused,
+    with the shared registries as the only preloaded images exempt."""
+    from policygen import atomic
+    from policygen import node as node_posture
+
+    try:
+        loaded = config.load(cfg, today=_now(now))
+        posture = node_posture.posture(loaded, kubernetes)
+        if not posture.fragment:
+            raise PolicygenError(
+                f"Kubernetes {kubernetes}: the kubelet has no credential verification "
+                f"for cached images ({posture.gate}); imagePullPolicy: Always at "
+                "admission is the only protection"
+            )
+        if out is None:
+            sys.stdout.write(posture.fragment)
+        else:
+            atomic.write_text(out, posture.fragment)
+    except PolicygenError as exc:
+        _fail(exc)
+    print(f"policygen: node: {posture.gate}; policy {posture.policy}", file=sys.stderr)
 
 
 @app.command()

@@ -1,10 +1,13 @@
 """``policygen report``: what a compliance reviewer needs on one page.
 
-Scope, rules, tenants and their registries, exemptions with owners and
-expiry, the evidence that every target agrees with the reference model (the
-verdict matrix of ``policygen test`` in summary), and the bundle's hashes
-with whether the committed bundle is current. Rendered from one set of data
-into Markdown or HTML; deterministic for a given ``--now``."""
+The status first (is the committed bundle current, does the evidence agree,
+which exemptions lapse soon), then scope, rules, tenants and their
+registries, the tenant-isolation matrix, exemptions with owners and expiry,
+the node posture (the kubelet's side of cached images), the cross-walk to
+other scanners, the evidence that every target agrees with the reference
+model, how far that proof can be trusted (engine versions, upstream suites
+reproduced) and the bundle's hashes. Rendered from one set of data into
+Markdown or HTML; deterministic for a given ``--now`` and engine set."""
 
 from __future__ import annotations
 
@@ -14,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policygen import __version__, bundle
+from policygen import __version__, bundle, crosswalk, fidelity, isolation, node
 from policygen.config import Config
 from policygen.prove import RULES, Proof
 from policygen.render import render
 
 FORMATS = {"markdown": "report/report.md.j2", "html": "report/report.html.j2"}
 EXPIRY_WARNING_DAYS = 30
+MATRIX_MAX_COLUMNS = 9  # eight tenants and the namespaces of none
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class BundleState:
     folder: str
     current: bool | None  # None: no bundle on disk
     files: dict[str, str]  # path → sha256, as bundle.lock records them
+    rendered: dict[str, str]  # path → text of the bundle this config renders
 
 
 def bundle_state(config: Config, config_path: Path, now: dt.date, folder: Path) -> BundleState:
@@ -35,12 +40,46 @@ def bundle_state(config: Config, config_path: Path, now: dt.date, folder: Path) 
     on_disk = bundle.on_disk(folder) if folder.is_dir() else None
     expected = {p: rendered.digest(p) for p in rendered.files if p != bundle.LOCK_FILE}
     if on_disk is None:
-        return BundleState(str(folder), None, expected)
-    return BundleState(str(folder), on_disk == rendered.files, expected)
+        return BundleState(str(folder), None, expected, rendered.files)
+    return BundleState(str(folder), on_disk == rendered.files, expected, rendered.files)
+
+
+def expiring(config: Config, now: dt.date, within_days: int) -> list[str]:
+    """Exemptions that lapse within ``within_days`` days (0: today), soonest first."""
+    return [
+        e.name
+        for e in sorted(config.spec.exemptions, key=lambda e: (e.expires, e.name))
+        if (e.expires - now).days <= within_days
+    ]
+
+
+def failures(
+    config: Config, now: dt.date, proof: Proof, state: BundleState, fail_within: int | None
+) -> list[str]:
+    """Why the report exits 1: each a sentence for stderr; none on a clean report."""
+    out = []
+    if state.current is None:
+        out.append(f"no bundle at {state.folder}: run policygen build, or pass --bundle")
+    elif not state.current:
+        out.append(f"the bundle at {state.folder} is stale: run policygen build")
+    if proof.failed:
+        out.append(f"{len(proof.failed)} objects where an engine disagrees with the model")
+    if fail_within is not None:
+        soon = expiring(config, now, fail_within)
+        if soon:
+            out.append(f"exemptions expiring within {fail_within} days: " + ", ".join(soon))
+    return out
 
 
 def data(
-    config: Config, config_path: Path, now: dt.date, proof: Proof, state: BundleState
+    config: Config,
+    config_path: Path,
+    now: dt.date,
+    proof: Proof,
+    state: BundleState,
+    *,
+    kubernetes: str = node.DEFAULT_KUBERNETES,
+    fail_within: int | None = None,
 ) -> dict[str, Any]:
     spec = config.spec
     exemptions = [
@@ -87,6 +126,19 @@ def data(
         },
     ]
     evidence = _evidence(proof)
+    matrix = isolation.build(config, state.rendered, _selector)
+    posture = node.posture(config, kubernetes)
+    versions = fidelity.engine_versions()
+    suites = [
+        [r.suite, r.commit, r.evaluator, r.unit, r.share, str(r.refused), str(r.wrong), r.how]
+        for r in fidelity.SUITES
+    ]
+    status = {
+        "bundle": "missing" if state.current is None else "current" if state.current else "stale",
+        "agree": not proof.failed,
+        "expiring": expiring(config, now, EXPIRY_WARNING_DAYS),
+        "failures": failures(config, now, proof, state, fail_within),
+    }
     return {
         "name": config.name,
         "now": now.isoformat(),
@@ -104,6 +156,18 @@ def data(
         "exemptions": exemptions,
         "evidence": evidence,
         "bundle": state,
+        "status": status,
+        "isolation": matrix,
+        "node": posture,
+        "admission_still": node.ADMISSION_STILL_COVERS,
+        "versions": versions,
+        "suites": fidelity.SUITES,
+        "headers": {
+            "isolation": ["prefix", "listed by", *matrix.columns, "usable by several tenants"],
+        },
+        # a tenant × prefix matrix reads well up to a few tenants; past that
+        # it is one row per prefix with who may use it
+        "isolation_as_matrix": len(matrix.columns) <= MATRIX_MAX_COLUMNS,
         # the same tables as rows of cells, for the HTML template's one macro
         "rows": {
             "rules": [[r["name"], r["action"], r["detail"]] for r in rules],
@@ -127,7 +191,48 @@ def data(
                 [c["engine"], c["rule"], c["deny"], c["warn"], c["audit"], c["allow"]]
                 for c in evidence["counts"]
             ],
+            **_isolation_rows(matrix),
+            "crosswalk": crosswalk.rows(),
+            "versions": [list(v) for v in versions],
+            "suites": suites,
         },
+    }
+
+
+def _isolation_rows(matrix: isolation.Matrix) -> dict[str, list[list[str]]]:
+    """The isolation tables as rows of cells: the matrix, the same as one row
+    per prefix (for many tenants), the tenants' scopes and the enforcers."""
+    return {
+        "isolation": [
+            [p.entry, p.source, *p.cells, ", ".join(p.users) if p.contested else ""]
+            for p in matrix.prefixes
+        ],
+        "prefix_users": [
+            [
+                p.entry,
+                p.source,
+                isolation.EVERY_COLUMN
+                if p.source == "shared"
+                else ", ".join(
+                    f"{u} ({c})" for u, c in zip(matrix.columns, p.cells, strict=True) if c
+                ),
+            ]
+            for p in matrix.prefixes
+        ],
+        "tenant_scopes": [
+            [
+                t.name,
+                t.namespaces or "none: selector only",
+                t.selector,
+                "yes" if t.selector_only else "",
+            ]
+            for t in matrix.tenants
+        ],
+        "enforcers": [
+            [target, obj, whose]
+            for target, objects in matrix.enforced_by.items()
+            for obj, whose in objects
+        ],
     }
 
 

@@ -58,10 +58,15 @@ def test_html_report_is_well_formed_and_escaped(tmp_path: Path) -> None:
         )
     )
     out_file = tmp_path / "out" / "report.html"
-    code, out, _ = report(
+    code, out, err = report(
         "-c", str(cfg), "--format", "html", "-o", str(out_file), "--bundle", str(tmp_path / "none")
     )
-    assert code == 0
+    # No bundle is a failed review: the report is written, and says why it exits 1.
+    assert code == 1
+    assert (
+        err
+        == f"policygen: report: no bundle at {tmp_path / 'none'}: run policygen build, or pass --bundle\n"
+    )
     assert out == ""
     html = out_file.read_text()
     assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
@@ -87,3 +92,80 @@ def test_html_report_is_well_formed_and_escaped(tmp_path: Path) -> None:
 def test_unknown_format() -> None:
     code, _, err = report("-c", str(EXAMPLE), "--format", "pdf")
     assert (code, err) == (2, "policygen: --format: 'pdf' is not markdown or html\n")
+
+
+def test_status_comes_first_and_says_what_fails(tmp_path: Path) -> None:
+    bundle = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", bundle)
+    (bundle / "kyverno" / "require-image-digest.yaml").write_text("# edited by hand\n")
+    code, out, err = report("-c", str(EXAMPLE), "--bundle", str(bundle))
+    assert code == 1
+    assert err == f"policygen: report: the bundle at {bundle} is stale: run policygen build\n"
+    sections = [line for line in out.splitlines() if line.startswith("## ")]
+    assert sections[0] == "## Status"
+    status = out.split("## Status\n\n")[1].split("\n\n## ")[0]
+    assert status.splitlines() == [
+        f"- Bundle: **stale**: `{bundle}` does not match this config; run `policygen build`.",
+        "- Evidence: every engine agrees with the reference model on 891 workloads.",
+        "- Exemptions expiring within 30 days: none.",
+    ]
+
+
+def test_fail_within_days_of_an_expiry() -> None:
+    # scraper-migration expires 2027-03-31: 123 days after 2026-11-28
+    bundle = str(ROOT / "policies")
+    code, _, err = report("-c", str(EXAMPLE), "--bundle", bundle, "--fail-within", "122")
+    assert (code, err) == (0, "")
+    code, _, err = report("-c", str(EXAMPLE), "--bundle", bundle, "--fail-within", "123")
+    assert code == 1
+    assert err == "policygen: report: exemptions expiring within 123 days: scraper-migration\n"
+    code, _, err = report("-c", str(EXAMPLE), "--bundle", bundle, "--fail-within", "-1")
+    assert code == 2
+
+
+def test_isolation_node_crosswalk_and_fidelity_sections() -> None:
+    code, out, _ = report("-c", str(EXAMPLE), "--bundle", str(ROOT / "policies"))
+    assert code == 0
+    assert (
+        "| prefix | listed by | team-a | team-b | payments | (no tenant) | usable by several tenants |"
+        in out
+    )
+    assert "| harbor.corp.example/infra | shared | shared | shared | shared | shared |  |" in out
+    assert "| ghcr.io/acme-team-b | team-b |  | own |  |  |  |" in out
+    assert (
+        "| kyverno | ClusterPolicy/acme-restrict-image-registries | every namespace in scope |"
+        in out
+    )
+    assert "No prefix outside the shared list is usable by more than one tenant." in out
+    assert "imagePullCredentialsVerificationPolicy: NeverVerifyAllowlistedImages" in out
+    assert "For Kubernetes 1.36: beta in 1.36: on by default." in out
+    assert (
+        "| pullPolicy | Checkov | CKV_K8S_15 | Image Pull Policy should be Always | stricter |"
+        in out
+    )
+    assert "| gatekeeper (Rego) | opa-golib-python-bindings |" in out
+
+
+def test_node_posture_follows_the_kubernetes_version() -> None:
+    bundle = str(ROOT / "policies")
+    _, out, _ = report("-c", str(EXAMPLE), "--bundle", bundle, "--kubernetes-version", "1.34")
+    assert "For Kubernetes 1.34: alpha in 1.34: the feature gate must be enabled." in out
+    assert "featureGates:\n  KubeletEnsureSecretPulledImages: true\n" in out
+    _, out, _ = report("-c", str(EXAMPLE), "--bundle", bundle, "--kubernetes-version", "1.32")
+    assert "For Kubernetes 1.32: unavailable before 1.33." in out
+    assert "KubeletConfiguration" not in out
+
+
+def test_many_tenants_get_one_row_per_prefix(tmp_path: Path) -> None:
+    # nine tenants: a matrix of ten columns no longer reads, a list does
+    extra = "".join(
+        f"    - name: t{i}\n      namespaces: [t{i}]\n      registries: [harbor.corp.example/t{i}]\n"
+        for i in range(6)
+    )
+    cfg = tmp_path / "policygen.yaml"
+    cfg.write_text(EXAMPLE.read_text().replace("  exemptions:\n", extra + "  exemptions:\n"))
+    _, out, _ = report("-c", str(cfg), "--bundle", str(tmp_path / "none"))
+    assert "| prefix | listed by | usable by |" in out
+    assert "| registry.k8s.io/pause | shared | every namespace in scope |" in out
+    assert "| harbor.corp.example/t0 | t0 | t0 (own) |" in out
+    assert "| team-a | team-b |" not in out

@@ -1,0 +1,53 @@
+"""How far the offline proof can be trusted: the engines it ran on and the
+upstream suites its evaluators reproduce.
+
+``SUITES`` records runs of upstream's own test suites (which nobody here
+wrote) through policygen's evaluators. The numbers are measured, never
+typed from hope: regenerate them with the scripts named in each entry and
+update this table in the same commit as the change that moved them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import metadata
+
+from policygen import __version__
+
+#: The packages whose code decides verdicts, by the evaluator that uses them.
+ENGINE_PACKAGES = (
+    ("gatekeeper (Rego)", "opa-golib-python-bindings"),
+    ("gatekeeper (Rego, fallback)", "regopy"),
+    ("vap, kyverno-cel, CEL entries", "cel-expr-python"),
+)
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    suite: str  # upstream repository and folder
+    commit: str
+    evaluator: str  # policygen's evaluator, with engine and mode
+    unit: str  # what is counted: suites, cases, test folders
+    passed: int
+    total: int
+    refused: int  # refused with a reason (unsupported construct, cluster-only)
+    wrong: int  # a verdict that differs from upstream's expectation
+    how: str  # the command that reproduces the row
+
+    @property
+    def share(self) -> str:
+        return f"{self.passed}/{self.total}"
+
+
+SUITES: tuple[SuiteResult, ...] = ()
+
+
+def engine_versions() -> list[tuple[str, str, str]]:
+    """(evaluator, package, version) for every engine, ``not installed`` when absent."""
+    rows = [("kyverno (policygen's own engine)", "policygen", __version__)]
+    for evaluator, package in ENGINE_PACKAGES:
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        rows.append((evaluator, package, version))
+    return rows
