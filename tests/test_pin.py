@@ -36,6 +36,15 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def tokened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """The registry with token authentication: a token server on another port
+    checks the credentials and signs the tokens the registry verifies."""
+    server = Registry(tmp_path_factory.mktemp("tokened"), users={USER: PASSWORD}, token=True)
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def no_credentials_of_this_machine(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
@@ -294,6 +303,49 @@ def test_wrong_credentials_leave_files_untouched_and_show_no_secret(
         f"(docker login {private.host}, or --username)\n"
     )
     assert PASSWORD not in err and wrong not in err
+
+
+def test_bearer_tokens_from_the_real_registrys_token_realm(
+    tokened: Registry, tmp_path: Path
+) -> None:
+    assert tokened.token is not None and tokened.tls is not None
+    digest = tokened.push("infra/scraper", "27.15", b"scraper")
+    realm = tokened.token.host
+    path = tmp_path / "p.yaml"
+    path.write_text(pod(f"{tokened.host}/infra/scraper:27.15"))
+    asked = len(tokened.token.seen)
+    # the realm is on another port, so another host: not shown the password unasked
+    code, out, err = pin(*login(tokened), "--password-stdin", str(path), stdin=PASSWORD)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"policygen: {path}:7: {tokened.host}/infra/scraper:27.15: {tokened.host} sends its "
+        f"token requests to {realm}; policygen shows the credentials from --username only to "
+        f"{tokened.host} (trust that realm with --token-realm {realm})\n"
+    )
+    assert len(tokened.token.seen) == asked
+    trusted = [*login(tokened), "--password-stdin", "--token-realm", realm, str(path)]
+    code, _, err = pin(*trusted, stdin="wrong")
+    assert (code, err) == (
+        2,
+        f"policygen: {path}:7: {tokened.host}/infra/scraper:27.15: {realm} refused the "
+        "credentials from --username (401 from the token realm)\n",
+    )
+    # anonymous, the realm's token grants nothing and the registry says no
+    code, _, err = pin("--ca-file", str(tokened.tls.ca), str(path))
+    assert (code, err) == (
+        2,
+        f"policygen: {path}:7: {tokened.host}/infra/scraper:27.15: {tokened.host} refused "
+        f"anonymous access (401); log in (docker login {tokened.host}) or pass --registry "
+        "with --username\n",
+    )
+    assert path.read_text() == pod(f"{tokened.host}/infra/scraper:27.15")
+    code, out, err = pin(*trusted, stdin=PASSWORD)
+    assert (code, err) == (0, "")
+    assert out == f"{path}:7: pinned c: {tokened.host}/infra/scraper:27.15@{digest}\n"
+    assert tokened.token.seen[-1] == (
+        f"/token?service=policygen-test&scope=repository%3Ainfra%2Fscraper%3Apull&account={USER}",
+        True,
+    )
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.token import ISSUER, SERVICE, TokenServer
+
 PACKAGES = {
     "docker-registry": "docker-registry",
     "skopeo": "skopeo",
@@ -116,16 +118,30 @@ def free_port() -> int:
 
 
 class Registry:
-    def __init__(self, root: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, root: Path, users: dict[str, str] | None = None, *, token: bool = False
+    ) -> None:
+        """Anonymous and plain HTTP; with ``users``, over TLS and asking for
+        them with htpasswd, or with ``token`` through a token server on
+        another port (distribution's token authentication)."""
         ensure_tools()
         self.root = root
         self.host = f"127.0.0.1:{free_port()}"
         self.users = users or {}
         self.tls = make_tls(root / "tls") if users else None
+        self.token: TokenServer | None = None
         http = f"addr: {self.host}"
         auth = ""
         if self.tls is not None:
             http += f", tls: {{certificate: {self.tls.cert}, key: {self.tls.key}}}"
+        if self.tls is not None and token:
+            # the registry's own certificate signs the tokens: its CA is the root
+            self.token = TokenServer(self.tls.cert, self.tls.key, self.users)
+            auth = (
+                f"auth: {{token: {{realm: 'http://{self.token.host}/token', "
+                f"service: {SERVICE}, issuer: {ISSUER}, rootcertbundle: {self.tls.ca}}}}}\n"
+            )
+        elif self.tls is not None:
             htpasswd = root / "htpasswd"
             htpasswd.write_text(
                 "".join(
@@ -204,6 +220,8 @@ class Registry:
         return "sha256:" + hashlib.sha256(out.stdout).hexdigest()
 
     def stop(self) -> None:
+        if self.token is not None:
+            self.token.stop()
         self.process.terminate()
         self.process.wait(10)
 
