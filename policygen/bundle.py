@@ -3,19 +3,25 @@ atomically, or compare it with what is on disk."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
 import difflib
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from policygen import __version__
+from policygen import __version__, atomic
 from policygen.config import Config
-from policygen.errors import StaleBundle
+from policygen.errors import PolicygenError, StaleBundle
 from policygen.targets import registry
 
 LOCK_FILE = "bundle.lock"
@@ -64,12 +70,18 @@ def render_bundle(config: Config, config_path: Path, now: dt.date) -> Bundle:
 
 
 def on_disk(out_dir: Path) -> dict[str, str]:
+    """The text of every file under ``out_dir`` (undecodable bytes shown as
+    U+FFFD: the diff still says the file differs)."""
     if not out_dir.is_dir():
         return {}
     out = {}
-    for path in sorted(out_dir.rglob("*")):
-        if path.is_file():
-            out[path.relative_to(out_dir).as_posix()] = path.read_text(encoding="utf-8")
+    try:
+        for path in sorted(out_dir.rglob("*")):
+            if path.is_file():
+                text = path.read_bytes().decode("utf-8", errors="replace")
+                out[path.relative_to(out_dir).as_posix()] = text
+    except OSError as exc:
+        raise PolicygenError(f"cannot read {exc.filename or out_dir}: {exc.strerror}") from None
     return out
 
 
@@ -100,12 +112,123 @@ def check(bundle: Bundle, out_dir: Path) -> None:
         )
 
 
+class OutputRefused(PolicygenError):
+    """``build -o`` names something that is not ours to replace."""
+
+
+class BuildConflict(PolicygenError):
+    """Another build holds the output's lock."""
+
+
+#: Hidden siblings of the output folder while it is written: ``.<name>.policygen-new-…``
+#: (the bundle being written) and ``.<name>.policygen-old-…`` (the one replaced).
+STAGING = ".{}.policygen-"
+RENAME_EXCHANGE = 2  # linux/fs.h
+AT_FDCWD = -100
+
+
 def write(bundle: Bundle, out_dir: Path) -> None:
-    """Write into a fresh sibling folder, then swap it in, so a reader (or a
-    crash) never sees a half-written bundle."""
-    out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+    """Replace the bundle at ``out_dir`` so that, at every instant, the path
+    holds a whole bundle, the old one or the new one.
+
+    The new bundle is written into a hidden sibling folder, then exchanged
+    with the old in one ``renameat2(RENAME_EXCHANGE)``, and the old removed.
+    Where the file system cannot exchange, two renames are used, and a kill
+    between them is undone by the next build. One build at a time holds a
+    lock on the parent folder; a second is refused. Folders that are not a
+    policygen bundle are refused, never replaced."""
+    out = Path(os.path.realpath(out_dir))  # a symlinked output: write where it points
+    if out.parent == out:
+        raise OutputRefused(f"-o {out_dir}: cannot replace the root folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with _lock(out, out_dir):
+            _recover(out)
+            _refuse_foreign(out, out_dir)
+            _swap_in(bundle, out)
+    except OSError as exc:
+        where = exc.filename or out
+        raise atomic.WriteError(
+            f"cannot write the bundle to {out_dir}: {where}: {exc.strerror or exc}; "
+            "the bundle there is unchanged"
+        ) from None
+
+
+@contextlib.contextmanager
+def _lock(out: Path, shown: Path) -> Iterator[None]:
+    """An exclusive lock on the output's parent folder for this build: a
+    lock on the folder itself needs no lock file to be left behind."""
+    fd = os.open(out.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildConflict(
+                f"another policygen build is writing into {out.parent} right now; "
+                f"{shown} is left to it (run again when it is done)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _staged(out: Path) -> list[Path]:
+    prefix = STAGING.format(out.name)
+    return sorted(p for p in out.parent.iterdir() if p.name.startswith(prefix))
+
+
+def _recover(out: Path) -> None:
+    """Undo what a killed build left: put back a bundle it had moved aside,
+    and remove its staging folders."""
+    for path in _staged(out):
+        moved_aside = "-old-" in path.name and (path / "bundle" / LOCK_FILE).is_file()
+        if moved_aside and not out.exists():
+            os.rename(path / "bundle", out)
+        shutil.rmtree(path)
+
+
+def _refuse_foreign(out: Path, shown: Path) -> None:
+    """Only an absent or empty folder, or a policygen bundle with nothing
+    but its own files, may be replaced."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise OutputRefused(f"-o {shown}: exists and is not a folder; not replaced")
+    present = sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*") if not p.is_dir() or p.is_symlink()
+    )
+    if not present:
+        return
+    listed = _lock_files(out / LOCK_FILE)
+    if listed is None:
+        raise OutputRefused(
+            f"-o {shown}: not empty and not a policygen bundle (no readable {LOCK_FILE}); "
+            "not replaced: choose an empty or new folder"
+        )
+    foreign = [p for p in present if p != LOCK_FILE and p not in listed]
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise OutputRefused(
+            f"-o {shown}: holds files that are not part of its bundle "
+            f"({', '.join(foreign[:3])}{more}); not replaced: move them out first"
+        )
+
+
+def _lock_files(path: Path) -> set[str] | None:
+    """The files a bundle.lock lists, or None when it is not one of ours."""
+    try:
+        lock = json.loads(path.read_bytes()[: 16 * 2**20])
+    except (OSError, ValueError):
+        return None
+    if not isinstance(lock, dict) or "policygen" not in lock:
+        return None
+    files = lock.get("files")
+    return set(files) if isinstance(files, dict) else None
+
+
+def _swap_in(bundle: Bundle, out: Path) -> None:
+    mode = stat.S_IMODE(out.stat().st_mode) if out.is_dir() else 0o777 & ~atomic.umask()
+    staging = Path(tempfile.mkdtemp(prefix=STAGING.format(out.name) + "new-", dir=out.parent))
     try:
         for rel, text in bundle.files.items():
             path = staging / rel
@@ -114,13 +237,39 @@ def write(bundle: Bundle, out_dir: Path) -> None:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
-        old = None
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "bundle")
-        os.replace(staging, out_dir)
-        if old is not None:
-            shutil.rmtree(old)
+        os.chmod(staging, mode)  # mkdtemp's 0700 is not what a bundle should be
+        if not out.exists():
+            os.rename(staging, out)
+        elif _exchange(staging, out):
+            shutil.rmtree(staging)  # it holds the old bundle now
+        else:
+            aside = Path(tempfile.mkdtemp(prefix=STAGING.format(out.name) + "old-", dir=out.parent))
+            os.rename(out, aside / "bundle")
+            os.rename(staging, out)
+            shutil.rmtree(aside)
+        atomic.sync_dir(out.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2``); False where the
+    C library or the file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))

@@ -6,6 +6,7 @@ disagreement, a stale bundle); 2 bad input or usage; 3 a bug in policygen.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -76,9 +77,14 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter policygen.yaml."""
+    from policygen import atomic
+
     if path.exists() and not force:
         _fail(PolicygenError(f"{path} exists; pass --force to overwrite it"))
-    path.write_text(config.STARTER, encoding="utf-8")
+    try:
+        atomic.write_text(path, config.STARTER)
+    except PolicygenError as exc:
+        _fail(exc)
     print(f"wrote {path}")
 
 
@@ -379,6 +385,8 @@ def pin(
         if password_stdin:
             if username is None:
                 raise PolicygenError("--password-stdin needs --username")
+            if sys.stdin is None:
+                raise PolicygenError("--password-stdin: standard input is closed")
             password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
         store = Store(explicit=explicit(registry, username, password, os.environ))
         client = Client(
@@ -651,13 +659,22 @@ def version() -> None:
 
 def main() -> None:
     """Entry point: turn anything unexpected into exit 3 without a traceback
-    (set POLICYGEN_DEBUG=1 to see it)."""
+    (set POLICYGEN_DEBUG=1 to see it). A failing stream or file system is the
+    environment saying no, not a bug: exit 2 with what it said."""
+    if sys.stderr is None:  # policygen 2>&-: nowhere to say anything
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    if sys.stdout is None:  # policygen >&-
+        print("policygen: standard output is closed", file=sys.stderr)
+        sys.exit(EXIT_INPUT)
+    code: int = EXIT_OK
     try:
         app(prog_name="policygen")
     except SystemExit as exc:
-        raise exc
+        code = exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_BUG
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
+    except OSError as exc:
+        code = _environment_failed(exc)
     except Exception as exc:
         if os.environ.get("POLICYGEN_DEBUG"):
             traceback.print_exc()
@@ -665,5 +682,20 @@ def main() -> None:
             f"policygen: internal error (a bug, please report it): {type(exc).__name__}: {exc}",
             file=sys.stderr,
         )
-        sys.exit(EXIT_BUG)
-    sys.exit(EXIT_OK)
+        code = EXIT_BUG
+    try:
+        sys.stdout.flush()  # a full disk behind stdout shows only here
+    except OSError as exc:
+        code = _environment_failed(exc)
+    sys.exit(code)
+
+
+def _environment_failed(exc: OSError) -> int:
+    where = f"{exc.filename}: " if exc.filename else "writing the output: "
+    with contextlib.suppress(OSError):
+        print(f"policygen: {where}{exc.strerror or exc}", file=sys.stderr)
+    # Python flushes stdout again at exit; let that write go nowhere.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_INPUT

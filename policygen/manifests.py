@@ -66,6 +66,9 @@ def read_one(name: str) -> Iterator[Document | FileProblem | Skipped]:
     label = "<stdin>" if name == "-" else name
     try:
         if name == "-":
+            if sys.stdin is None:  # policygen scan - <&-
+                yield FileProblem(label, "standard input is closed")
+                return
             stream: BinaryIO = sys.stdin.buffer
         else:
             path = Path(name)

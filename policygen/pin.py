@@ -183,10 +183,14 @@ def _pin_file(
         return
     new_text = _splice(text, changes)
     _verify(text, new_text, changes, path)
-    report.changes.extend(changes)
     if not dry_run:
-        atomic.write_text(path, new_text)
+        try:
+            atomic.write_text(path, new_text)
+        except atomic.WriteError as exc:
+            report.problems.append(str(exc))
+            return
         report.files_written.append(str(path))
+    report.changes.extend(changes)
 
 
 def _splice(text: str, changes: list[Change]) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from policygen import bundle, config
 from policygen.bundle import LOCK_FILE
-from policygen.errors import StaleBundle
+from policygen.errors import PolicygenError, StaleBundle
 from tests import golden
 from tests.conftest import EXAMPLE, NOW
 
@@ -78,7 +78,8 @@ def test_check_reports_a_readable_diff(example: config.Config, tmp_path: Path) -
 def test_write_replaces_stale_files_atomically(example: config.Config, tmp_path: Path) -> None:
     out = tmp_path / "policies"
     out.mkdir()
-    (out / "stale.yaml").write_text("old\n")
+    (out / "stale.yaml").write_text("old\n")  # a file of the previous bundle, in its lock
+    (out / "bundle.lock").write_text('{"policygen": "0", "files": {"stale.yaml": "x"}}\n')
     bundle.write(bundle.render_bundle(example, EXAMPLE, NOW), out)
     assert not (out / "stale.yaml").exists()
     assert sorted(os.listdir(tmp_path)) == ["policies"]  # no staging folders left
@@ -90,6 +91,7 @@ def test_failed_write_leaves_the_old_bundle(
     out = tmp_path / "policies"
     out.mkdir()
     (out / "old.yaml").write_text("old\n")
+    (out / "bundle.lock").write_text('{"policygen": "0", "files": {"old.yaml": "x"}}\n')
     calls = {"n": 0}
     real = os.fsync
 
@@ -100,7 +102,7 @@ def test_failed_write_leaves_the_old_bundle(
         real(fd)
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(OSError):
+    with pytest.raises(PolicygenError, match="No space left on device"):
         bundle.write(bundle.render_bundle(example, EXAMPLE, NOW), out)
     assert sorted(os.listdir(tmp_path)) == ["policies"]
-    assert sorted(os.listdir(out)) == ["old.yaml"]
+    assert sorted(os.listdir(out)) == ["bundle.lock", "old.yaml"]
