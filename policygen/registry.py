@@ -24,8 +24,10 @@ trusted from ``--ca-file`` or where podman and Docker keep it
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import re
+import socket
 import ssl
 import urllib.error
 import urllib.parse
@@ -35,9 +37,11 @@ from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 
+from policygen import netdeadline
 from policygen.credentials import Credentials, Store
 from policygen.errors import RegistryError
 from policygen.imageref import ImageRef
+from policygen.netdeadline import Deadline
 
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -145,9 +149,32 @@ class Client:
     #: Folders holding a ``HOST[:PORT]`` folder of CA files per registry.
     certs_dirs: Iterable[str] = CERTS_DIRS
     _openers: dict[str, urllib.request.OpenerDirector] = field(default_factory=dict)
+    #: Seconds for one image, every request included: ``timeout`` bounds
+    #: each socket operation only, and a registry dripping bytes never hits it.
+    deadline: float = 60.0
+    _deadline: Deadline | None = field(default=None, repr=False)
 
     def digest(self, ref: ImageRef) -> str:
         """The manifest digest the registry serves for ``ref``'s tag."""
+        with Deadline(self.deadline) as self._deadline:
+            try:
+                digest = self._digest(ref)
+            except RegistryError:
+                if not self._deadline.expired:
+                    raise
+                digest = ""
+            if self._deadline.expired:  # a cut-off answer can look whole
+                raise RegistryError(
+                    f"{ref.original}: no complete answer from {ref.domain} "
+                    f"within {self.deadline:g} s"
+                )
+        return digest
+
+    def _watch(self, sock: socket.socket) -> None:
+        if self._deadline is not None:
+            self._deadline.watch(sock)
+
+    def _digest(self, ref: ImageRef) -> str:
         tag = ref.tag or "latest"
         base = self._base(ref.domain, ref.original)
         url = f"{base}/v2/{ref.path}/manifests/{urllib.parse.quote(tag)}"
@@ -196,7 +223,7 @@ class Client:
             raise RegistryError(f"{image}: cannot reach {host}: {exc.reason}") from None
         except (ssl.SSLError, ConnectionResetError):
             return False
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
             raise RegistryError(f"{image}: cannot reach {host}: {exc}") from None
 
     def _plain(self, host: str) -> bool:
@@ -216,7 +243,7 @@ class Client:
                 except (OSError, ssl.SSLError) as exc:
                     raise RegistryError(f"{ca}: not a CA certificate file: {exc}") from None
             self._openers[host] = urllib.request.build_opener(
-                _NoRedirect, urllib.request.HTTPSHandler(context=context)
+                _NoRedirect, *netdeadline.handlers(self._watch, context)
             )
         return self._openers[host]
 
@@ -244,6 +271,16 @@ class Client:
             except urllib.error.HTTPError as exc:
                 status, got = exc.code, exc.headers
                 body = exc.read(64 * 1024) if method != "HEAD" else b""
+            except http.client.RemoteDisconnected:
+                raise RegistryError(
+                    f"{ref.original}: {_origin(url)[1]} closed the connection without answering"
+                ) from None
+            except http.client.HTTPException as exc:
+                # A status line, header or body that is not HTTP.
+                what = type(exc).__name__
+                raise RegistryError(
+                    f"{ref.original}: {_origin(url)[1]} sent a malformed answer ({what})"
+                ) from None
             except (urllib.error.URLError, TimeoutError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 host = _origin(url)[1]
@@ -266,6 +303,14 @@ class Client:
             if len(body) > limit:
                 raise RegistryError(
                     f"{ref.original}: the answer from {_origin(url)[1]} is too large"
+                )
+            length = got.get("Content-Length", "")
+            if method != "HEAD" and length.isdigit() and int(length) != len(body):
+                # http.client returns a body cut short by a closed connection
+                # as if it were whole: its digest would be a wrong pin.
+                raise RegistryError(
+                    f"{ref.original}: {_origin(url)[1]} sent {len(body)} of the "
+                    f"{length} bytes it announced"
                 )
             return Response(status, got, body, url)
         raise RegistryError(f"{ref.original}: more than {MAX_REDIRECTS} redirects")
