@@ -38,6 +38,7 @@ clean:
 # Throughput per engine against the YAML parse floor of the same corpus.
 bench: $(STAMP)
 	$(BIN)/python bench/scan.py --sizes 10000,100000
+	$(BIN)/python bench/config.py --tenants 10,1000
 
 # kyverno/policies' own kyverno-test.yaml files through policygen kyverno test,
 # each folder classified pass / wrong / refused / crash (minutes; not in CI):

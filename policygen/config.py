@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from policygen import globs
+from policygen import globs, overlap
 from policygen.errors import ConfigError, InputError, Problem
 from policygen.imageref import DOMAIN_AND_PORT, LEGACY_DEFAULT_DOMAIN, PATH_COMPONENT
 from policygen.yamlio import (
@@ -355,28 +355,34 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
                             "so every namespace could use it and tenant isolation would be void",
                         )
                     )
-        for o in range(t):
-            other = spec.tenants[o]
-            for n, pattern in enumerate(tenant.namespaces):
-                clash = [p for p in other.namespaces if globs.intersect(p, pattern)]
-                if clash:
-                    problems.append(
-                        (
-                            base + ("namespaces", n),
-                            f"namespace glob '{pattern}' overlaps '{clash[0]}' of tenant "
-                            f"'{other.name}': a namespace must belong to one tenant",
-                        )
-                    )
-            for r, entry in enumerate(tenant.registries):
-                for theirs in other.registries:
-                    if _covers(theirs, entry) or _covers(entry, theirs):
-                        problems.append(
-                            (
-                                base + ("registries", r),
-                                f"registry '{entry}' overlaps '{theirs}' of tenant "
-                                f"'{other.name}': each tenant's images must be its own",
-                            )
-                        )
+
+    # Tenants that overlap, found through an index rather than pair by pair
+    # (policygen.overlap): a thousand tenants must validate in a blink.
+    tenants = spec.tenants
+    first_clash: dict[tuple[int, int, int], int] = {}
+    for t, n, o, j in overlap.glob_pairs([x.namespaces for x in tenants]):
+        first_clash[(t, n, o)] = min(j, first_clash.get((t, n, o), j))
+    for (t, n, o), j in sorted(first_clash.items()):
+        problems.append(
+            (
+                ("spec", "tenants", t, "namespaces", n),
+                f"namespace glob '{tenants[t].namespaces[n]}' overlaps "
+                f"'{tenants[o].namespaces[j]}' of tenant '{tenants[o].name}': "
+                "a namespace must belong to one tenant",
+            )
+        )
+    valid = [
+        [e if registry_entry_problem(e) is None else "" for e in x.registries] for x in tenants
+    ]
+    for t, r, o, j in overlap.entry_pairs(valid):
+        if valid[t][r] and valid[o][j]:
+            problems.append(
+                (
+                    ("spec", "tenants", t, "registries", r),
+                    f"registry '{valid[t][r]}' overlaps '{valid[o][j]}' of tenant "
+                    f"'{tenants[o].name}': each tenant's images must be its own",
+                )
+            )
 
     seen_exemptions: set[str] = set()
     for e, exemption in enumerate(spec.exemptions):

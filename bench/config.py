@@ -1,0 +1,79 @@
+"""Config work as the organisation grows: ``validate`` and ``build`` of the
+example config with 10 and with 1,000 generated tenants (each two namespace
+globs and two registries), timed in the same run, with the goals beside them.
+
+    python bench/config.py [--tenants 10,1000] [--repeat 3]
+
+Each figure is the best of --repeat runs in-process (the first run of each
+size also warms imports, so it is not counted twice). Prints; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from policygen import bundle, config  # noqa: E402
+
+NOW = dt.date(2026, 11, 28)
+GOALS = {"validate": 0.5, "build": 2.0}  # seconds at 1,000 tenants
+RATIO_GOAL = 3.0  # 1,000 tenants against 10, same run
+
+
+def config_with(tenants: int, folder: Path) -> Path:
+    """The example config plus ``tenants`` generated tenants."""
+    extra = "".join(
+        f"    - name: gen-{i:04d}\n"
+        f"      namespaces: [gen-{i:04d}, gen-{i:04d}-*]\n"
+        f"      registries: [harbor.corp.example/gen-{i:04d}, ghcr.io/acme-gen-{i:04d}]\n"
+        for i in range(tenants)
+    )
+    text = (
+        (ROOT / "policygen.yaml").read_text().replace("  exemptions:\n", extra + "  exemptions:\n")
+    )
+    path = folder / f"policygen-{tenants}.yaml"
+    path.write_text(text)
+    return path
+
+
+def best(run: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tenants", default="10,1000")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.tenants.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        results: dict[int, dict[str, float]] = {}
+        for size in sizes:
+            path = config_with(size, Path(tmp))
+            validate = best(lambda p=path: config.load(p, today=NOW), args.repeat)
+            loaded = config.load(path, today=NOW)
+            build = best(lambda p=path, c=loaded: bundle.render_bundle(c, p, NOW), args.repeat)
+            results[size] = {"validate": validate, "build": validate + build}
+    small, large = sizes[0], sizes[-1]
+    print(f"config work, best of {args.repeat} (build includes validate)")
+    print(f"{'step':<10}{small:>10} t{large:>10} t{'ratio':>8}{'goal':>18}")
+    for step, goal in GOALS.items():
+        a, b = results[small][step], results[large][step]
+        print(f"{step:<10}{a:>11.3f}s{b:>10.3f}s{b / a:>7.1f}x   <{goal}s, <={RATIO_GOAL}x")
+
+
+if __name__ == "__main__":
+    main()
