@@ -15,12 +15,9 @@ Anything else is refused.
 
 from __future__ import annotations
 
-import copy
 import re
 from functools import lru_cache
 from typing import Any
-
-from policygen.errors import UnsupportedConstruct
 
 ANCHOR = re.compile(r"^([+<=X^])?\((.+)\)$")
 
@@ -475,91 +472,3 @@ def _by_op(op: str, a: Any, b: Any) -> bool:
 
 def _holds(resource: Any, pattern: Any, path: str) -> bool:
     return validate_pattern(resource, pattern)[0] == "pass"
-
-
-# --- patchStrategicMerge ------------------------------------------------------
-
-#: The merge keys of the lists our policies patch (Kubernetes' patchMergeKey).
-MERGE_KEYS = {"containers": "name", "initContainers": "name", "ephemeralContainers": "name"}
-
-
-def merge(resource: Any, patch: Any, path: str = "/") -> tuple[Any, bool]:
-    """(patched copy, whether the patch applied). A conditional anchor that
-    does not hold leaves that part unpatched, as Kyverno does."""
-    if not isinstance(patch, dict):
-        raise UnsupportedConstruct("kyverno", f"patchStrategicMerge {path}", "a mapping")
-    out = copy.deepcopy(resource)
-    return out, _merge_into(out, patch, path)
-
-
-def _conditions_hold(resource: dict[str, Any], patch: dict[str, Any], path: str) -> bool:
-    for key, sub in patch.items():
-        kind, name = anchor(key)
-        if kind in ("(", "<"):
-            if name not in resource or not _holds(resource[name], sub, f"{path}{name}/"):
-                return False
-        elif kind not in ("", "+"):
-            raise UnsupportedConstruct("kyverno", f"patchStrategicMerge {path}{key}", "anchor")
-    return True
-
-
-def _merge_into(resource: dict[str, Any], patch: dict[str, Any], path: str) -> bool:
-    if not _conditions_hold(resource, patch, path):
-        return False
-    applied = False
-    for key, sub in patch.items():
-        kind, name = anchor(key)
-        here = f"{path}{name}/"
-        if kind in ("(", "<"):
-            continue
-        if kind == "+":
-            if name not in resource:
-                resource[name] = copy.deepcopy(sub)
-                applied = True
-            continue
-        current = resource.get(name)
-        if isinstance(sub, dict) and isinstance(current, dict):
-            applied = _merge_into(current, sub, here) or applied
-        elif isinstance(sub, dict) and current is None:
-            fresh: dict[str, Any] = {}
-            if _merge_into(fresh, sub, here):
-                resource[name] = fresh
-                applied = True
-        elif isinstance(sub, list):
-            if current is None:
-                current = resource[name] = []
-            if not isinstance(current, list):
-                raise UnsupportedConstruct(
-                    "kyverno", f"patchStrategicMerge {here}", "list onto value"
-                )
-            applied = _merge_list(current, sub, name, here) or applied
-        else:
-            resource[name] = copy.deepcopy(sub)
-            applied = True
-    return applied
-
-
-def _merge_list(resource: list[Any], patch: list[Any], name: str, path: str) -> bool:
-    key = MERGE_KEYS.get(name)
-    applied = False
-    for element in patch:
-        if not isinstance(element, dict):
-            raise UnsupportedConstruct("kyverno", f"patchStrategicMerge {path}", "scalar lists")
-        if any(anchor(k)[0] in ("(", "<") for k in element):
-            for item in resource:  # conditions pick the elements to patch
-                if isinstance(item, dict):
-                    applied = _merge_into(item, element, path) or applied
-            continue
-        if key is None or key not in element:
-            raise UnsupportedConstruct(
-                "kyverno", f"patchStrategicMerge {path}", "a list without a known merge key"
-            )
-        target = next(
-            (i for i in resource if isinstance(i, dict) and i.get(key) == element[key]), None
-        )
-        if target is None:
-            resource.append(copy.deepcopy(element))
-            applied = True
-        else:
-            applied = _merge_into(target, element, path) or applied
-    return applied

@@ -26,8 +26,9 @@ from policygen.engines._kyverno_match import (
     matches,
     possible_kinds,
 )
+from policygen.engines._kyverno_mutate import PatchError, json6902, strategic_merge
 from policygen.engines._kyverno_operators import evaluate
-from policygen.engines._kyverno_pattern import merge, validate_pattern, wildcard
+from policygen.engines._kyverno_pattern import validate_pattern, wildcard
 from policygen.engines._kyverno_vars import (
     CLUSTER_ONLY,
     NotFound,
@@ -65,6 +66,10 @@ VALIDATE_FIELDS = {
     "deny",
     "foreach",
     "failureActionOverrides",
+    "cel",  # evaluated by kyverno_cel.validate_cel
+    "podSecurity",  # refused below
+    "manifests",
+    "assert",
 }
 FOREACH_FIELDS = {
     "list",
@@ -75,7 +80,15 @@ FOREACH_FIELDS = {
     "anyPattern",
     "elementScope",
 }
-MUTATE_FOREACH_FIELDS = {"list", "context", "preconditions", "patchStrategicMerge", "order"}
+MUTATE_FOREACH_FIELDS = {
+    "list",
+    "context",
+    "preconditions",
+    "patchStrategicMerge",
+    "patchesJson6902",
+    "order",
+    "foreach",
+}
 FOREACH_FIELDS = FOREACH_FIELDS | {"foreach"}
 
 
@@ -261,60 +274,93 @@ class PolicySet:
     def _mutate(
         self, rule: Rule, obj: dict[str, Any], req: Request
     ) -> tuple[RuleResult | None, dict[str, Any]]:
+        """mutateResourceHandler.Process: pass when the resource changed,
+        skip when nothing applied, error when a variable or patch fails."""
+        where = f"{rule.policy}.{rule.name}.mutate"
+
+        def result(status: str, message: str = "") -> RuleResult:
+            return RuleResult(rule.policy, rule.name, status, message)
+
         try:
-            try:
-                if not self._applies(rule, obj, req):
-                    return None, obj
-            except NamespaceUnknown:
-                return None, obj  # a mutation that cannot match does not mutate
+            if not self._applies(rule, obj, req):
+                return None, obj
+        except NamespaceUnknown:
+            return None, obj  # a mutation that cannot match does not mutate
+        mutate = rule.spec["mutate"]
+        unknown = set(mutate) - {"patchStrategicMerge", "patchesJson6902", "foreach", "targets"}
+        if mutate.get("targets"):
+            unknown.add("targets")
+        if unknown:
+            raise UnsupportedConstruct("kyverno", where, sorted(unknown)[0])
+        try:
             data = self._data(obj, req, req.old_obj)
             if self._excepted(rule, obj, req, data):
-                return RuleResult(rule.policy, rule.name, "skip", "exception"), obj
-            load_context(
-                rule.spec.get("context") or [], data, req.rule_values.get(rule.name, {}), rule.name
-            )
-            if not conditions_hold(rule.spec.get("preconditions"), data, rule.name):
-                return RuleResult(rule.policy, rule.name, "skip", "preconditions not met"), obj
-            mutate = rule.spec["mutate"]
-            unknown = set(mutate) - {"patchStrategicMerge", "foreach", "targets"} or (
-                {"targets"} if mutate.get("targets") else set()
-            )
-            if unknown:
-                raise UnsupportedConstruct(
-                    "kyverno", f"{rule.policy}.{rule.name}.mutate", sorted(unknown)[0]
-                )
-            before = obj
-            if "patchStrategicMerge" in mutate:
-                patch = substitute(mutate["patchStrategicMerge"], data)
-                obj, _ = merge(obj, patch)
-            for i, fe in enumerate(mutate.get("foreach") or []):
-                where = f"{rule.policy}.{rule.name}.mutate.foreach[{i}]"
-                _refuse_extra(fe, MUTATE_FOREACH_FIELDS, where)
-                elements = _elements(fe, data)
-                # a patchStrategicMerge foreach runs last element first
-                default_order = "Descending" if "patchStrategicMerge" in fe else "Ascending"
-                order = fe.get("order", default_order)
-                indexed = list(enumerate(elements))
-                if order == "Descending":
-                    indexed.reverse()
-                for index, element in indexed:
-                    if element is None:
-                        continue
-                    scoped = dict(data)
-                    scoped["element"] = scoped["element0"] = element
-                    scoped["elementIndex"] = scoped["elementIndex0"] = index
-                    load_context(fe.get("context") or [], scoped, {}, where)
-                    if not conditions_hold(fe.get("preconditions"), scoped, where):
-                        continue
-                    patch = substitute(fe["patchStrategicMerge"], scoped)
-                    obj, _ = merge(obj, patch)
-                data["request"]["object"] = obj
-            # Kyverno compares the patched resource with the original.
-            changed = obj != before
-            status = "pass" if changed else "skip"
-            return RuleResult(rule.policy, rule.name, status, "mutated" if changed else ""), obj
+                return result("skip", "exception"), obj
         except VariableError as exc:
-            return RuleResult(rule.policy, rule.name, "error", str(exc)), obj
+            return result("error", str(exc)), obj
+        try:
+            load_context(
+                rule.spec.get("context") or [], data, req.rule_values.get(rule.name, {}), where
+            )
+        except VariableError as exc:
+            return result("error", f"failed to load context: {exc}"), obj
+        try:
+            if not conditions_hold(rule.spec.get("preconditions"), data, where):
+                return result("skip", "preconditions not met"), obj
+        except VariableError as exc:
+            return result("error", f"failed to evaluate preconditions: {exc}"), obj
+        try:
+            if mutate.get("foreach") is not None:
+                patched = self._mutate_foreach(mutate["foreach"], obj, data, where, 0)
+            else:
+                patched = _patch(mutate, obj, data, where)
+        except (VariableError, PatchError) as exc:
+            return result("error", str(exc)), obj
+        if patched is None or patched == obj:
+            return result("skip", "no patches applied"), obj
+        return result("pass", "mutated"), patched
+
+    def _mutate_foreach(
+        self, entries: Any, obj: dict[str, Any], data: dict[str, Any], where: str, nesting: int
+    ) -> dict[str, Any] | None:
+        """forEachMutator.mutateForEach: None when no entry applied."""
+        if not isinstance(entries, list):
+            raise UnsupportedConstruct("kyverno", f"{where}.foreach", "not a list")
+        applied = 0
+        for i, fe in enumerate(entries):
+            at = f"{where}.foreach[{i}]"
+            _refuse_extra(fe, MUTATE_FOREACH_FIELDS, at)
+            try:
+                elements = _elements(fe, data)
+            except VariableError as exc:
+                raise VariableError(f"failed to evaluate list {fe.get('list')}: {exc}") from None
+            patched = obj
+            # a patchStrategicMerge foreach runs last element first (kustomize
+            # reverses the patches it is given)
+            default = "Descending" if fe.get("patchStrategicMerge") is not None else "Ascending"
+            indexed = list(enumerate(elements))
+            if fe.get("order", default) == "Descending":
+                indexed.reverse()
+            for index, element in indexed:
+                if element is None:
+                    continue
+                scoped = dict(data)
+                scoped["element"] = scoped[f"element{nesting}"] = element
+                scoped["elementIndex"] = scoped[f"elementIndex{nesting}"] = index
+                load_context(fe.get("context") or [], scoped, {}, at)
+                if not conditions_hold(fe.get("preconditions"), scoped, at):
+                    continue
+                if fe.get("foreach") is not None:
+                    nested = self._mutate_foreach(fe["foreach"], patched, scoped, at, nesting + 1)
+                    if nested is not None:
+                        patched = nested
+                    continue
+                patched = _patch(fe, patched, scoped, at)
+            if patched != obj:
+                applied += 1
+                obj = patched
+                data["request"]["object"] = obj
+        return obj if applied else None
 
     # --- validate -------------------------------------------------------------
 
@@ -554,6 +600,17 @@ def _elements(fe: Mapping[str, Any], data: dict[str, Any]) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _patch(spec: Mapping[str, Any], obj: dict[str, Any], data: dict[str, Any], where: str) -> Any:
+    """One patch of a mutate rule or foreach entry, its variables substituted."""
+    if spec.get("patchStrategicMerge") is not None:
+        patch = substitute(spec["patchStrategicMerge"], data)
+        return strategic_merge(obj, patch, where)
+    if spec.get("patchesJson6902") is not None:
+        text = substitute(spec["patchesJson6902"], data)
+        return json6902(obj, text, where)
+    raise UnsupportedConstruct("kyverno", where, "a mutation without a patch")
+
+
 def load_context(
     entries: list[Mapping[str, Any]],
     data: dict[str, Any],
@@ -691,8 +748,8 @@ def _exception(doc: Mapping[str, Any]) -> Exception_:
 def images(obj: Mapping[str, Any]) -> dict[str, dict[str, dict[str, str]]]:
     """Kyverno's ``images.<list>.<container>`` (pkg/utils/image/infos.go):
     registry kept as written (``index.docker.io`` too), ``docker.io`` when
-    absent, ``library/`` for one-segment Docker Hub paths, tag ``latest``
-    when there is neither tag nor digest. Unparseable images are left out."""
+    absent, the path as written (no ``library/``), tag ``latest`` when there
+    is neither tag nor digest. Unparseable images are left out."""
     spec: Any = obj
     for path in POD_SPEC_PATHS.get(str(obj.get("kind", "")), ()):
         spec = spec.get(path) if isinstance(spec, dict) else None
@@ -726,9 +783,9 @@ def image_info(image: str) -> dict[str, str] | None:
     tag, digest = m.group(2) or "", m.group(3) or ""
     if not tag and not digest:
         tag = "latest"
+    # distribution's reference.Parse keeps the path as written: ``nginx``
+    # stays ``nginx`` (ParseNormalizedNamed would add library/; Kyverno does not)
     reference_with_tag = f"{registry}/{path}:{tag}"
-    if "/" not in path:
-        path = f"library/{path}"  # for every registry, not only Docker Hub
     name = path.rsplit("/", 1)[-1]
     reference = f"{registry}/{path}" + (f"@{digest}" if digest else f":{tag}")
     return {

@@ -80,16 +80,25 @@ def test_first_failing_container_and_exact_messages(example: config.Config) -> N
 
 
 def test_images_variable_is_kyvernos() -> None:
-    """Kyverno adds library/ to one-segment paths of every registry; our
-    policies rebuild the name from referenceWithTag (found by this evaluator)."""
+    """GetImageInfo parses without normalising the path: no library/ for a
+    one-segment path, Docker Hub's or another registry's (infos_test.go)."""
     assert image_info("harbor.corp.example/app") == {
         "registry": "harbor.corp.example",
-        "path": "library/app",
+        "path": "app",
         "name": "app",
         "tag": "latest",
         "digest": "",
-        "reference": "harbor.corp.example/library/app:latest",
+        "reference": "harbor.corp.example/app:latest",
         "referenceWithTag": "harbor.corp.example/app:latest",
+    }
+    assert image_info("nginx") == {
+        "registry": "docker.io",
+        "path": "nginx",
+        "name": "nginx",
+        "tag": "latest",
+        "digest": "",
+        "reference": "docker.io/nginx:latest",
+        "referenceWithTag": "docker.io/nginx:latest",
     }
     assert image_info("index.docker.io/nginx@sha256:" + "a" * 64)["registry"] == "index.docker.io"  # type: ignore[index]
     assert image_info("Not An Image") is None
@@ -504,7 +513,10 @@ def test_mutate_foreach_by_merge_key() -> None:
     ("doc", "where"),
     [
         (policy(rule(validate={"cel": {"expressions": []}})), "p.r.validate.cel"),
-        (policy(rule(mutate={"patchesJson6902": "[]"})), "p.r.mutate"),
+        (
+            policy(rule(mutate={"targets": [{"kind": "ConfigMap"}], "patchStrategicMerge": {}})),
+            "p.r.mutate: targets",
+        ),
         (policy(rule(generate={"kind": "x"})), "p.rules[r].generate"),
         (
             policy(

@@ -234,3 +234,120 @@ def test_a_mutation_that_changes_nothing_is_a_skip() -> None:
     assert rule_results({"mutate": {"patchStrategicMerge": patch}}, pod()) == [("r", "skip")]
     patch = {"metadata": {"labels": {"team": "b"}}}
     assert rule_results({"mutate": {"patchStrategicMerge": patch}}, pod()) == [("r", "pass")]
+
+
+# --- mutation -------------------------------------------------------------------
+
+
+def test_strategic_merge_lists_by_merge_key_and_null_deletes() -> None:
+    from policygen.engines._kyverno_mutate import strategic_merge
+
+    resource = {
+        "spec": {
+            "containers": [{"name": "a", "env": [{"name": "X", "value": "1"}], "args": ["-v"]}],
+            "hostNetwork": True,
+        }
+    }
+    patch = {
+        "spec": {
+            "containers": [
+                {"name": "a", "env": [{"name": "Y", "value": "2"}], "args": ["-q"]},
+                {"name": "sidecar", "image": "s:1"},
+            ],
+            "hostNetwork": None,
+        }
+    }
+    assert strategic_merge(resource, patch, "w") == {
+        "spec": {
+            "containers": [
+                # what a patch adds comes first, as kustomize merges
+                {"name": "sidecar", "image": "s:1"},
+                # env merges by name; args has no merge key and is replaced
+                {
+                    "name": "a",
+                    "env": [{"name": "Y", "value": "2"}, {"name": "X", "value": "1"}],
+                    "args": ["-q"],
+                },
+            ]
+        }
+    }
+
+
+def test_conditions_in_a_list_patch_each_element_they_hold_for() -> None:
+    from policygen.engines._kyverno_mutate import strategic_merge
+
+    resource = {
+        "spec": {"containers": [{"name": "a", "image": "x:1"}, {"name": "b", "image": "y:1"}]}
+    }
+    patch = {"spec": {"containers": [{"(image)": "x:*", "imagePullPolicy": "Always"}]}}
+    assert strategic_merge(resource, patch, "w")["spec"]["containers"] == [
+        {"name": "a", "image": "x:1", "imagePullPolicy": "Always"},
+        {"name": "b", "image": "y:1"},
+    ]
+    # No element to patch, and the emptied list adds nothing.
+    assert strategic_merge(
+        {"spec": {}}, {"spec": {"initContainers": patch["spec"]["containers"]}}, "w"
+    ) == {"spec": {}}
+
+
+def test_a_failed_condition_outside_a_list_voids_the_whole_patch() -> None:
+    from policygen.engines._kyverno_mutate import strategic_merge
+
+    resource = {"metadata": {"labels": {"a": "1"}}, "spec": {}}
+    patch = {"metadata": {"labels": {"(a)": "2", "b": "x"}}, "spec": {"x": 1}}
+    assert strategic_merge(resource, patch, "w") == resource
+    patch["metadata"]["labels"]["(a)"] = "1"
+    assert strategic_merge(resource, patch, "w") == {
+        "metadata": {"labels": {"a": "1", "b": "x"}},
+        "spec": {"x": 1},
+    }
+
+
+def test_an_add_anchor_adds_only_what_is_missing() -> None:
+    from policygen.engines._kyverno_mutate import strategic_merge
+
+    patch = {"spec": {"+(dnsPolicy)": "None"}}
+    assert strategic_merge({"spec": {}}, patch, "w") == {"spec": {"dnsPolicy": "None"}}
+    assert strategic_merge({"spec": {"dnsPolicy": "Default"}}, patch, "w") == {
+        "spec": {"dnsPolicy": "Default"}
+    }
+
+
+def test_json6902_with_kyvernos_options() -> None:
+    from policygen.engines._kyverno_mutate import json6902
+
+    ops = """
+- op: add
+  path: /spec/affinity/terms/-1/expressions/-1
+  value: {key: zone}
+- op: remove
+  path: /spec/nothing/here
+- op: add
+  path: /spec/list/-
+  value: 3
+- op: replace
+  path: /spec/list/0
+  value: 0
+"""
+    assert json6902({"spec": {"list": [1, 2]}}, ops, "w") == {
+        "spec": {"affinity": {"terms": [{"expressions": [{"key": "zone"}]}]}, "list": [0, 2, 3]}
+    }
+
+
+def test_a_json_patch_that_cannot_apply_is_an_error() -> None:
+    rule = {"mutate": {"patchesJson6902": "- {op: replace, path: /spec/nothing, value: 1}"}}
+    assert rule_results(rule, pod()) == [("r", "error")]
+    rule = {"mutate": {"patchesJson6902": "- {op: add, path: /spec/priority, value: 1}"}}
+    assert rule_results(rule, pod()) == [("r", "pass")]
+
+
+def test_images_has_no_library_prefix() -> None:
+    from policygen.engines.kyverno import image_info
+
+    info = image_info("redis:7")
+    assert info is not None
+    assert (info["registry"], info["path"], info["reference"]) == (
+        "docker.io",
+        "redis",
+        "docker.io/redis:7",
+    )
