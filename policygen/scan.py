@@ -39,6 +39,7 @@ class ObjectResult:
     line: int = 0
     #: what each engine said that the reference model did not (``--engine all``)
     disagreements: dict[str, list[str]] = field(default_factory=dict)
+    api_version: str = ""
 
     @property
     def path(self) -> str:
@@ -201,4 +202,5 @@ def _evaluate(
             by_engine=by_engine,
             line=doc.line,
             disagreements=differ,
+            api_version=str(doc.obj.get("apiVersion", "")),
         )

@@ -1,22 +1,27 @@
 """``scan --format sarif``: SARIF 2.1.0 as GitHub code scanning reads it.
 
-One result per violation, located at the document's first line; deny is
-``error``, warn is ``warning``, audit is ``note``. Files that could not be
-read become tool notifications. Results are written as they come."""
+Deny is ``error``, warn is ``warning``, audit is ``note``. Files that could
+not be read become tool notifications. Results are written as they come."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from policygen import __version__
 from policygen.formatters import Formatter
+from policygen.formatters._findings import Finding, findings
+from policygen.locate import Locator
 from policygen.manifests import FileProblem
 from policygen.scan import ObjectResult, Summary
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SRCROOT = "%SRCROOT%"
+#: The fingerprint's name carries its version: v1 hashed the position.
+FINGERPRINT = "policygen/finding/v2"
 LEVELS = {"deny": "error", "warn": "warning", "audit": "note"}
 RULES = {
     "digest": (
@@ -45,12 +50,33 @@ RULES = {
 }
 
 
-def _uri(path: str) -> str:
-    return "stdin" if path == "<stdin>" else str(PurePosixPath(path)).removeprefix("./")
+def repository_root(start: Path | None = None) -> Path:
+    """The folder URIs are relative to: the enclosing git work tree (what
+    GitHub resolves them against), else the working directory."""
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return here
 
 
 class SarifFormatter(Formatter):
+    """Results as GitHub code scanning keeps them stable across runs.
+
+    - one result per finding (object, rule, container), however many engines
+      reported it; they are listed in ``properties.engines``;
+    - ``partialFingerprints`` hash the file, the object's identity
+      (apiVersion, kind, namespace, name), the rule and the container: not
+      the document's position, line or message, so inserting a ConfigMap
+      above a Deployment, or retagging its image, keeps its alerts;
+    - the region is the line of the offending container's image;
+    - URIs are relative to the repository root (``uriBaseId: %SRCROOT%``).
+    """
+
     def begin(self) -> None:
+        self.base = repository_root()
+        self.locator = Locator()
+        self.rule_ids = list(RULES)
         rules = [
             {
                 "id": rule,
@@ -59,47 +85,77 @@ class SarifFormatter(Formatter):
                 "fullDescription": {"text": full},
                 "help": {"text": full},
                 "defaultConfiguration": {"level": "error"},
+                "properties": {"tags": ["security", "kubernetes"], "precision": "very-high"},
             }
             for rule, (name, short, full) in RULES.items()
         ]
         driver = {
             "name": "policygen",
             "version": __version__,
+            "semanticVersion": __version__,
             "informationUri": "https://policygen.dev",
             "rules": rules,
         }
         head = {"$schema": SCHEMA, "version": "2.1.0"}
         text = json.dumps(head)[:-1]
         self.out.write(text + ', "runs": [{"tool": ' + json.dumps({"driver": driver}))
+        bases = {SRCROOT: {"uri": self.base.as_uri() + "/"}}
+        self.out.write(', "originalUriBaseIds": ' + json.dumps(bases))
         self.out.write(', "results": [')
         self.first = True
         self.problems: list[FileProblem] = []
 
-    def result(self, r: ObjectResult) -> None:
-        for engine, violations in r.by_engine.items():
-            for v in violations:
-                self._write(self._result(r, engine, v))
+    def _artifact(self, path: str) -> dict[str, str]:
+        if path == "<stdin>":
+            return {"uri": "stdin"}
+        absolute = Path(path).absolute()
+        try:
+            rel = absolute.relative_to(self.base)
+        except ValueError:
+            return {"uri": absolute.as_uri()}  # outside the repository
+        return {"uri": quote(PurePosixPath(rel).as_posix()), "uriBaseId": SRCROOT}
 
-    def _result(self, r: ObjectResult, engine: str, v: Any) -> dict[str, Any]:
+    def result(self, r: ObjectResult) -> None:
+        for f in findings(r):
+            self._write(self._result(r, f))
+
+    def _result(self, r: ObjectResult, f: Finding) -> dict[str, Any]:
         where = f"{r.kind} {r.namespace}/{r.name}"
-        identity = "\0".join([r.source, where, v.rule, v.container, v.message])
+        artifact = self._artifact(r.path)
+        identity = "\0".join(
+            [artifact["uri"], r.api_version, r.kind, r.namespace, r.name, f.rule, f.container]
+        )
+        line = self.locator.line(r.source, f.container) if f.container else None
         return {
-            "ruleId": v.rule if v.rule in RULES else "scope",
-            "level": LEVELS[v.action],
-            "message": {"text": f"{where}: {v.message}"},
+            "ruleId": f.rule,
+            "ruleIndex": self.rule_ids.index(f.rule),
+            "level": LEVELS[f.action],
+            "message": {"text": f"{where}: {f.message}"},
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": _uri(r.path)},
-                        "region": {"startLine": max(r.line, 1)},
+                        "artifactLocation": artifact,
+                        "region": {"startLine": line or max(r.line, 1)},
                     },
-                    "logicalLocations": [{"name": where, "kind": "object"}],
+                    "logicalLocations": [
+                        {
+                            "name": f"{r.namespace}/{r.name}",
+                            "fullyQualifiedName": "/".join(
+                                [r.api_version, r.kind, r.namespace, r.name]
+                            ),
+                            "kind": "object",
+                        }
+                    ],
                 }
             ],
             "partialFingerprints": {
-                "policygen/v1": hashlib.sha256(identity.encode()).hexdigest()[:32]
+                FINGERPRINT: hashlib.sha256(identity.encode()).hexdigest()[:32]
             },
-            "properties": {"engine": engine, "container": v.container, "image": v.image},
+            "properties": {
+                "engines": list(f.engines),
+                "container": f.container,
+                "image": f.image,
+            },
         }
 
     def _write(self, item: dict[str, Any]) -> None:

@@ -46,9 +46,12 @@ def test_sarif_is_valid_and_has_what_github_needs(tmp_path: Path) -> None:
         '"harbor.corp.example/infra/scraper:27.15" must be pinned by digest (@sha256:<64 hex>)'
     )
     location = first["locations"][0]["physicalLocation"]
-    assert location["artifactLocation"]["uri"].endswith("tests/fixtures/corpus/scraper.yaml")
-    assert location["region"]["startLine"] == 2  # the first document starts after a comment line
-    assert len({r["partialFingerprints"]["policygen/v1"] for r in run["results"]}) == len(
+    assert location["artifactLocation"] == {
+        "uri": "tests/fixtures/corpus/scraper.yaml",
+        "uriBaseId": "%SRCROOT%",
+    }
+    assert location["region"]["startLine"] == 16  # the line of the container's image
+    assert len({r["partialFingerprints"]["policygen/finding/v2"] for r in run["results"]}) == len(
         run["results"]
     )
     notes = run["invocations"][0]["toolExecutionNotifications"]
