@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -49,6 +49,14 @@ NowOpt = Annotated[
 ]
 KubernetesOpt = Annotated[
     str, typer.Option("--kubernetes-version", help="The nodes' Kubernetes version, e.g. 1.36.")
+]
+ProgressOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Show progress on stderr (default: when stderr is a terminal); "
+        "never in the report itself.",
+    ),
 ]
 RegoEngineOpt = Annotated[
     str, typer.Option(help="Rego engine for gatekeeper: opa, regopy or auto (prefers OPA).")
@@ -155,6 +163,7 @@ def test_command(
     show: Annotated[
         str, typer.Option("--show", help="Matrix rows to print: failed, all or none.")
     ] = "failed",
+    progress: ProgressOpt = None,
     now: NowOpt = None,
 ) -> None:
     """Prove the bundle: every selected target's evaluator must agree with the
@@ -168,9 +177,28 @@ def test_command(
             raise PolicygenError(f"--show: '{show}' is not failed, all or none")
         loaded = config.load(cfg, today=today)
         ctx = EvalContext(today, bundle=bundle_dir)
-        proof = prove_config(
-            loaded, ctx, fixture_paths or [], builtin=not no_builtin, rego_engine=rego_engine
-        )
+        counting = sys.stderr.isatty() if progress is None else progress
+        with (
+            _progress_bar("proving: {task.completed} objects done")
+            if counting
+            else contextlib.nullcontext(None)
+        ) as advance:
+            done = 0
+
+            def told(now_done: int, total: int) -> None:
+                nonlocal done
+                if advance is not None:
+                    advance(now_done - done, total)
+                done = now_done
+
+            proof = prove_config(
+                loaded,
+                ctx,
+                fixture_paths or [],
+                builtin=not no_builtin,
+                rego_engine=rego_engine,
+                progress=told,
+            )
     except PolicygenError as exc:
         _fail(exc)
     _print_proof(proof, show)
@@ -491,14 +519,15 @@ def scan(
     namespace: Annotated[
         str, typer.Option("--namespace", "-n", help="Namespace for objects without one.")
     ] = "default",
-    progress: Annotated[
-        bool | None,
+    progress: ProgressOpt = None,
+    show: Annotated[
+        str,
         typer.Option(
-            "--progress/--no-progress",
-            help="Count objects on stderr as they are scanned "
-            "(default: when stderr is a terminal).",
+            "--show",
+            help="Table rows: failed (objects denied, warned or audited; the rest counted) "
+            "or all (also allowed objects and skipped files).",
         ),
-    ] = None,
+    ] = "failed",
     ignore: Annotated[
         list[str] | None,
         typer.Option(
@@ -528,14 +557,20 @@ def scan(
             )
         if fmt not in formatters():
             raise PolicygenError(f"--format: unknown format '{fmt}' ({', '.join(formatters())})")
+        if show not in ("failed", "all"):
+            raise PolicygenError(f"--show: '{show}' is not failed or all")
         loaded = config.load(cfg, today=today)
         names = list(NAMES) if engine == "all" else [engine]
         evaluators = [create(n, rego_engine=rego_engine) for n in names]
         formatter = formatters()[fmt](sys.stdout, engine)
+        formatter.show = show
         globs = Ignore.of((ignore or [], Path.cwd()), (loaded.spec.scan.ignore, cfg.parent))
         items = run(loaded, paths, evaluators, EvalContext(today), namespace, ignore=globs)
-        show = sys.stderr.isatty() if progress is None else progress
-        summary = formatter.write(_with_progress(items) if show else items)
+        # By default only on a terminal, and never interleaved with a
+        # machine-readable report on the same terminal.
+        readable = fmt == "table" or not sys.stdout.isatty()
+        counting = sys.stderr.isatty() and readable if progress is None else progress
+        summary = formatter.write(_with_progress(items) if counting else items)
     except PolicygenError as exc:
         _fail(exc)
     for problem in summary.problems:
@@ -549,20 +584,30 @@ def scan(
 
 
 def _with_progress(items: Iterator[T]) -> Iterator[T]:
-    """A running count on stderr; stdout carries only the report."""
+    """A running count of workloads on stderr; stdout carries only the report."""
+    from policygen.scan import ObjectResult
+
+    with _progress_bar("scanned {task.completed} workloads") as advance:
+        for item in items:
+            if isinstance(item, ObjectResult):
+                advance(1, None)
+            yield item
+
+
+@contextlib.contextmanager
+def _progress_bar(text: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A transient bar on stderr; yields ``advance(steps, total)``."""
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    columns = (
-        SpinnerColumn(),
-        TextColumn("scanned {task.completed} objects"),
-        TimeElapsedColumn(),
-    )
+    columns = (SpinnerColumn(), TextColumn(text), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("scan", total=None)
-        for item in items:
-            bar.advance(task)
-            yield item
+        task = bar.add_task("work", total=None)
+
+        def advance(steps: int, total: int | None) -> None:
+            bar.update(task, advance=steps, total=total)
+
+        yield advance
 
 
 gatekeeper_app = typer.Typer(help="Gatekeeper tools.", no_args_is_help=True)

@@ -137,7 +137,7 @@ def _objects(doc: Any, source: str, line: int) -> Iterator[Document | FileProble
         yield Skipped(source, "not-kubernetes")
         return
     if str(doc["apiVersion"]).startswith(KUSTOMIZE_GROUP):
-        yield Skipped(source, "kustomize", str(doc["kind"]))
+        yield Skipped(source, "kustomize", f"a kustomize {doc['kind']}")
         return
     wrong = object_problem(doc)
     if wrong:

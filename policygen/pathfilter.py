@@ -149,6 +149,9 @@ def _entry(path: Path, ignore: Ignore, cache: dict[Path, Any]) -> Entry:
     chart = helm_chart_of(path, cache)
     if chart is not None:
         return Entry(str(path), "helm-template", _shown(path, chart))
+    if path.name in KUSTOMIZATION_NAMES:
+        # with or without apiVersion/kind: kustomize's input, not an object
+        return Entry(str(path), "kustomize", "a kustomization")
     kustomization = kustomize_patch_of(path, cache)
     if kustomization is not None:
         shown = _shown(path, kustomization.parent) + "/" + kustomization.name

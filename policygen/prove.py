@@ -7,7 +7,7 @@ each side said."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,9 @@ from policygen.fixtures import Fixture, builtin_corpus, read_fixtures
 from policygen.model import namespace_of
 from policygen.scan import CHUNK
 from policygen.violations import ACTION_STRENGTH, Violation
+
+#: Told (done, total) as a proof goes, for a progress bar.
+Progress = Callable[[int, int], None]
 
 RULES = (*CONFIG_RULES, "scope")  # scope: a Namespace that could not be evaluated
 
@@ -57,6 +60,7 @@ def prove_config(
     *,
     builtin: bool = True,
     rego_engine: str = "auto",
+    progress: Progress | None = None,
 ) -> Proof:
     """The proof ``policygen test`` and ``policygen report`` show: the model
     and each selected target's evaluator, over the built-in corpus (unless
@@ -69,7 +73,8 @@ def prove_config(
         raise PolicygenError("\n".join(f"policygen: {p}" for p in problems))
     if not fixtures and not user:
         raise PolicygenError("nothing to test: no fixtures (and --no-builtin)")
-    return prove(config, engines, fixtures + user, {**namespaces, **user_namespaces}, ctx)
+    every = fixtures + user
+    return prove(config, engines, every, {**namespaces, **user_namespaces}, ctx, progress)
 
 
 def prove(
@@ -78,8 +83,10 @@ def prove(
     fixtures: list[Fixture],
     namespaces: dict[str, dict[str, Any]],
     ctx: EvalContext,
+    progress: Progress | None = None,
 ) -> Proof:
-    """``engines[0]`` is the reference model."""
+    """``engines[0]`` is the reference model; ``progress`` hears how many
+    fixtures of how many are done after each batch."""
     proof = Proof([e.name for e in engines])
     context = EvalContext(ctx.now, namespaces, ctx.bundle)
     for start in range(0, len(fixtures), CHUNK):
@@ -91,6 +98,8 @@ def prove(
             known = review.namespace in namespaces
             problems = _problems(fixture, by_engine, engines, known)
             proof.rows.append(Row(fixture, review.namespace, by_engine, problems))
+        if progress is not None:
+            progress(len(proof.rows), len(fixtures))
     return proof
 
 

@@ -165,9 +165,12 @@ def test_scan_stdin_list_and_bad_files(tmp_path: Path) -> None:
             ],
         }
     )
-    code, out, err = run("scan", "-", str(tmp_path), "-c", str(EXAMPLE), input=stdin)
+    code, out, err = run(
+        "scan", "-", str(tmp_path), "-c", str(EXAMPLE), "--show", "all", input=stdin
+    )
     assert code == 2  # nothing denied, but two files could not be read
-    assert "ALLOW  <stdin>#1.items[0]  Pod team-a/p" in out.splitlines()
+    assert "ALLOW Pod team-a/p (<stdin>#1.items[0])" in out.splitlines()
+    assert out.splitlines()[-1] == "1 workload: 1 allow; 2 errors"
     assert (
         f"policygen: {tmp_path}/bad.yaml:2:1: invalid YAML: did not find expected node content"
         in err
@@ -221,3 +224,13 @@ def test_python_dash_m_is_the_same_command() -> None:
     )
     assert run.returncode == 0
     assert "Usage: policygen scan [OPTIONS]" in run.stdout
+
+
+def test_test_progress_goes_to_stderr_only() -> None:
+    argv = ["test", "-c", str(EXAMPLE), "--now", "2026-11-28", "--no-builtin"]
+    argv += ["--fixtures", str(CORPUS)]
+    quiet = CliRunner().invoke(app, [*argv, "--no-progress"])
+    loud = CliRunner().invoke(app, [*argv, "--progress"])
+    assert (quiet.exit_code, loud.exit_code) == (0, 0)
+    assert loud.stdout == quiet.stdout
+    assert "proving" not in loud.stdout

@@ -122,13 +122,16 @@ def test_kustomize_patches_are_not_read(tmp_path: Path) -> None:
     assert got["prod/c.yaml"][0] == "kustomize"
     assert got["prod/d.yaml"] == (None, "")  # a resource, not a patch
     assert got["base/deploy.yaml"] == (None, "")
-    assert got["prod/kustomization.yaml"] == (None, "")  # read, then skipped as kustomize
+    assert got["prod/kustomization.yaml"] == ("kustomize", "a kustomization")
 
 
 def test_an_unreadable_kustomization_lists_no_patches(tmp_path: Path) -> None:
     tree(tmp_path, "a.yaml")
     (tmp_path / "kustomization.yaml").write_text("patches: [\n")
-    assert [e.skip for e in walk(tmp_path)] == [None, None]
+    assert [(e.path, e.skip) for e in walk(tmp_path)] == [
+        ("a.yaml", None),
+        ("kustomization.yaml", "kustomize"),
+    ]
 
 
 def test_relative_paths_stay_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,3 +141,38 @@ def test_an_alias_bomb_is_refused_before_any_engine_sees_it(tmp_path: Path) -> N
         f"policygen: {path}:7:26: document contains excessive aliasing (the API server's limit): "
         "4,986 of 5,036 values would come from aliases\n"
     )
+
+
+def test_what_is_not_a_manifest_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    from policygen.manifests import Document, Skipped, read
+
+    path = tmp_path / "mixed.yaml"
+    path.write_text(
+        "on: {push: {}}\njobs: {}\n"  # a CI workflow
+        "---\n- a\n- b\n"  # a list
+        "---\njust text\n"
+        "---\n"  # an empty document
+        "---\napiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+        "---\n" + yaml.safe_dump(POD)
+    )
+    got = list(read([str(path)]))
+    assert got[:4] == [
+        Skipped(f"{path}#1", "not-kubernetes"),
+        Skipped(f"{path}#2", "not-kubernetes"),
+        Skipped(f"{path}#3", "not-kubernetes"),
+        Skipped(f"{path}#5", "kustomize", "a kustomize Component"),
+    ]
+    assert isinstance(got[4], Document) and got[4].source == f"{path}#6"
+
+
+def test_objects_without_containers_are_counted_not_evaluated(
+    tmp_path: Path, example: config.Config
+) -> None:
+    from policygen.manifests import Skipped
+
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    items = list(
+        scan(example, [write(tmp_path / "a.yaml", cm, POD)], [create("model")], EvalContext(NOW))
+    )
+    assert items[0] == Skipped(f"{tmp_path}/a.yaml#1", "not-a-workload", "ConfigMap")
+    assert isinstance(items[1], ObjectResult)

@@ -16,6 +16,10 @@ from policygen.scan import ObjectResult, Summary
 class Formatter:
     """Writes one scan's output to ``out``; subclasses override the hooks."""
 
+    #: which results a formatter for people lists: "failed" or "all"
+    #: (machine-readable formats list everything)
+    show = "failed"
+
     def __init__(self, out: TextIO, engine: str) -> None:
         self.out = out
         self.engine = engine
