@@ -515,7 +515,13 @@ def scan(
         str, typer.Option(help="Evaluator: model, kyverno, gatekeeper, or all of them.")
     ] = "model",
     rego_engine: RegoEngineOpt = "auto",
-    fmt: Annotated[str, typer.Option("--format", help="table, json, sarif or junit.")] = "table",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table, json, sarif, junit or policyreport (wgpolicyk8s.io/v1alpha2).",
+        ),
+    ] = "table",
     namespace: Annotated[
         str, typer.Option("--namespace", "-n", help="Namespace for objects without one.")
     ] = "default",
@@ -564,6 +570,9 @@ def scan(
         evaluators = [create(n, rego_engine=rego_engine) for n in names]
         formatter = formatters()[fmt](sys.stdout, engine)
         formatter.show = show
+        formatter.config = loaded
+        if now is not None:  # reproducible: the report's timestamps are that day's start
+            formatter.when = dt.datetime.combine(today, dt.time(), dt.UTC)
         globs = Ignore.of((ignore or [], Path.cwd()), (loaded.spec.scan.ignore, cfg.parent))
         items = run(loaded, paths, evaluators, EvalContext(today), namespace, ignore=globs)
         # By default only on a terminal, and never interleaved with a

@@ -75,9 +75,7 @@ def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Viola
     if pod_spec(dict(obj)) is None or all(spec.rules.action(r) == "off" for r in RULES):
         return []  # with every rule off there is no policy, so nothing to say
     ns = namespace_of(obj, ctx.default_namespace)
-    if not globs.match_any(spec.scope.namespaces, ns) or globs.match_any(
-        spec.scope.excludeNamespaces, ns
-    ):
+    if not in_scope(config, ns):
         return []
     labels = _labels(ctx, ns)
     if not spec.scope.namespaceSelector.empty:
@@ -100,6 +98,15 @@ def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Viola
         if _applies(config, "registries", ns, key, ctx.now):
             found.extend(_check_registries(config, c, ref, ns, tenants))
     return sorted(found)
+
+
+def in_scope(config: Config, ns: str) -> bool:
+    """The namespace is one of scope.namespaces and not excluded (selectors
+    aside: they need the Namespace object)."""
+    scope = config.spec.scope
+    return globs.match_any(scope.namespaces, ns) and not globs.match_any(
+        scope.excludeNamespaces, ns
+    )
 
 
 def _applies(config: Config, rule: str, ns: str, key: str | None, now: dt.date) -> bool:

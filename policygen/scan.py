@@ -40,6 +40,7 @@ class ObjectResult:
     #: what each engine said that the reference model did not (``--engine all``)
     disagreements: dict[str, list[str]] = field(default_factory=dict)
     api_version: str = ""
+    uid: str = ""  # set on objects exported from a cluster
 
     @property
     def path(self) -> str:
@@ -203,4 +204,5 @@ def _evaluate(
             line=doc.line,
             disagreements=differ,
             api_version=str(doc.obj.get("apiVersion", "")),
+            uid=str(meta.get("uid", "")),
         )

@@ -6,9 +6,11 @@ scanning a large input never holds its whole output in memory.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import TextIO
 
+from policygen.config import Config
 from policygen.manifests import FileProblem, Skipped
 from policygen.scan import ObjectResult, Summary
 
@@ -19,6 +21,10 @@ class Formatter:
     #: which results a formatter for people lists: "failed" or "all"
     #: (machine-readable formats list everything)
     show = "failed"
+    #: the config scanned against, for formats that report passing rules too
+    config: Config | None = None
+    #: when the scan ran, for formats that carry a timestamp
+    when: dt.datetime | None = None
 
     def __init__(self, out: TextIO, engine: str) -> None:
         self.out = out
@@ -56,11 +62,12 @@ class Formatter:
 
 
 def registry() -> dict[str, type[Formatter]]:
-    from policygen.formatters import json_format, junit, sarif, table
+    from policygen.formatters import json_format, junit, policyreport, sarif, table
 
     return {
         "table": table.TableFormatter,
         "json": json_format.JsonFormatter,
         "sarif": sarif.SarifFormatter,
         "junit": junit.JunitFormatter,
+        "policyreport": policyreport.PolicyReportFormatter,
     }
