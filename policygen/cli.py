@@ -619,6 +619,54 @@ def _progress_bar(text: str) -> Iterator[Callable[[int, int | None], None]]:
         yield advance
 
 
+@app.command("diff")
+def diff_command(
+    exported: Annotated[
+        list[str],
+        typer.Argument(help="Objects exported from a cluster (files, folders, - for stdin)."),
+    ],
+    bundle_dir: Annotated[
+        Path, typer.Option("--bundle", help="The committed bundle and its bundle.lock.")
+    ] = Path("policies"),
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            help="Bundle folder(s) the cluster runs (default: those with objects in the export).",
+        ),
+    ] = None,
+    cfg: ConfigOpt = Path("policygen.yaml"),
+    now: NowOpt = None,
+) -> None:
+    """Compare the policies a cluster runs with the committed bundle, after
+    removing what the API server and GitOps tools set; exit 1 on drift."""
+    from policygen import diff
+
+    try:
+        loaded = config.load(cfg, today=_now(now))
+        drift = diff.compare(bundle_dir, exported, loaded.name, target)
+    except PolicygenError as exc:
+        _fail(exc)
+    for ident, found in drift.changed.items():
+        print(f"DRIFT {diff.describe(ident)}")
+        for line in found:
+            print(f"      {line}")
+    for ident in drift.missing:
+        print(f"MISSING {diff.describe(ident)}: in the bundle, not in the cluster")
+    for ident in drift.extra:
+        print(f"EXTRA {diff.describe(ident)}: in the cluster, not in the bundle")
+    for problem in drift.problems:
+        print(f"policygen: {problem}", file=sys.stderr)
+    targets = ", ".join(drift.targets) or "none: no bundle object is in the export"
+    bad = len(drift.changed) + len(drift.missing) + len(drift.extra)
+    verdict = f"{bad} differ" if bad else "no drift"
+    print(f"{drift.compared} objects compared (targets: {targets}): {verdict}")
+    if drift.drifted or not drift.targets:
+        raise typer.Exit(EXIT_NO)
+    if drift.problems:
+        raise typer.Exit(EXIT_INPUT)
+
+
 gatekeeper_app = typer.Typer(help="Gatekeeper tools.", no_args_is_help=True)
 app.add_typer(gatekeeper_app, name="gatekeeper")
 
