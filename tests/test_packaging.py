@@ -24,7 +24,11 @@ def third_party_imports() -> set[str]:
                 found |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 found.add(node.module.split(".")[0])
-    return {m for m in found if m not in sys.stdlib_module_names and m not in ("policygen", "__future__")}
+    return {
+        m
+        for m in found
+        if m not in sys.stdlib_module_names and m not in ("policygen", "__future__")
+    }
 
 
 def test_every_imported_distribution_is_declared() -> None:
