@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from policygen.kubeyaml import KubeLoader
-from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS
+from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, VOLUMES
 
 #: source suffix ("#3", "#3.items[1]") → container name → 1-based line
 Lines = dict[str, dict[str, int]]
@@ -32,8 +32,9 @@ def _get(node: yaml.Node | None, key: str) -> yaml.Node | None:
 
 
 def container_lines(obj: yaml.Node) -> dict[str, int]:
-    """Container name → the line of its ``image`` (of the entry when the
-    image is missing), for a Pod or pod controller node."""
+    """Container (or image volume) name → the line of its image reference
+    (of the entry when the image is missing), for a Pod or pod controller
+    node."""
     kind = _get(obj, "kind")
     path = POD_SPEC_PATHS.get(kind.value if isinstance(kind, yaml.ScalarNode) else "")
     node: yaml.Node | None = obj
@@ -51,6 +52,12 @@ def container_lines(obj: yaml.Node) -> dict[str, int]:
             image = _get(item, "image") or item
             if isinstance(name, yaml.ScalarNode):
                 out.setdefault(name.value, image.start_mark.line + 1)
+    volumes = _get(node, VOLUMES)
+    for item in volumes.value if isinstance(volumes, yaml.SequenceNode) else ():
+        name, image = _get(item, "name"), _get(item, "image")
+        if isinstance(name, yaml.ScalarNode) and image is not None:
+            reference = _get(image, "reference") or image
+            out.setdefault(name.value, reference.start_mark.line + 1)
     return out
 
 

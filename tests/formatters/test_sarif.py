@@ -241,3 +241,19 @@ def test_a_result_names_its_object() -> None:
         "container": "scraper",
         "image": "harbor.corp.example/infra/scraper:27.15",
     }
+
+
+def test_an_image_volume_is_located_at_its_reference(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    path = tmp_path / "pod.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: team-a}\nspec:\n"
+        "  containers:\n    - name: c\n"
+        "      image: harbor.corp.example/team-a/c@sha256:" + "a" * 64 + "\n"
+        "      imagePullPolicy: Always\n"
+        "  volumes:\n    - name: data\n      image:\n        pullPolicy: Always\n"
+        "        reference: harbor.corp.example/team-a/data:1\n"
+    )
+    (only,) = results(sarif(str(path)))
+    assert (only["ruleId"], only["properties"]["container"]) == ("digest", "data")
+    assert only["locations"][0]["physicalLocation"]["region"] == {"startLine": 13}
