@@ -329,7 +329,12 @@ class Client:
         return answer
 
     def _creds(self, ref: ImageRef) -> Credentials | None:
-        return self.credentials.find(ref.domain, ref.path) if self.credentials else None
+        if self.credentials is None:
+            return None
+        try:
+            return self.credentials.find(ref.domain, ref.path)
+        except RegistryError as exc:
+            raise RegistryError(f"{ref.original}: {exc}") from None
 
     def _authorize(self, ref: ImageRef, challenges: list[Challenge]) -> str:
         """The ``Authorization`` header the registry's challenge asks for."""

@@ -564,3 +564,22 @@ def test_docker_hub_is_reached_at_its_endpoint_over_https() -> None:
         Client(plain_http=["reg.internal:5000"])._base("reg.internal:5000")
         == "http://reg.internal:5000"
     )
+
+
+def test_credentials_are_looked_up_only_when_a_registry_asks(
+    serve: Callable[..., Fake], tmp_path: Path
+) -> None:
+    """A public image never reads the credential files nor runs a helper, so
+    a broken one matters only to the registry that asks for credentials."""
+    config = tmp_path / "config.json"
+    config.write_text("{not json")
+    store = Store(environ={"DOCKER_CONFIG": str(tmp_path)}, home=tmp_path)
+    public = serve(lambda h, s: manifest(h))
+    assert resolve(public.host, Client(credentials=store)) == GOOD
+    private = serve(lambda h, s: reply(h, 401, WWW_Authenticate='Basic realm="r"'))
+    with pytest.raises(RegistryError) as info:
+        resolve(private.host, Client(credentials=store))
+    assert str(info.value) == (
+        f"{private.host}/team/app:1: {config}:1:2: not valid JSON: "
+        "Expecting property name enclosed in double quotes"
+    )
