@@ -11,11 +11,15 @@ removed by the next write of the same file.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from policygen.errors import PolicygenError
 
@@ -130,3 +134,31 @@ def sync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@contextmanager
+def open_text(path: Path) -> Iterator[TextIO]:
+    """A stream to write ``path`` through: the file is written (as
+    write_bytes writes it), complete, when the block ends normally; on any
+    error it is left as it was."""
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b") as held:
+        text = io.TextIOWrapper(held, encoding="utf-8", newline="\n")
+        yield text
+        text.flush()
+        held.seek(0)
+        write_bytes(path, held.read())
+        text.detach()
+
+
+@contextmanager
+def all_or_nothing(out: TextIO) -> Iterator[TextIO]:
+    """A stream whose text reaches ``out`` only when the block ends
+    normally: a report cut off by an error would still parse as something
+    (a JSON prefix is no JSON, a SARIF file missing results passes as
+    clean). Held in memory up to a few megabytes, then in a temporary file."""
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8") as held:
+        yield held  # type: ignore[misc]
+        held.seek(0)
+        while chunk := held.read(1 << 16):
+            out.write(chunk)
+        out.flush()

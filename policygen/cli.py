@@ -495,6 +495,17 @@ def explain(
     pull_policy: Annotated[
         str | None, typer.Option("--pull-policy", help="imagePullPolicy as written, if any.")
     ] = None,
+    volume: Annotated[
+        bool, typer.Option("--volume", help="The image of an image volume, not a container.")
+    ] = False,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            help="KEY=VALUE label of the Namespace (repeatable); with any, the Namespace "
+            "is known, so selectors are decided.",
+        ),
+    ] = None,
     cfg: ConfigOpt = Path("policygen.yaml"),
     now: NowOpt = None,
 ) -> None:
@@ -503,7 +514,24 @@ def explain(
 
     try:
         today = _now(now)
-        print(run(config.load(cfg, today=today), image, namespace, pull_policy, today), end="")
+        namespaces = {}
+        if label is not None:
+            labels = {}
+            for item in label:
+                key, sep, value = item.partition("=")
+                if not sep or not key:
+                    raise PolicygenError(f"--label: '{item}' is not KEY=VALUE")
+                labels[key] = value
+            namespaces[namespace] = {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": namespace, "labels": labels},
+            }
+        loaded = config.load(cfg, today=today)
+        text = run(
+            loaded, image, namespace, pull_policy, today, volume=volume, namespaces=namespaces
+        )
+        print(text, end="")
     except PolicygenError as exc:
         _fail(exc)
 
@@ -543,6 +571,14 @@ def scan(
             "spec.scan.ignore in the config adds more.",
         ),
     ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the report to this file, complete or not at all (default: stdout).",
+        ),
+    ] = None,
     cfg: ConfigOpt = Path("policygen.yaml"),
     now: NowOpt = None,
 ) -> None:
@@ -550,6 +586,7 @@ def scan(
 
     YAML that is not a Kubernetes object (CI workflows, Helm values,
     kustomization files) and Helm chart templates are skipped and counted."""
+    from policygen import atomic
     from policygen.engines import NAMES, EvalContext, create
     from policygen.formatters import registry as formatters
     from policygen.pathfilter import Ignore
@@ -567,19 +604,34 @@ def scan(
             raise PolicygenError(f"--show: '{show}' is not failed or all")
         loaded = config.load(cfg, today=today)
         names = list(NAMES) if engine == "all" else [engine]
-        evaluators = [create(n, rego_engine=rego_engine) for n in names]
-        formatter = formatters()[fmt](sys.stdout, engine)
-        formatter.show = show
-        formatter.config = loaded
-        if now is not None:  # reproducible: the report's timestamps are that day's start
-            formatter.when = dt.datetime.combine(today, dt.time(), dt.UTC)
+        skipped = _inexpressible(loaded, names)
+        if skipped and len(skipped) == len(names):
+            raise PolicygenError("; ".join(f"--engine {n}: {why}" for n, why in skipped.items()))
+        for name, why in skipped.items():
+            print(f"policygen: engine {name} not run: {why}", file=sys.stderr)
+        evaluators = [create(n, rego_engine=rego_engine) for n in names if n not in skipped]
         globs = Ignore.of((ignore or [], Path.cwd()), (loaded.spec.scan.ignore, cfg.parent))
-        items = run(loaded, paths, evaluators, EvalContext(today), namespace, ignore=globs)
         # By default only on a terminal, and never interleaved with a
         # machine-readable report on the same terminal.
         readable = fmt == "table" or not sys.stdout.isatty()
         counting = sys.stderr.isatty() and readable if progress is None else progress
-        summary = formatter.write(_with_progress(items) if counting else items)
+        # A file, and a machine-read report on stdout, is complete or absent;
+        # the table is for people and streams.
+        sink = (
+            atomic.open_text(output)
+            if output is not None
+            else contextlib.nullcontext(sys.stdout)
+            if fmt == "table"
+            else atomic.all_or_nothing(sys.stdout)
+        )
+        with sink as out:
+            formatter = formatters()[fmt](out, engine)
+            formatter.show = show
+            formatter.config = loaded
+            if now is not None:  # reproducible: the report's timestamps are that day's start
+                formatter.when = dt.datetime.combine(today, dt.time(), dt.UTC)
+            items = run(loaded, paths, evaluators, EvalContext(today), namespace, ignore=globs)
+            summary = formatter.write(_with_progress(items) if counting else items)
     except PolicygenError as exc:
         _fail(exc)
     for problem in summary.problems:
@@ -590,6 +642,19 @@ def scan(
         raise typer.Exit(EXIT_NO)
     if summary.problems:
         raise typer.Exit(EXIT_INPUT)
+
+
+def _inexpressible(loaded: config.Config, names: list[str]) -> dict[str, str]:
+    """Engines whose target cannot express this config, with why: they are
+    left out, and the other engines still run."""
+    from policygen.targets import registry as targets
+
+    out = {}
+    for name in names:
+        why = None if name == "model" else targets()[name].unsupported(loaded)
+        if why is not None:
+            out[name] = f"target {name} {why}"
+    return out
 
 
 def _with_progress(items: Iterator[T]) -> Iterator[T]:

@@ -261,7 +261,7 @@ def registry_entry_problem(entry: str) -> str | None:
         return "registry entries name a repository prefix, not a tag or digest"
     if "*" in entry or "?" in entry:
         return "registry entries are prefixes, not globs"
-    if not _ENTRY.match(entry) or entry.startswith("["):
+    if not _ENTRY.fullmatch(entry) or entry.startswith("["):
         return "not a valid registry host[:port][/path]"
     host = entry.split("/", 1)[0]
     if "." not in host and ":" not in host and host != "localhost":
@@ -303,16 +303,15 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
     if len(set(spec.targets)) != len(spec.targets):
         problems.append((("spec", "targets"), "each target may be listed once"))
 
-    cannot_mutate = {
-        "vap": "MutatingAdmissionPolicy is not GA",
-        "kyverno-cel": "policygen does not emit MutatingPolicy yet",
-    }
-    for target, reason in cannot_mutate.items():
-        if target in spec.targets and spec.rules.pullPolicy.action == "mutate":
+    from policygen.targets import registry as targets  # targets import this module
+
+    for target in spec.targets:
+        reason = targets()[target].unsupported(config)
+        if reason is not None:
             problems.append(
                 (
                     ("spec", "rules", "pullPolicy", "action"),
-                    f"target {target} cannot mutate ({reason}): "
+                    f"target {target} {reason}: "
                     "use deny, warn or audit, or the kyverno or gatekeeper target",
                 )
             )

@@ -27,7 +27,8 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 def match(pattern: str, value: str) -> bool:
-    return _compiled(pattern).match(value) is not None
+    # fullmatch: Python's "$" would also match before a final newline.
+    return _compiled(pattern).fullmatch(value) is not None
 
 
 def match_any(patterns: list[str], value: str) -> bool:

@@ -29,29 +29,50 @@ IPV6_ADDRESS = r"\[(?:[a-fA-F0-9:]+)\]"
 HOST = rf"(?:{DOMAIN_COMPONENT}(?:\.{DOMAIN_COMPONENT})*|{IPV6_ADDRESS})"
 DOMAIN_AND_PORT = rf"{HOST}(?::[0-9]+)?"
 TAG_LENGTH_MAX = 128
-DIGEST_HEX_LENGTH_MIN = 32
 TAG_FIRST = r"[A-Za-z0-9_]"
 TAG_REST = r"[A-Za-z0-9_.-]"
 TAG = rf"{TAG_FIRST}{TAG_REST}{{0,{TAG_LENGTH_MAX - 1}}}"
-DIGEST_ALGORITHM = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
-HEX = r"[0-9a-fA-F]"
-DIGEST = rf"{DIGEST_ALGORITHM}:{HEX}{{{DIGEST_HEX_LENGTH_MIN},}}"
+#: Digests a reference may carry. The grammar's own digest is wider
+#: (``[A-Za-z][A-Za-z0-9]*…:[[:xdigit:]]{32,}``), but ``Parse`` hands it to
+#: go-digest's ``digest.Parse``, which refuses an algorithm that is not
+#: registered and any encoding but the algorithm's exact length of lowercase
+#: hex (go-digest ``algorithm.go``: ``Validate``). Kubernetes registers
+#: sha256, sha384 and sha512 (k8s ``pkg/util/parsers`` imports
+#: ``crypto/sha256`` and ``crypto/sha512``); blake3 only with its own import.
+#: So ``@sha256:ABC…`` (upper-case hex) or ``@md5:…`` is no reference at all.
+REFERENCE_DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
+DIGEST_ALGORITHM = "(?:" + "|".join(sorted(REFERENCE_DIGEST_HEX_LENGTH)) + ")"
+HEX = r"[0-9a-f]"
+DIGEST = (
+    "(?:"
+    + "|".join(f"{a}:{HEX}{{{n}}}" for a, n in sorted(REFERENCE_DIGEST_HEX_LENGTH.items()))
+    + ")"
+)
 NAME = rf"(?:{DOMAIN_AND_PORT}/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*"
 
-#: Anchored reference grammar; group 1 name, 2 tag, 3 digest.
+#: Anchored reference grammar; group 1 name, 2 tag, 3 digest. Python's
+#: ``$`` also matches before a final newline, so Python code matches it
+#: with ``fullmatch`` (RE2, which every engine uses, reads ``$`` as the end).
 REFERENCE_RE = rf"^({NAME})(?::({TAG}))?(?:@({DIGEST}))?$"
 _REFERENCE = re.compile(REFERENCE_RE)
 
 #: The grammar without its counted repetitions: a string matches
 #: REFERENCE_RE exactly when it matches this, its tag has at most
-#: TAG_LENGTH_MAX characters and its digest's hex at least
-#: DIGEST_HEX_LENGTH_MIN. For engines that compile a regex on every use (the
-#: C++ CEL runtime does), where the counted form costs six times as much.
+#: TAG_LENGTH_MAX characters and its digest's hex has exactly its
+#: algorithm's length (REFERENCE_DIGEST_HEX_LENGTH). For engines that
+#: compile a regex on every use (the C++ CEL runtime does), where the counted
+#: form costs six times as much.
 UNBOUNDED_REFERENCE_RE = (
     rf"^({NAME})(?::({TAG_FIRST}{TAG_REST}*))?(?:@({DIGEST_ALGORITHM}:{HEX}+))?$"
 )
 
-#: Exact digest shapes policygen accepts, by algorithm (lowercase hex only).
+#: ``ParseNormalizedNamed`` refuses a reference that is only 64 lowercase
+#: hex characters ("cannot specify 64-byte hexadecimal strings"): that is an
+#: image ID, not a name (distribution/reference ``normalize.go``).
+IDENTIFIER_RE = "^[a-f0-9]{64}$"
+_IDENTIFIER = re.compile(IDENTIFIER_RE)
+
+#: Exact digest shapes policygen accepts as pins, by algorithm.
 DIGEST_HEX_LENGTH = {"sha256": 64, "sha512": 128}
 
 
@@ -111,18 +132,23 @@ def split_domain(name: str) -> tuple[str, str]:
 
 
 def parse(image: str) -> ImageRef:
-    """Parse and normalise; raise :class:`InvalidReference` with the reason."""
+    """Parse and normalise as ``ParseNormalizedNamed`` does; raise
+    :class:`InvalidReference` with the reason."""
     if not image:
         raise InvalidReference("empty image reference")
-    match = _REFERENCE.match(image)
+    if _IDENTIFIER.fullmatch(image):
+        raise InvalidReference("a 64-character hex string is an image ID, not a reference")
+    match = _REFERENCE.fullmatch(image)
     if match is None:
         raise InvalidReference("does not match the image reference grammar")
     name, tag, digest = match.group(1), match.group(2), match.group(3)
-    if len(name) > NAME_TOTAL_LENGTH_MAX:
-        raise InvalidReference(f"repository name longer than {NAME_TOTAL_LENGTH_MAX} characters")
     domain, path = split_domain(name)
     if path.lower() != path:
         raise InvalidReference("repository path must be lowercase")
+    # Parse checks the length of the path once the name is normalised
+    # (library/ included, the domain not): reference.go, ErrNameTooLong.
+    if len(path) > NAME_TOTAL_LENGTH_MAX:
+        raise InvalidReference(f"repository path longer than {NAME_TOTAL_LENGTH_MAX} characters")
     return ImageRef(original=image, domain=domain, path=path, tag=tag, digest=digest)
 
 
@@ -143,7 +169,7 @@ def has_allowed_digest(ref: ImageRef, algorithms: Sequence[str]) -> bool:
     return (
         algorithm in algorithms
         and len(hex_part) == DIGEST_HEX_LENGTH[algorithm]
-        and re.fullmatch(r"[0-9a-f]+", hex_part) is not None
+        and re.fullmatch("[0-9a-f]+", hex_part) is not None
     )
 
 

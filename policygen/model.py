@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from policygen import globs, imageref
 from policygen.config import RULES, Config, Exemption, Tenant
@@ -75,23 +75,21 @@ def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Viola
     if pod_spec(dict(obj)) is None or all(spec.rules.action(r) == "off" for r in RULES):
         return []  # with every rule off there is no policy, so nothing to say
     ns = namespace_of(obj, ctx.default_namespace)
-    if not in_scope(config, ns):
+    labels = labels_of(ctx, ns)
+    scope = scope_of(config, ns, labels)
+    if scope == "unknown":
+        return [_unknown_namespace(ns, "scope.namespaceSelector")]
+    if scope != "in":
         return []
-    labels = _labels(ctx, ns)
-    if not spec.scope.namespaceSelector.empty:
-        if labels is None:
-            return [_unknown_namespace(ns, "scope.namespaceSelector")]
-        if not spec.scope.namespaceSelector.matches(labels):
-            return []
 
     defaulted = with_api_defaults(dict(obj))
     found: list[Violation] = []
     rules = spec.rules
-    tenants = _tenants_of(spec.tenants, ns, labels)
+    tenants = tenants_of(spec.tenants, ns, labels)
     for c in containers(defaulted):
         ref = imageref.try_parse(c.image)
         key = image_key(c.image, ref)
-        if _applies(config, "digest", ns, key, ctx.now) and _digest_applies(config, ns):
+        if _applies(config, "digest", ns, key, ctx.now) and digest_applies(config, ns):
             found.extend(_check_digest(config, c, ref))
         if _applies(config, "pullPolicy", ns, key, ctx.now):
             found.extend(_check_pull_policy(rules.pullPolicy.action, c))
@@ -109,10 +107,39 @@ def in_scope(config: Config, ns: str) -> bool:
     )
 
 
+Scope = Literal["in", "outside", "excluded", "unselected", "unknown"]
+
+
+def scope_of(config: Config, ns: str, labels: Mapping[str, str] | None) -> Scope:
+    """Whether objects of namespace ``ns`` are checked at all. The name
+    decides first: an excluded or out-of-scope namespace is never checked,
+    so its Namespace object is never needed (``unknown`` only when the
+    scope's selector must be read and the labels are not known)."""
+    scope = config.spec.scope
+    if not globs.match_any(scope.namespaces, ns):
+        return "outside"
+    if globs.match_any(scope.excludeNamespaces, ns):
+        return "excluded"
+    if scope.namespaceSelector.empty:
+        return "in"
+    if labels is None:
+        return "unknown"
+    return "in" if scope.namespaceSelector.matches(dict(labels)) else "unselected"
+
+
 def _applies(config: Config, rule: str, ns: str, key: str | None, now: dt.date) -> bool:
     """The rule is on and no live exemption lifts it for this namespace and image."""
-    return config.spec.rules.action(rule) != "off" and not any(
-        exemption_matches(e, rule, ns, key, now) for e in config.spec.exemptions
+    return (
+        config.spec.rules.action(rule) != "off" and exempted_by(config, rule, ns, key, now) is None
+    )
+
+
+def exempted_by(
+    config: Config, rule: str, ns: str, key: str | None, now: dt.date
+) -> Exemption | None:
+    """The first live exemption that lifts ``rule`` for this namespace and image key."""
+    return next(
+        (e for e in config.spec.exemptions if exemption_matches(e, rule, ns, key, now)), None
     )
 
 
@@ -132,7 +159,8 @@ def _check_pull_policy(action: str, c: Container) -> list[Violation]:
     return [Violation("pullPolicy", c.name, c.image, message, verdict)]
 
 
-def _labels(ctx: Context, ns: str) -> dict[str, str] | None:
+def labels_of(ctx: Context, ns: str) -> dict[str, str] | None:
+    """The labels of namespace ``ns``; None when its Namespace is not known."""
     ns_obj = ctx.namespaces.get(ns)
     return None if ns_obj is None else namespace_labels(ns_obj, ns)
 
@@ -143,7 +171,8 @@ def _unknown_namespace(ns: str, what: str) -> Violation:
     )
 
 
-def _digest_applies(config: Config, ns: str) -> bool:
+def digest_applies(config: Config, ns: str) -> bool:
+    """The digest rule may be narrowed to namespaces that opted in."""
     narrow = config.spec.rules.digest.namespaces
     return not narrow or globs.match_any(narrow, ns)
 
@@ -165,7 +194,9 @@ def _check_digest(config: Config, c: Container, ref: imageref.ImageRef | None) -
 TenantMatch = list[Tenant] | None  # None: membership unknown (selector, no Namespace)
 
 
-def _tenants_of(tenants: list[Tenant], ns: str, labels: dict[str, str] | None) -> TenantMatch:
+def tenants_of(tenants: list[Tenant], ns: str, labels: dict[str, str] | None) -> TenantMatch:
+    """The tenants owning ``ns`` (by name, or by labels); None when a
+    selector would decide and the labels are not known."""
     out = []
     for tenant in tenants:
         if globs.match_any(tenant.namespaces, ns):

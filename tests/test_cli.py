@@ -234,3 +234,66 @@ def test_test_progress_goes_to_stderr_only() -> None:
     assert (quiet.exit_code, loud.exit_code) == (0, 0)
     assert loud.stdout == quiet.stdout
     assert "proving" not in loud.stdout
+
+
+def test_scan_all_engines_with_mutate_runs_those_that_can(tmp_path: Path) -> None:
+    """vap and kyverno-cel cannot express pullPolicy: mutate: scan says so
+    per target and the other engines still run."""
+    from tests import golden
+
+    cfg = golden.cases()["mutate-selectors"]
+    manifest = tmp_path / "p.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: prod-a}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: prod-a}\n"
+        "spec: {containers: [{name: c, image: 'ghcr.io/x/y:1'}]}\n"
+    )
+    code, out, err = run(
+        "scan", str(manifest), "--engine", "all", "--format", "json", "-c", str(cfg),
+        "--now", "2026-11-28",
+    )  # fmt: skip
+    assert code == 0, err
+    assert err.splitlines() == [
+        "policygen: engine kyverno-cel not run: target kyverno-cel cannot mutate "
+        "(policygen does not emit MutatingPolicy yet)",
+        "policygen: engine vap not run: target vap cannot mutate "
+        "(MutatingAdmissionPolicy is not GA)",
+    ]
+    (result,) = json.loads(out)["results"]
+    assert list(result["engines"]) == ["model", "kyverno", "gatekeeper"]
+    assert result["verdict"] == "audit"
+    code, out, err = run("scan", str(manifest), "--engine", "vap", "-c", str(cfg))
+    assert (code, out) == (2, "")
+    assert err == (
+        "policygen: --engine vap: target vap cannot mutate (MutatingAdmissionPolicy is not GA)\n"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "junit"])
+def test_scan_output_is_complete_or_absent(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import policygen.scan
+
+    target = tmp_path / f"out.{fmt}"
+    code, out, _ = run("scan", str(CORPUS), "--format", fmt, "-o", str(target), "-c", str(EXAMPLE))
+    assert (code, out) == (1, "")
+    whole = target.read_text()
+    assert whole == run("scan", str(CORPUS), "--format", fmt, "-c", str(EXAMPLE))[1]
+
+    real = policygen.scan._evaluate
+
+    def fails_later(*args: object, **kw: object) -> object:
+        yield from real(*args, **kw)  # type: ignore[arg-type]
+        raise RuntimeError("engine crashed")
+
+    monkeypatch.setattr(policygen.scan, "_evaluate", fails_later)
+    result = runner.invoke(app, ["scan", str(CORPUS), "--format", fmt, "-c", str(EXAMPLE)])
+    assert isinstance(result.exception, RuntimeError)
+    assert result.stdout == ""  # not a prefix that parses as a clean report
+    result = runner.invoke(
+        app, ["scan", str(CORPUS), "--format", fmt, "-o", str(target), "-c", str(EXAMPLE)]
+    )
+    assert isinstance(result.exception, RuntimeError)
+    assert target.read_text() == whole  # the last complete report stays
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]

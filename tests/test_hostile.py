@@ -18,7 +18,7 @@ from policygen.agreement import disagreements, normalised
 from policygen.engines import EvalContext, Evaluator, Review, create
 from policygen.model import namespace_of
 from policygen.violations import Violation, verdict
-from tests.conftest import NOW
+from tests.conftest import EXAMPLE, NOW
 
 PINNED = "@sha256:" + "0123456789abcdef" * 4
 APP = {
@@ -55,6 +55,77 @@ def volume(name: str, reference: str | None, policy: str | None = None) -> dict[
     if policy is not None:
         source["pullPolicy"] = policy
     return {"name": name, "image": source}
+
+
+HEX = "0123456789abcdef" * 4
+LONG_PATH = "a" * 250  # a 250-character path component
+
+
+def configs_text() -> dict[str, str]:
+    """Variants of the example config, each opening one more door."""
+    base = EXAMPLE.read_text()
+    return {
+        "example": base,
+        # pullPolicy: mutate can be rendered only for kyverno and gatekeeper
+        "mutate": base.replace(
+            "targets: [kyverno, kyverno-cel, gatekeeper, vap]", "targets: [kyverno, gatekeeper]"
+        ).replace("      action: deny\n    registries:", "      action: mutate\n    registries:"),
+        # a scope selector and a tenant chosen by the name label
+        "selectors": base.replace(
+            '    namespaces: ["*"]\n',
+            '    namespaces: ["*"]\n    namespaceSelector: {matchExpressions: '
+            "[{key: policygen.dev/skip, operator: DoesNotExist}]}\n",
+        ).replace(
+            "  exemptions:\n",
+            "    - name: trusted\n"
+            "      namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: trusted}}\n"
+            "      registries: [harbor.corp.example/trusted]\n"
+            "  exemptions:\n",
+        ),
+        # exemptions whose globs a raw string could match
+        "exemptions": base.replace(
+            "      ticket: SEC-1234\n",
+            "      ticket: SEC-1234\n"
+            "    - name: runner\n"
+            "      namespaces: [ci]\n"
+            '      images: ["ghcr.io/acme/runner@*", "docker.io/library/busybox:*"]\n'
+            "      reason: runners\n"
+            "      owner: ci@corp.example\n"
+            "      expires: 2027-03-31\n",
+        ),
+    }
+
+
+def deny(rule: str, who: str, message: str) -> tuple[str, str, str, str]:
+    return (rule, who, "deny", message)
+
+
+def digest_msg(kind: str, who: str, image: str) -> str:
+    return f'{kind} "{who}" image "{image}" must be pinned by digest (@sha256:<64 hex>)'
+
+
+def invalid_msg(kind: str, who: str, image: str) -> str:
+    return f'{kind} "{who}" image "{image}" is not a valid image reference'
+
+
+def registry_msg(kind: str, who: str, image: str, ns: str) -> str:
+    return f'{kind} "{who}" image "{image}" is not from a registry allowed in namespace "{ns}"'
+
+
+def invalid_both(who: str, image: str) -> list[tuple[str, str, str, str]]:
+    return [
+        deny("digest", who, invalid_msg("container", who, image)),
+        deny("registries", who, invalid_msg("container", who, image)),
+    ]
+
+
+def one(image: str, policy: str = "Always", name: str = "c") -> dict[str, Any]:
+    return {"name": name, "image": image, "imagePullPolicy": policy}
+
+
+RUNNER_TRICK = f"ghcr.io/acme/runner@sha256:{HEX}/../../evil/x"
+SCRAPER_TRICK = "harbor.corp.example/infra/scraper:27.15/../../../evil/x"
+TEAM_A = "harbor.corp.example/team-a/app"
 
 
 CASES = [
@@ -140,9 +211,187 @@ CASES = [
 ]
 
 
+MORE = [  # Class: image volumes under mutate: not mutated, so still denied.
+    Hostile(
+        "mutate-volume-still-denied",
+        pod("team-a", volumes=[volume("data", f"{TEAM_A}{PINNED}", "IfNotPresent")]),
+        [deny("pullPolicy", "data", 'volume "data" must set pullPolicy: Always, not IfNotPresent')],
+        config="mutate",
+    ),
+    # Class: exemption bypass. The raw text matches the glob, the runtime
+    # would read another image; an unparseable image is never exempt.
+    Hostile(
+        "exemption-raw-glob-runner",
+        pod("ci", containers=[one(RUNNER_TRICK)]),
+        invalid_both("c", RUNNER_TRICK),
+        config="exemptions",
+    ),
+    Hostile(
+        "exemption-raw-glob-scraper",
+        pod("logging", containers=[one(SCRAPER_TRICK)]),
+        invalid_both("c", SCRAPER_TRICK),
+    ),
+    # The glob sees the normalised reference: busybox is docker.io/library/busybox.
+    Hostile(
+        "exemption-matches-normalised-familiar-name",
+        pod("ci", containers=[one("busybox:1.36")]),
+        [],
+        config="exemptions",
+    ),
+    Hostile(
+        "exemption-matches-normalised-legacy-hub",
+        pod("ci", containers=[one("index.docker.io/busybox:1.36")]),
+        [],
+        config="exemptions",
+    ),
+    # Class: admission-realistic input. "" is Go's zero value: defaulted.
+    Hostile(
+        "empty-pull-policy-is-defaulted",
+        pod("team-a", containers=[one(f"{TEAM_A}:1.0@sha256:{HEX}", "")]),
+        [
+            deny(
+                "pullPolicy",
+                "c",
+                'container "c" must set imagePullPolicy: Always, not IfNotPresent',
+            )
+        ],
+    ),
+    Hostile(
+        "empty-pull-policy-latest-is-always",
+        pod("team-a", containers=[one(f"{TEAM_A}:latest", "")]),
+        [deny("digest", "c", digest_msg("container", "c", f"{TEAM_A}:latest"))],
+    ),
+    # null lists are absent lists (no engine may fail on them)
+    Hostile(
+        "null-lists-are-absent",
+        pod(
+            "team-a",
+            containers=[one("ghcr.io/evil/x:1")],
+            initContainers=None,
+            ephemeralContainers=None,
+            volumes=None,
+        ),
+        [
+            deny("digest", "c", digest_msg("container", "c", "ghcr.io/evil/x:1")),
+            deny("registries", "c", registry_msg("container", "c", "ghcr.io/evil/x:1", "team-a")),
+        ],
+    ),
+    # The name label is always the Namespace's name: "evil" cannot claim
+    # the tenant that selects kubernetes.io/metadata.name=trusted.
+    Hostile(
+        "namespace-name-label-spoofed",
+        pod("evil", containers=[one(f"harbor.corp.example/trusted/app@sha256:{HEX}")]),
+        [
+            deny(
+                "registries",
+                "c",
+                registry_msg(
+                    "container", "c", f"harbor.corp.example/trusted/app@sha256:{HEX}", "evil"
+                ),
+            )
+        ],
+        namespaces={
+            "evil": {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": "evil", "labels": {"kubernetes.io/metadata.name": "trusted"}},
+            }
+        },
+        config="selectors",
+    ),
+    Hostile(
+        "namespace-name-label-genuine",
+        pod("trusted", containers=[one(f"harbor.corp.example/trusted/app@sha256:{HEX}")]),
+        [],
+        namespaces={
+            "trusted": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "trusted"}}
+        },
+        config="selectors",
+    ),
+    # Excluded (and out-of-scope) namespaces are never evaluated, so never
+    # "not known" even when their Namespace object is missing.
+    Hostile(
+        "excluded-namespace-without-namespace-object",
+        pod("kube-system", containers=[one("ghcr.io/evil/x:1", "Never")]),
+        [],
+        config="selectors",
+    ),
+    Hostile(
+        "excluded-namespace-spoofing-selector",
+        pod("kyverno", containers=[one("ghcr.io/evil/x:1", "Never")]),
+        [],
+        namespaces={
+            "kyverno": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kyverno"}}
+        },
+        config="selectors",
+    ),
+    # Class: distribution/reference exactly. No trailing-newline acceptance.
+    Hostile(
+        "trailing-newline",
+        pod("team-a", containers=[one(f"{TEAM_A}@sha256:{HEX}\n")]),
+        invalid_both("c", f"{TEAM_A}@sha256:{HEX}\n"),
+    ),
+    # The path is measured normalised, without the domain (reference.go):
+    # a 247-character path under a registry is fine (the name is 267) ...
+    Hostile(
+        "long-path-under-registry-is-valid",
+        pod(
+            "team-a", containers=[one(f"harbor.corp.example/team-a/{LONG_PATH[:240]}@sha256:{HEX}")]
+        ),
+        [],
+    ),
+    # ... a one-segment Docker Hub name gains library/ and goes over 255.
+    Hostile(
+        "long-hub-name-over-limit",
+        pod("team-a", containers=[one(f"{LONG_PATH}@sha256:{HEX}")]),
+        invalid_both("c", f"{LONG_PATH}@sha256:{HEX}"),
+    ),
+    # 64 hex characters alone are an image ID (ParseNormalizedNamed refuses it).
+    Hostile(
+        "hex-identifier",
+        pod("team-a", containers=[one(HEX)]),
+        invalid_both("c", HEX),
+    ),
+    # go-digest: lowercase hex of the algorithm's exact length only.
+    Hostile(
+        "upper-case-digest-is-no-reference",
+        pod("team-a", containers=[one(f"{TEAM_A}@sha256:{HEX.upper()}")]),
+        invalid_both("c", f"{TEAM_A}@sha256:{HEX.upper()}"),
+    ),
+    Hostile(
+        "unregistered-digest-algorithm",
+        pod("team-a", containers=[one(f"{TEAM_A}@md5:{HEX}")]),
+        invalid_both("c", f"{TEAM_A}@md5:{HEX}"),
+    ),
+    # sha384 is a valid reference (Kubernetes registers it), not an allowed pin.
+    Hostile(
+        "sha384-valid-but-not-allowed",
+        pod("team-a", containers=[one(f"{TEAM_A}@sha384:{'ab' * 48}")]),
+        [deny("digest", "c", digest_msg("container", "c", f"{TEAM_A}@sha384:{'ab' * 48}"))],
+    ),
+    # Class: strings the CEL binding would cut at NUL.
+    Hostile(
+        "nul-after-a-pinned-image",
+        pod("team-a", containers=[one(f"{TEAM_A}@sha256:{HEX}\x00evil")]),
+        invalid_both("c", f"{TEAM_A}@sha256:{HEX}\x00evil"),
+    ),
+    Hostile(
+        "nul-in-volume-reference",
+        pod("team-a", volumes=[volume("v", f"{TEAM_A}@sha256:{HEX}\x00:x", "Always")]),
+        [
+            deny("digest", "v", invalid_msg("volume", "v", f"{TEAM_A}@sha256:{HEX}\x00:x")),
+            deny("registries", "v", invalid_msg("volume", "v", f"{TEAM_A}@sha256:{HEX}\x00:x")),
+        ],
+    ),
+]
+CASES += MORE
+
+
 @pytest.fixture(scope="module")
-def configs(example: config.Config) -> dict[str, config.Config]:
-    return {"example": example}
+def configs() -> dict[str, config.Config]:
+    return {
+        name: config.parse(text, f"{name}.yaml", today=NOW) for name, text in configs_text().items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +421,8 @@ def test_every_engine_reaches_the_model_verdict(
     engine_name: str,
 ) -> None:
     cfg = configs[case.config]
+    if engine_name not in cfg.spec.targets:
+        pytest.skip(f"{engine_name} cannot render the {case.config} config")
     engine = engines[engine_name]
     want = model.evaluate(cfg, case.obj, model.Context(now=NOW, namespaces=case.namespaces))
     got = _evaluate(engine, cfg, case)

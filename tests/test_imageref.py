@@ -120,7 +120,16 @@ def test_parse_and_normalise(
         ("nginx@sha256:abc", "does not match the image reference grammar"),
         ("https://ghcr.io/a", "does not match the image reference grammar"),
         ("ghcr.io/a b", "does not match the image reference grammar"),
-        ("a/" + "b" * 300, "repository name longer than 255 characters"),
+        ("a/" + "b" * 300, "repository path longer than 255 characters"),
+        # go-digest validates the digest: exact length, lowercase hex,
+        # a registered algorithm
+        (f"a/b@sha256:{D64.upper()}", "does not match the image reference grammar"),
+        (f"a/b@md5:{D64}", "does not match the image reference grammar"),
+        (f"a/b@sha256:{D64}0", "does not match the image reference grammar"),
+        # Python's $ would accept a final newline; distribution's does not
+        (f"a/b@sha256:{D64}\n", "does not match the image reference grammar"),
+        ("nginx\n", "does not match the image reference grammar"),
+        (D64, "a 64-character hex string is an image ID, not a reference"),
     ],
 )
 def test_invalid(image: str, reason: str) -> None:
@@ -147,10 +156,35 @@ def test_api_server_default_pull_policy(image: str, policy: str) -> None:
 def test_digest_strictness() -> None:
     algos = ["sha256"]
     assert imageref.has_allowed_digest(parse(f"a/b@sha256:{D64}"), algos)
-    assert not imageref.has_allowed_digest(parse(f"a/b@sha256:{D64.upper()}"), algos)
+    assert imageref.try_parse(f"a/b@sha256:{D64.upper()}") is None  # no reference at all
     assert not imageref.has_allowed_digest(parse(f"a/b@sha512:{D64 * 2}"), algos)
     assert imageref.has_allowed_digest(parse(f"a/b@sha512:{D64 * 2}"), ["sha512"])
-    assert not imageref.has_allowed_digest(parse(f"a/b@sha256:{D64}0"), algos)
+    assert imageref.try_parse(f"a/b@sha256:{D64}0") is None
+
+
+# distribution/reference's own cases (reference_test.go, normalize_test.go
+# at 0965666), in our words: the length limit is on the normalised path,
+# without the domain; an image ID is not a name; digests are go-digest's.
+@pytest.mark.parametrize(
+    ("image", "valid"),
+    [
+        ("domain/" + "a" * 256 + ":tag", False),
+        ("a/" * 127 + "a:tag-puts-this-over-max", True),
+        ("example.com/" + "a" * 255 + ":tag", True),
+        ("example.com/" + "a" * 256, False),
+        ("a" * 247, True),  # docker.io/library/ + 247 = a path of 255
+        ("a" * 248, False),  # library/ takes it over
+        ("repo@sha256:" + "f" * 34, False),
+        ("validname@invaliddigest:" + "f" * 64, False),
+        (f"a/b@sha384:{'f' * 96}", True),  # Kubernetes registers sha384
+        (f"a/b@sha512:{'f' * 128}", True),
+        (D64, False),
+        (f"{D64}:tag", True),  # only the bare ID is refused
+        (f"docker.io/{D64}", True),
+    ],
+)
+def test_upstream_reference_cases(image: str, valid: bool) -> None:
+    assert (imageref.try_parse(image) is not None) is valid
 
 
 def test_segment_boundary() -> None:
@@ -214,14 +248,21 @@ def test_parser_never_crashes(text: str) -> None:
         parse(text)
 
 
-@given(st.one_of(references(), st.text(max_size=40), st.sampled_from(["a:" + "t" * 129])))
+@given(
+    st.one_of(
+        references(),
+        st.text(max_size=40),
+        st.sampled_from(["a:" + "t" * 129, f"a@sha256:{D64}0", f"a@sha384:{D64}", "a\n"]),
+    )
+)
 def test_unbounded_grammar_plus_lengths_is_the_grammar(text: str) -> None:
-    strict = re.match(imageref.REFERENCE_RE, text)
-    loose = re.match(imageref.UNBOUNDED_REFERENCE_RE, text)
+    strict = re.fullmatch(imageref.REFERENCE_RE, text)
+    loose = re.fullmatch(imageref.UNBOUNDED_REFERENCE_RE, text)
     if loose is None:
         assert strict is None
         return
     tag, digest = loose.group(2) or "", loose.group(3) or ""
-    hex_length = len(digest.rsplit(":", 1)[-1]) if digest else imageref.DIGEST_HEX_LENGTH_MIN
-    fits = len(tag) <= imageref.TAG_LENGTH_MAX and hex_length >= imageref.DIGEST_HEX_LENGTH_MIN
+    algorithm, _, hex_part = digest.partition(":")
+    exact = not digest or len(hex_part) == imageref.REFERENCE_DIGEST_HEX_LENGTH[algorithm]
+    fits = len(tag) <= imageref.TAG_LENGTH_MAX and exact
     assert (strict is not None) == fits

@@ -176,3 +176,104 @@ def test_objects_without_containers_are_counted_not_evaluated(
     )
     assert items[0] == Skipped(f"{tmp_path}/a.yaml#1", "not-a-workload", "ConfigMap")
     assert isinstance(items[1], ObjectResult)
+
+
+def test_what_admission_never_sees_as_written_is_evaluated_as_the_api_server_hands_it(
+    tmp_path: Path, example: config.Config
+) -> None:
+    """``imagePullPolicy: ""`` and ``null`` lists reach no webhook as written:
+    the empty policy is defaulted, the null list is absent (Go zero values)."""
+    pinned = "harbor.corp.example/team-a/app@sha256:" + "0123456789abcdef" * 4
+    docs = [
+        {
+            **POD,
+            "metadata": {"name": "empty-policy", "namespace": "team-a"},
+            "spec": {"containers": [{"name": "c", "image": pinned, "imagePullPolicy": ""}]},
+        },
+        {
+            **POD,
+            "metadata": {"name": "null-lists", "namespace": "team-a"},
+            "spec": {
+                "containers": [{"name": "c", "image": pinned, "imagePullPolicy": "Always"}],
+                "initContainers": None,
+                "volumes": None,
+            },
+        },
+    ]
+    engines = [create(n) for n in ("model", "kyverno", "kyverno-cel", "gatekeeper", "vap")]
+    items = list(scan(example, [write(tmp_path / "p.yaml", *docs)], engines, EvalContext(NOW)))
+    assert [i.message for i in items if isinstance(i, FileProblem)] == []
+    found = {i.name: i for i in items if isinstance(i, ObjectResult)}
+    assert {
+        name: {e: [v.message for v in vs] for e, vs in r.by_engine.items()}
+        for name, r in found.items()
+    } == {
+        "empty-policy": {
+            e.name: ['container "c" must set imagePullPolicy: Always, not IfNotPresent']
+            for e in engines
+        },
+        "null-lists": {e.name: [] for e in engines},
+    }
+    assert all(not r.disagreements for r in found.values())
+
+
+def test_workloads_are_known_by_api_version_and_kind(
+    tmp_path: Path, example: config.Config
+) -> None:
+    """A custom resource called CronJob is no batch/v1 CronJob, and an API
+    version the server no longer serves is no workload either."""
+    template = {"spec": {"containers": [{"name": "c", "image": "ghcr.io/evil/x:1"}]}}
+    docs = [
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "custom", "namespace": "team-a"},
+            "spec": {"jobTemplate": {"spec": {"template": template}}},
+        },
+        {
+            "apiVersion": "extensions/v1beta1",
+            "kind": "Deployment",
+            "metadata": {"name": "old", "namespace": "team-a"},
+            "spec": {"template": template},
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "job", "namespace": "team-a"},
+            "spec": {"template": template},
+        },
+    ]
+    engines = [create(n) for n in ("model", "kyverno", "kyverno-cel", "gatekeeper", "vap")]
+    items = list(scan(example, [write(tmp_path / "w.yaml", *docs)], engines, EvalContext(NOW)))
+    found = [i for i in items if isinstance(i, ObjectResult)]
+    assert [(r.kind, r.name, r.verdict) for r in found] == [("Job", "job", "deny")]
+    assert all(not r.disagreements for r in found)
+
+
+def test_a_spoofed_name_label_is_overwritten(tmp_path: Path) -> None:
+    """The API server sets kubernetes.io/metadata.name to the Namespace's
+    name whatever the manifest says (SetDefaults_Namespace)."""
+    text = (
+        golden.cases()["mutate-selectors"]
+        .read_text()
+        .replace(
+            "namespaceSelector: {matchLabels: {tenant: red}}",
+            "namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: prod-red}}",
+        )
+    )
+    cfg = config.parse(text, "c.yaml", today=NOW)
+    spoofed = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "prod-a", "labels": {"kubernetes.io/metadata.name": "prod-red"}},
+    }
+    pod = {**POD, "spec": {"containers": [{"name": "a", "image": "ghcr.io/red/a:1"}]}}
+    engines = [create("model"), create("kyverno"), create("gatekeeper")]
+    items = list(scan(cfg, [write(tmp_path / "s.yaml", spoofed, pod)], engines, EvalContext(NOW)))
+    (found,) = [i for i in items if isinstance(i, ObjectResult)]
+    assert {e: sorted({v.rule for v in vs}) for e, vs in found.by_engine.items()} == {
+        "model": ["registries"],
+        "kyverno": ["registries"],
+        "gatekeeper": ["registries"],
+    }
+    assert not found.disagreements

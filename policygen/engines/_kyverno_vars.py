@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 import jmespath
@@ -34,11 +35,49 @@ class NotFound(VariableError):
     chain of fields (a function, a projection, ``||``) gives null instead."""
 
 
+@lru_cache(maxsize=4096)
 def _go_regex(pattern: str) -> re.Pattern[str]:
-    """Go RE2 syntax as far as Python's engine reads it the same way."""
+    """Go RE2 syntax as far as Python's engine reads it the same way. Go's
+    ``$`` (without the m flag) is the end of the text; Python's also matches
+    before a final newline, so it becomes ``\\Z``."""
     if "(?P<" in pattern or "\\z" in pattern or "\\C" in pattern:
         raise UnsupportedConstruct("kyverno", "regex", f"'{pattern}' uses syntax we do not map")
-    return re.compile(pattern)
+    if re.search(r"\(\?[a-zA-Z]*m", pattern):
+        raise UnsupportedConstruct("kyverno", "regex", f"'{pattern}' uses the m flag")
+    return re.compile(_end_of_text(pattern))
+
+
+def _end_of_text(pattern: str) -> str:
+    """Each ``$`` outside a character class as ``\\Z``."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+            i += 1
+            # a "]" first in the class (after an optional "^") is a literal
+            if pattern[i : i + 1] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i : i + 1] == "]":
+                out.append("]")
+                i += 1
+            continue
+        elif ch == "$":
+            out.append("\\Z")
+            i += 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 class KyvernoFunctions(functions.Functions):

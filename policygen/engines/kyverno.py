@@ -221,8 +221,16 @@ class PolicySet:
             return False
         adm = Admission(obj, req.namespace, req.operation, req.subresource, req.namespace_labels)
         where = f"{rule.policy}.rules[{rule.name}]"
-        if not matches(rule.spec.get("match"), adm, f"{where}.match"):
-            return False
+        try:
+            if not matches(rule.spec.get("match"), adm, f"{where}.match"):
+                return False
+        except NamespaceUnknown:
+            # Offline only (a cluster always has the Namespace): a rule
+            # whose exclude drops the request on what is known, such as an
+            # excluded namespace's name, never needed its labels.
+            if _surely_excluded(rule.spec.get("exclude"), adm, f"{where}.exclude"):
+                return False
+            raise
         return not matches(rule.spec.get("exclude"), adm, f"{where}.exclude")
 
     def _excepted(
@@ -742,6 +750,14 @@ def _exception(doc: Mapping[str, Any]) -> Exception_:
     )
 
 
+def _surely_excluded(exclude: Mapping[str, Any] | None, adm: Admission, where: str) -> bool:
+    """Whether the exclude block holds on what is known of the request."""
+    try:
+        return matches(exclude, adm, where)
+    except NamespaceUnknown:
+        return False
+
+
 # --- the images variable ------------------------------------------------------
 
 
@@ -776,7 +792,7 @@ def image_info(image: str) -> dict[str, str] | None:
     first, sep, _ = image.partition("/")
     domain_like = "." in first or ":" in first or first == "localhost" or first.lower() != first
     full = image if sep and domain_like else f"docker.io/{image}"
-    m = _REFERENCE.match(full)
+    m = _REFERENCE.fullmatch(full)
     if m is None or len(m.group(1)) > 255:
         return None
     registry, _, path = m.group(1).partition("/")

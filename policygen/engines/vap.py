@@ -31,7 +31,7 @@ from policygen.engines._kube import cluster_scoped, gvr
 from policygen.engines._projection import Path, project
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
-from policygen.model import namespace_labels
+from policygen.model import labelled_namespace, namespace_labels
 from policygen.violations import ACTION_STRENGTH, Action, Violation
 from policygen.workloads import with_api_defaults
 
@@ -225,6 +225,8 @@ class PolicySet:
             try:
                 found = self._apply(policy, binding, obj, namespace, ns_obj, operation, subresource)
             except NamespaceUnknown as exc:
+                if self._conditions_exclude(policy, obj, namespace, operation, subresource):
+                    continue
                 found = [(policy, "deny", exc.message(policy.name))]
             if found is not None:
                 out.append((policy, found))
@@ -260,10 +262,14 @@ class PolicySet:
                 "object": obj,
                 "oldObject": None,
                 "request": request,
-                "namespaceObject": dict(ns_obj) if ns_obj is not None else None,
+                # as admission sends it: with the name label the API server sets
+                "namespaceObject": labelled_namespace(ns_obj, namespace)
+                if ns_obj is not None
+                else None,
             },
             policy.reads,
         )
+        activation, placeholder = _without_nul(activation)
         key = (policy.name, fingerprint(activation))
         cached = self._outcomes.get(key)
         outcome: list[str] | CelError | None
@@ -281,7 +287,32 @@ class PolicySet:
             if spec.get("failurePolicy", "Fail") != "Fail":
                 return []
             return [(policy, a, f"policy {policy.name} failed: {outcome}") for a in binding.actions]
+        if placeholder is not None:
+            outcome = [m.replace(placeholder, NUL) for m in outcome]
         return [(policy, a, message) for message in outcome for a in binding.actions]
+
+    def _conditions_exclude(
+        self, policy: Policy, obj: dict[str, Any], namespace: str, operation: str, subresource: str
+    ) -> bool:
+        """Whether a matchCondition is false without the Namespace object
+        (the scope's name conditions are): offline only, where the
+        Namespace may be missing, an excluded or out-of-scope namespace is
+        then never reported as unknown."""
+        activation = {
+            "object": obj,
+            "oldObject": None,
+            "request": admission_request(obj, namespace, operation, subresource),
+            "namespaceObject": None,
+            "variables": {},
+        }
+        for condition in policy.spec.get("matchConditions") or []:
+            try:
+                at = f"{self.KIND}/{policy.name} matchCondition {condition['name']}"
+                if self._eval(condition["expression"], activation, at) is False:
+                    return True
+            except CelError:
+                continue
+        return False
 
     def _failures(self, policy: Policy, activation: dict[str, Any]) -> list[str] | None:
         """The messages of the validations ``activation`` fails; None when a
@@ -416,6 +447,47 @@ def _expressions(spec: Mapping[str, Any]) -> list[str]:
         if "messageExpression" in v:
             out.append(v["messageExpression"])
     return out
+
+
+NUL = "\x00"
+#: Stand-ins for NUL, private-use characters: the CEL binding cuts strings
+#: at NUL (a C string), so ``app@sha256:<hex>\x00evil`` would reach the CEL
+#: as a valid pinned image. A stand-in is, like NUL, one character that no
+#: part of the image grammar, glob or label accepts where NUL is refused, so
+#: every expression decides the same; messages get NUL back.
+PLACEHOLDERS = tuple(chr(c) for c in range(0xE000, 0xE010))
+
+
+def _without_nul(activation: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The activation with NUL replaced by a character it does not hold
+    (and that character), or unchanged (and None) when it has no NUL."""
+    strings = list(_strings(activation))
+    if not any(NUL in text for text in strings):
+        return activation, None
+    placeholder = next(p for p in PLACEHOLDERS if not any(p in text for text in strings))
+
+    def swap(node: Any) -> Any:
+        if isinstance(node, str):
+            return node.replace(NUL, placeholder)
+        if isinstance(node, dict):
+            return {swap(k): swap(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [swap(v) for v in node]
+        return node
+
+    return swap(activation), placeholder
+
+
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _strings(v)
 
 
 def admission_request(

@@ -15,6 +15,11 @@ class Target(Protocol):
     name: str
     description: str
 
+    def unsupported(self, config: Config) -> str | None:
+        """What of this config the target cannot express, in words; None
+        when it can express all of it."""
+        ...
+
     def render(self, config: Config, now: dt.date) -> dict[str, str]: ...
 
 

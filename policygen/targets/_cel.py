@@ -69,6 +69,17 @@ def _stage(source: str, fields: dict[str, str], carry: tuple[str, ...]) -> str:
     return f"variables.{source}.map(c, {{{', '.join(kept + added)}}})"
 
 
+def _digest_sizes() -> str:
+    """CEL for the exact size of ``c.digest`` (``@algorithm:hex``), by its
+    algorithm, which the unbounded grammar has already limited to these."""
+    sizes = sorted(imageref.REFERENCE_DIGEST_HEX_LENGTH.items())
+    out = str(len(f"@{sizes[-1][0]}:") + sizes[-1][1])
+    for algorithm, hex_length in reversed(sizes[:-1]):
+        prefix = f"@{algorithm}:"
+        out = f"(c.digest.startsWith({q(prefix)}) ? {len(prefix) + hex_length} : {out})"
+    return out
+
+
 def parse_stages() -> list[dict[str, str]]:
     """Variables from the raw containers to records of kind, name, image,
     policy, valid ('yes'/'no'), ref (normalised domain/path) and key (what
@@ -114,11 +125,14 @@ def parse_stages() -> list[dict[str, str]]:
             {
                 # The unbounded grammar and the lengths it leaves out: the same
                 # verdict, at a sixth of the cost where regexes are compiled per use.
+                # The identifier test runs only on 64 characters; the path is
+                # measured normalised (library/ included), as Parse does.
                 "valid": f"c.image.matches({q(imageref.UNBOUNDED_REFERENCE_RE)})"
-                f" && size(c.nm) <= {imageref.NAME_TOTAL_LENGTH_MAX}"
+                f" && !(size(c.image) == 64 && c.image.matches({q(imageref.IDENTIFIER_RE)}))"
+                " && size(c.path) + ((c.domain == 'docker.io' && !c.path.contains('/'))"
+                f" ? {len(imageref.OFFICIAL_REPO_PREFIX)} : 0) <= {imageref.NAME_TOTAL_LENGTH_MAX}"
                 f" && size(c.tag) <= {imageref.TAG_LENGTH_MAX}"
-                " && (c.digest == '' || size(c.digest) - c.digest.lastIndexOf(':') - 1"
-                f" >= {imageref.DIGEST_HEX_LENGTH_MIN}) ? 'yes' : 'no'",
+                f" && (c.digest == '' || size(c.digest) == {_digest_sizes()}) ? 'yes' : 'no'",
                 "ref": "c.domain + '/' + ((c.domain == 'docker.io' && !c.path.contains('/'))"
                 " ? 'library/' + c.path : c.path)",
             },

@@ -70,7 +70,9 @@ def common_data(config: Config) -> dict[str, Any]:
         "name": config.name,
         "messages": MESSAGES,
         "reference_regex": imageref.REFERENCE_RE,
+        "identifier_regex": imageref.IDENTIFIER_RE,
         "name_max": imageref.NAME_TOTAL_LENGTH_MAX,
+        "library_length": len(imageref.OFFICIAL_REPO_PREFIX),
     }
 
 

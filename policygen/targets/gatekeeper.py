@@ -78,6 +78,9 @@ class GatekeeperTarget:
     name = "gatekeeper"
     description = "OPA Gatekeeper ConstraintTemplates, Constraints, ExpansionTemplates, Assign"
 
+    def unsupported(self, config: Config) -> str | None:
+        return None  # every rule and action, mutate included
+
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files: dict[str, str] = {}
         base = common_data(config)

@@ -81,6 +81,9 @@ class KyvernoTarget:
     name = "kyverno"
     description = "Kyverno ClusterPolicies (kyverno.io/v1)"
 
+    def unsupported(self, config: Config) -> str | None:
+        return None  # every rule and action, mutate included
+
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files: dict[str, str] = {}
         base = common_data(config)
@@ -266,8 +269,15 @@ IMAGE_NAME = (
     f"regex_replace_all('^index\\.docker\\.io/', {_WITH_DOMAIN}, 'docker.io/'), "
     "'docker.io/library/$1')"
 )
-#: Whether the image parses (policygen.imageref's grammar).
-VALID = f"regex_match('{imageref.REFERENCE_RE}', image)"
+#: Whether the image parses (policygen.imageref): the grammar, not an image
+#: ID, and a normalised path (imageName after its domain) of at most the
+#: limit.
+VALID = (
+    f"regex_match('{imageref.REFERENCE_RE}', image) "
+    f"&& !regex_match('{imageref.IDENTIFIER_RE}', image) "
+    "&& length(regex_replace_all('^[^/]*/', imageName, '')) "
+    f"<= `{imageref.NAME_TOTAL_LENGTH_MAX}`"
+)
 # What exemption image globs see: the normalised reference (its tag and
 # digest as written, ":latest" when it has neither); only a valid image is
 # ever matched against them.

@@ -22,6 +22,11 @@ class KyvernoCelTarget:
     name = "kyverno-cel"
     description = "Kyverno ValidatingPolicies (policies.kyverno.io/v1, CEL)"
 
+    def unsupported(self, config: Config) -> str | None:
+        if config.spec.rules.pullPolicy.action == "mutate":
+            return "cannot mutate (policygen does not emit MutatingPolicy yet)"
+        return None
+
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         return render_policies(config, "kyverno-cel/policy.yaml.j2")
 

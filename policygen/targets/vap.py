@@ -20,6 +20,11 @@ class VapTarget:
     name = "vap"
     description = "Kubernetes ValidatingAdmissionPolicies (admissionregistration.k8s.io/v1)"
 
+    def unsupported(self, config: Config) -> str | None:
+        if config.spec.rules.pullPolicy.action == "mutate":
+            return "cannot mutate (MutatingAdmissionPolicy is not GA)"
+        return None
+
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         return render_policies(config, "vap/policy.yaml.j2")
 
