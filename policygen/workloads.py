@@ -169,24 +169,36 @@ def _needs_defaults(spec: dict[str, Any]) -> bool:
 
 
 def _without_nulls(node: Any) -> Any:
-    """``node`` with every null mapping value dropped; the same object when
-    there is none (the common case costs a walk, not a copy)."""
+    """``node`` as the API server decodes it: every null mapping value
+    dropped, and strings as Go's JSON decoder leaves them (a surrogate pair
+    is one character, a lone surrogate is U+FFFD). The same object when
+    nothing changes (the common case costs a walk, not a copy)."""
+    if isinstance(node, str):
+        return node if node.isascii() else _decoded(node)
     if isinstance(node, dict):
         out: dict[str, Any] | None = None
         for key, value in node.items():
             new = _without_nulls(value)
-            if new is not value or value is None:
+            new_key = _without_nulls(key)
+            if new is not value or value is None or new_key is not key:
                 if out is None:
                     out = dict(node)
-                if value is None:
-                    del out[key]
-                else:
-                    out[key] = new
+                del out[key]
+                if value is not None:
+                    out[new_key] = new
         return node if out is None else out
     if isinstance(node, list):
         items = [_without_nulls(v) for v in node]
         return node if all(a is b for a, b in zip(items, node, strict=True)) else items
     return node
+
+
+def _decoded(text: str) -> str:
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _defaulted(item: Any) -> Any:

@@ -37,6 +37,7 @@ from policygen.engines._projection import project
 from policygen.engines.vap import (
     ACTIONS,
     MEMO_SIZE,
+    NUL,
     POLICY_FIELDS,
     Binding,
     CelError,
@@ -47,9 +48,11 @@ from policygen.engines.vap import (
     _matches,
     admission_request,
     reads,
+    without_nul,
 )
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
+from policygen.model import labelled_namespace
 from policygen.violations import Action
 
 ENGINE = "kyverno-cel"
@@ -259,17 +262,24 @@ class ValidatingPolicySet(PolicySet):
                 "object": new,
                 "oldObject": dict(old_obj) if old_obj is not None else None,
                 "request": admission_request(obj, namespace, operation, subresource),
-                "namespaceObject": dict(ns_obj) if ns_obj is not None else None,
+                # as admission sends it: with the name label the API server sets
+                "namespaceObject": labelled_namespace(ns_obj, namespace)
+                if ns_obj is not None
+                else None,
                 "params": None,
             },
             policy.reads,
         )
+        activation, placeholder = without_nul(activation)  # the binding cuts at NUL
         # kept by what the policy's CEL can read: workloads repeat pod specs
         memo_key = (key, fingerprint(activation))
         hit = self._responses.get(memo_key)
-        if hit is not MISSING:
-            return cast("Response", hit)
-        return self._responses.put(memo_key, self._evaluate(policy, activation))
+        if hit is MISSING:
+            hit = self._responses.put(memo_key, self._evaluate(policy, activation))
+        response = cast("Response", hit)
+        if placeholder is not None:
+            response = Response(response.status, response.message.replace(placeholder, NUL))
+        return response
 
     def _evaluate(self, policy: Policy, activation: dict[str, Any]) -> Response:
         spec = policy.spec

@@ -269,7 +269,7 @@ class PolicySet:
             },
             policy.reads,
         )
-        activation, placeholder = _without_nul(activation)
+        activation, placeholder = without_nul(activation)
         key = (policy.name, fingerprint(activation))
         cached = self._outcomes.get(key)
         outcome: list[str] | CelError | None
@@ -458,7 +458,7 @@ NUL = "\x00"
 PLACEHOLDERS = tuple(chr(c) for c in range(0xE000, 0xE010))
 
 
-def _without_nul(activation: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def without_nul(activation: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """The activation with NUL replaced by a character it does not hold
     (and that character), or unchanged (and None) when it has no NUL."""
     strings = list(_strings(activation))
