@@ -297,3 +297,20 @@ def test_scan_output_is_complete_or_absent(
     assert isinstance(result.exception, RuntimeError)
     assert target.read_text() == whole  # the last complete report stays
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_explain_an_image_volume_with_namespace_labels() -> None:
+    from tests import golden
+
+    cfg = str(golden.cases()["mutate-selectors"])
+    args = ["explain", "ghcr.io/red/app:1", "-n", "prod-a", "-c", cfg, "--now", "2026-11-28"]
+    code, out, _ = run(*args, "--volume", "--label", "tenant=red")
+    assert code == 0
+    assert out.splitlines()[-4:] == [
+        "tenants:    red",
+        "digest      pass (namespace not opted in to digest pinning)",
+        'pullPolicy  DENY: volume "explain" must set pullPolicy: Always, not IfNotPresent',
+        "registries  pass",
+    ]
+    code, out, err = run(*args, "--label", "tenant")
+    assert (code, out, err) == (2, "", "policygen: --label: 'tenant' is not KEY=VALUE\n")
