@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: build test lint golden bench clean upstream-kyverno
+.PHONY: build test lint golden bench clean reliability upstream-kyverno
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,8 @@ bench: $(STAMP)
 #   make upstream-kyverno UPSTREAM=/path/to/kyverno-policies
 upstream-kyverno: $(STAMP)
 	$(BIN)/python scripts/upstream_kyverno.py $(UPSTREAM)
+
+# Kills, floods, full and read-only file systems (tmpfs: needs root), the
+# registry deadline; prints how many checks held. The fast part runs in test.
+reliability: $(STAMP)
+	$(BIN)/python -m tests.reliability --slow

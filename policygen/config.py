@@ -193,7 +193,7 @@ def load(path: Path, *, today: dt.date | None = None) -> Config:
     except InputError as exc:
         raise ConfigError(exc.problems) from None
     why = encoding_problem(data[:8192])
-    if why:
+    if why and why != "binary file":  # a stray NUL is better shown at its line
         raise ConfigError([Problem(filename, 0, 0, "", why)])
     try:
         text = data.decode("utf-8")

@@ -54,7 +54,9 @@ Item = Document | FileProblem | Skipped
 
 def read(paths: list[str], ignore: Ignore = NO_IGNORE) -> Iterator[Item]:
     for entry in entries(paths, ignore):
-        if entry.skip is not None:
+        if entry.problem:
+            yield FileProblem(entry.path, entry.problem)
+        elif entry.skip is not None:
             yield Skipped(entry.path, entry.skip, entry.detail)
         else:
             yield from read_one(entry.path)

@@ -104,6 +104,8 @@ class Entry:
     #: None to read it; else "ignored", "helm-template" or "kustomize"
     skip: SkipReason | None = None
     detail: str = ""
+    #: why it cannot be read (an unreadable folder, a symlink loop): reported
+    problem: str = ""
 
 
 def entries(paths: list[str], ignore: Ignore = NO_IGNORE) -> Iterator[Entry]:
@@ -121,25 +123,43 @@ def entries(paths: list[str], ignore: Ignore = NO_IGNORE) -> Iterator[Entry]:
             yield _entry(path, ignore, cache)
 
 
-def _walk(folder: Path, ignore: Ignore, cache: dict[Path, Any]) -> Iterator[Entry]:
+def _walk(
+    folder: Path, ignore: Ignore, cache: dict[Path, Any], above: frozenset[str] = frozenset()
+) -> Iterator[Entry]:
     # Names in sorted order, folders entered where they sort: the order of
-    # sorted(folder.rglob("*")), without entering ignored folders.
+    # sorted(folder.rglob("*")), without entering ignored folders. Symlinked
+    # folders are followed, except back into a folder being walked (a loop).
+    real = os.path.realpath(folder)
+    above = above | {real}
     try:
         children = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return  # unreadable folder: nothing in it can be read either
+    except OSError as exc:
+        yield Entry(str(folder), problem=f"cannot read the folder: {exc.strerror}")
+        return
     for child in children:
         path = folder / child.name
-        if child.is_dir():
+        try:
+            is_dir, is_file = child.is_dir(), child.is_file()
+        except OSError:  # a symlink loop: neither, reported below
+            is_dir = is_file = False
+        if is_dir:
             if child.name in NEVER:
                 continue
             pattern = ignore.match(path, is_dir=True)
             if pattern is not None:
                 yield Entry(str(path), "ignored", pattern.text)
+            elif child.is_symlink() and os.path.realpath(path) in above:
+                target = os.path.realpath(path)
+                yield Entry(str(path), problem=f"symlink loop (back to {target}), not followed")
             else:
-                yield from _walk(path, ignore, cache)
-        elif child.is_file() and child.name.endswith(SUFFIXES):
+                yield from _walk(path, ignore, cache, above)
+        elif is_file and child.name.endswith(SUFFIXES):
             yield _entry(path, ignore, cache)
+        elif child.is_symlink() and child.name.endswith(SUFFIXES):
+            try:
+                os.stat(path)
+            except OSError as exc:  # a loop (ELOOP) or a dangling link
+                yield Entry(str(path), problem=f"cannot read: {exc.strerror}")
 
 
 def _entry(path: Path, ignore: Ignore, cache: dict[Path, Any]) -> Entry:

@@ -141,6 +141,9 @@ def pin_paths(paths: list[str], resolve: Resolver, *, dry_run: bool = False) -> 
     resolved: dict[str, str] = {}
     for entry in entries(paths):
         name = entry.path
+        if entry.problem:
+            report.problems.append(f"{name}: {entry.problem}")
+            continue
         if entry.skip is not None:
             continue  # a Helm chart's templates are not manifests yet
         if name == "-":

@@ -95,6 +95,9 @@ def verify(paths: list[str], resolve: Resolver, lock: Path | None = None) -> Ver
     locked = {e.reference for e in entries}
     for item in path_entries(paths):
         name = item.path
+        if item.problem:
+            report.problems.append(f"{name}: {item.problem}")
+            continue
         if item.skip is not None:
             continue  # a Helm chart's templates are not manifests yet, as in pin
         if name == "-":

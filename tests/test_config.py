@@ -236,3 +236,9 @@ def test_utf16_is_named(tmp_path: Path) -> None:
 
 def test_an_unreadable_config(tmp_path: Path) -> None:
     assert load_errors(tmp_path) == [f"{tmp_path}: cannot read: Is a directory"]
+
+
+def test_a_nul_byte_in_the_file_has_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(BASE.replace("name: acme", "name: ac\x00me").encode())
+    assert load_errors(path) == [f"{path}:4:11: control character U+0000 is not allowed in YAML"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,3 +143,38 @@ def test_utf16_is_named(tmp_path: Path) -> None:
     assert problem.message == (
         "UTF-16 text: policygen reads UTF-8; convert it, e.g. with iconv -f UTF-16 -t UTF-8"
     )
+
+
+def test_unreadable_entries_and_symlink_loops_are_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "apps"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "up").symlink_to("..")  # a loop back into the walk
+    (folder / "self.yaml").symlink_to("self.yaml")  # ELOOP
+    (folder / "gone.yaml").symlink_to("nowhere.yaml")  # dangling
+    (folder / "pod.yaml").write_text(POD % "one")
+    (folder / "elsewhere").symlink_to(tmp_path / "other")  # a followed link
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "two.yaml").write_text(POD % "two")
+    assert read(folder) == [
+        f"{folder}/elsewhere/two.yaml#1 two @1",
+        f"{folder}/gone.yaml: cannot read: No such file or directory",
+        f"{folder}/pod.yaml#1 one @1",
+        f"{folder}/self.yaml: cannot read: Too many levels of symbolic links",
+        f"{folder}/sub/up: symlink loop (back to {folder}), not followed",
+    ]
+
+
+def test_an_unreadable_folder_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    folder = tmp_path / "apps"
+    (folder / "locked").mkdir(parents=True)
+    real = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if str(path).endswith("locked"):  # chmod 000 does not stop root
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert read(folder) == [f"{folder}/locked: cannot read the folder: Permission denied"]
