@@ -11,7 +11,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from policygen import globs, overlap
 from policygen.errors import ConfigError, InputError, Problem
@@ -51,16 +59,77 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Label syntax as the API server validates it (apimachinery
+# pkg/util/validation: IsQualifiedName, IsValidLabelValue).
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why ``key`` is not a label key (``[prefix/]name``), or None."""
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and not prefix:
+        return f"label key '{key}': the prefix before '/' must not be empty"
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return (
+            f"label key '{key}': the prefix must be a DNS subdomain "
+            "(lowercase alphanumerics, '-' and '.', at most 253 characters)"
+        )
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        return (
+            f"label key '{key}': the name must be at most 63 alphanumerics, '-', '_' or '.', "
+            "starting and ending with an alphanumeric"
+        )
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        return (
+            f"label value '{value}': at most 63 alphanumerics, '-', '_' or '.', "
+            "starting and ending with an alphanumeric (or empty)"
+        )
+    return None
+
+
+def _label_key(key: str) -> str:
+    why = label_key_problem(key)
+    if why:
+        raise ValueError(why)
+    return key
+
+
+def _label_value(value: str) -> str:
+    why = label_value_problem(value)
+    if why:
+        raise ValueError(why)
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+
+
 class Requirement(Strict):
-    key: str
+    key: LabelKey
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: list[str] = []
+    values: list[LabelValue] = []
+
+    @model_validator(mode="after")
+    def _values_fit_the_operator(self) -> Requirement:
+        # ValidateLabelSelectorRequirement: In/NotIn need values, Exists and
+        # DoesNotExist take none.
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise ValueError(f"values: must be given when the operator is {self.operator}")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise ValueError(f"values: must be empty when the operator is {self.operator}")
+        return self
 
 
 class LabelSelector(Strict):
     """A Kubernetes LabelSelector; empty selects everything."""
 
-    matchLabels: dict[str, str] = {}
+    matchLabels: dict[LabelKey, LabelValue] = {}
     matchExpressions: list[Requirement] = []
 
     @property
@@ -239,6 +308,8 @@ def _schema_problems(exc: ValidationError, positions: Positions, filename: str) 
             message = "unknown field"
         elif err["type"] == "missing":
             message = "required field is missing"
+        elif err["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
         out.append(Problem(filename, *position_of(positions, loc), dotted(loc), message))
     return out
 
@@ -339,6 +410,17 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
                 )
             )
         check_globs(base + ("namespaces",), tenant.namespaces)
+        mine = tenant.namespaceSelector
+        for o in range(t):
+            selector = spec.tenants[o].namespaceSelector
+            if mine is not None and selector is not None and _same(mine, selector):
+                problems.append(
+                    (
+                        base + ("namespaceSelector",),
+                        f"the same namespaceSelector as tenant '{spec.tenants[o].name}': "
+                        "every namespace it selects would belong to both",
+                    )
+                )
         for r, entry in enumerate(tenant.registries):
             why = registry_entry_problem(entry)
             if why:
@@ -403,6 +485,20 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
             )
         check_globs(base + ("namespaces",), exemption.namespaces)
     return problems
+
+
+def _same(a: LabelSelector, b: LabelSelector) -> bool:
+    return _selector_key(a) == _selector_key(b)
+
+
+def _selector_key(selector: LabelSelector) -> tuple[Any, ...]:
+    """A selector with its order taken out: two selectors with equal keys
+    select the same namespaces."""
+    labels = tuple(sorted(selector.matchLabels.items()))
+    exprs = tuple(
+        sorted((r.key, r.operator, tuple(sorted(set(r.values)))) for r in selector.matchExpressions)
+    )
+    return (labels, exprs)
 
 
 def _covers(entry: str, other: str) -> bool:

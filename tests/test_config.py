@@ -242,3 +242,73 @@ def test_a_nul_byte_in_the_file_has_its_line(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_bytes(BASE.replace("name: acme", "name: ac\x00me").encode())
     assert load_errors(path) == [f"{path}:4:11: control character U+0000 is not allowed in YAML"]
+
+
+SELECTOR_TENANT = """\
+    - name: team-s
+      namespaceSelector:
+{selector}
+      registries: [harbor.corp.example/team-s]
+"""
+
+
+def with_selector(selector: str) -> str:
+    return BASE + SELECTOR_TENANT.format(selector=selector)
+
+
+@pytest.mark.parametrize(
+    ("selector", "problem"),
+    [
+        (
+            "        matchExpressions: [{key: tier, operator: In}]",
+            "p.yaml:16:28: spec.tenants[1].namespaceSelector.matchExpressions[0]: "
+            "values: must be given when the operator is In",
+        ),
+        (
+            "        matchExpressions: [{key: tier, operator: Exists, values: [a]}]",
+            "p.yaml:16:28: spec.tenants[1].namespaceSelector.matchExpressions[0]: "
+            "values: must be empty when the operator is Exists",
+        ),
+        (
+            "        matchExpressions: [{key: -tier, operator: Exists}]",
+            "p.yaml:16:29: spec.tenants[1].namespaceSelector.matchExpressions[0].key: "
+            "label key '-tier': the name must be at most 63 alphanumerics, "
+            "'-', '_' or '.', starting and ending with an alphanumeric",
+        ),
+        (
+            "        matchLabels: {Example.com/tier: web}",
+            "p.yaml:16:23: spec.tenants[1].namespaceSelector.matchLabels.Example.com/tier.[key]: "
+            "label key 'Example.com/tier': the prefix must be a DNS subdomain "
+            "(lowercase alphanumerics, '-' and '.', at most 253 characters)",
+        ),
+        (
+            "        matchLabels: {tier: 'web app'}",
+            "p.yaml:16:23: spec.tenants[1].namespaceSelector.matchLabels.tier: "
+            "label value 'web app': at most 63 alphanumerics, '-', '_' or '.', "
+            "starting and ending with an alphanumeric (or empty)",
+        ),
+    ],
+)
+def test_label_selectors_are_validated_as_the_api_server_does(selector: str, problem: str) -> None:
+    assert errors(with_selector(selector)) == [problem]
+
+
+def test_valid_label_selectors() -> None:
+    text = with_selector(
+        "        matchLabels: {example.com/tier: web, empty: ''}\n"
+        "        matchExpressions: [{key: a.b/c_d, operator: NotIn, values: [x, '']}]"
+    )
+    assert config.parse(text, "p.yaml", today=NOW).spec.tenants[1].namespaceSelector is not None
+
+
+def test_two_tenants_with_the_same_selector() -> None:
+    text = BASE + (
+        SELECTOR_TENANT.format(selector="        matchLabels: {tier: web, team: s}")
+        + SELECTOR_TENANT.format(selector="        matchLabels: {team: s, tier: web}").replace(
+            "team-s", "team-t"
+        )
+    )
+    assert errors(text) == [
+        "p.yaml:19:7: spec.tenants[2].namespaceSelector: the same namespaceSelector as "
+        "tenant 'team-s': every namespace it selects would belong to both"
+    ]
