@@ -394,6 +394,7 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
             problems.append((("spec", "rules", "registries", "allowed", i), why))
 
     seen_tenants: dict[str, int] = {}
+    seen_selectors: dict[tuple[Any, ...], str] = {}
     for t, tenant in enumerate(spec.tenants):
         base = ("spec", "tenants", t)
         if tenant.name in seen_tenants:
@@ -410,14 +411,14 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
                 )
             )
         check_globs(base + ("namespaces",), tenant.namespaces)
-        mine = tenant.namespaceSelector
-        for o in range(t):
-            selector = spec.tenants[o].namespaceSelector
-            if mine is not None and selector is not None and _same(mine, selector):
+        if tenant.namespaceSelector is not None:
+            key = _selector_key(tenant.namespaceSelector)
+            first = seen_selectors.setdefault(key, tenant.name)
+            if first != tenant.name:
                 problems.append(
                     (
                         base + ("namespaceSelector",),
-                        f"the same namespaceSelector as tenant '{spec.tenants[o].name}': "
+                        f"the same namespaceSelector as tenant '{first}': "
                         "every namespace it selects would belong to both",
                     )
                 )
@@ -485,10 +486,6 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
             )
         check_globs(base + ("namespaces",), exemption.namespaces)
     return problems
-
-
-def _same(a: LabelSelector, b: LabelSelector) -> bool:
-    return _selector_key(a) == _selector_key(b)
 
 
 def _selector_key(selector: LabelSelector) -> tuple[Any, ...]:
