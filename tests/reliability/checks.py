@@ -11,6 +11,7 @@ and read-only file systems, the registry deadline) with
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import json
@@ -462,19 +463,21 @@ def tmpfs(lab: Lab, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def fill(path: Path) -> None:
+    """Write ``path`` until the file system is full."""
+    with contextlib.suppress(OSError), open(path, "wb") as fh:
+        while True:
+            fh.write(b"\0" * 4096)
+            fh.flush()
+
+
 def a_full_file_system_changes_nothing(lab: Lab) -> None:
     size = sum(p.stat().st_size for p in (ROOT / "policies").rglob("*") if p.is_file())
     with tmpfs(lab, f"{int(size * 1.5) // 1024 + 64}k") as mount:
         out = mount / "policies"
         expect(lab.build(str(out)), 0)
         filler = mount / "filler"
-        with open(filler, "wb") as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
-            except OSError:
-                pass
+        fill(filler)
         lab.config().write_text(lab.config().read_text().replace("action: deny", "action: warn", 1))
         expect(lab.build(str(out)), 2, "No space left on device", "unchanged")
         whole_bundle(out)
@@ -483,13 +486,7 @@ def a_full_file_system_changes_nothing(lab: Lab) -> None:
         with fake_registry() as host:
             filler.unlink()
             pod.write_text(POD.replace("IMAGE", f"{host}/team-a/app:1"))
-            with open(filler, "wb") as fh:
-                try:
-                    while True:
-                        fh.write(b"\0" * 4096)
-                        fh.flush()
-                except OSError:
-                    pass
+            fill(filler)
             expect(lab.run("pin", str(pod), "--plain-http", host), 2, "No space left on device")
         if f"@{DIGEST}" in pod.read_text():
             raise Broken("pin wrote on a full file system?")
