@@ -175,6 +175,12 @@ REPLACEMENTS = {
 }
 
 
+CEL_REPLACEMENTS = {
+    flavour: [(old.removeprefix("request."), new.removeprefix("request.")) for old, new in pairs]
+    for flavour, pairs in REPLACEMENTS.items()
+}
+
+
 def autogen_controllers(policy: Mapping[str, Any]) -> list[str]:
     annotations = (policy.get("metadata") or {}).get("annotations") or {}
     value = annotations.get(AUTOGEN_ANNOTATION)
@@ -230,7 +236,9 @@ def _generate(
 ) -> dict[str, Any]:
     """generateRule of pkg/autogen/v1/rule.go, then its byte replacements."""
     text = json.dumps(rule)
-    for old, new in REPLACEMENTS[flavour]:
+    # a CEL rule's text is rewritten for CEL's roots (updateFields, cel=true)
+    cel = "cel" in (rule.get("validate") or {})
+    for old, new in (CEL_REPLACEMENTS if cel else REPLACEMENTS)[flavour]:
         text = text.replace(old, new)
     out: dict[str, Any] = json.loads(text)
     out["name"] = (prefix + str(rule["name"]))[:63]

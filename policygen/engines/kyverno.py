@@ -55,6 +55,7 @@ RULE_FIELDS = {
     "validate",
     "mutate",
     "skipBackgroundRequests",
+    "celPreconditions",
 }
 VALIDATE_FIELDS = {
     "message",
@@ -394,6 +395,7 @@ class PolicySet:
             and validate.get("allowExistingViolations", True)
             and result is not None
             and result.status == "fail"
+            and "cel" not in validate  # Kyverno's CEL handler has no such check
         ):
             # An Enforce rule re-checks the old object as if it were being
             # created; a violation it already had is allowed to stay.
@@ -438,6 +440,7 @@ class PolicySet:
         spec = {
             "context": rule.spec.get("context") or [],
             "preconditions": rule.spec.get("preconditions"),
+            "celPreconditions": rule.spec.get("celPreconditions"),
             **validate,
         }
         found = _Validator(validate, where, req.rule_values.get(rule.name, {})).run(spec, data, 0)
@@ -499,7 +502,7 @@ class _Validator:
 
             request = data["request"]
             status, message = validate_cel(
-                spec["cel"], request["object"], request.get("oldObject"), request, self.where
+                spec, request["object"], request.get("oldObject"), request, self.where
             )
             return _Response(status, message)
         for construct in ("podSecurity", "manifests", "assert", "cel"):

@@ -256,11 +256,11 @@ class ValidatingPolicySet(PolicySet):
             return None
         if ns_obj is None and policy.reads_namespace and not self.cli:
             raise NamespaceUnknown(namespace)
-        new = None if operation == "DELETE" else dict(obj)
+        new = None if operation == "DELETE" else obj
         activation: dict[str, Any] = project(
             {
                 "object": new,
-                "oldObject": dict(old_obj) if old_obj is not None else None,
+                "oldObject": old_obj,
                 "request": admission_request(obj, namespace, operation, subresource),
                 # as admission sends it: with the name label the API server sets
                 "namespaceObject": labelled_namespace(ns_obj, namespace)
@@ -270,6 +270,9 @@ class ValidatingPolicySet(PolicySet):
             },
             policy.reads,
         )
+        # after projection, which leaves less to copy
+        activation["object"] = null_objects(activation.get("object"))
+        activation["oldObject"] = null_objects(activation.get("oldObject"))
         activation, placeholder = without_nul(activation)  # the binding cuts at NUL
         # kept by what the policy's CEL can read: workloads repeat pod specs
         memo_key = (key, fingerprint(activation))
@@ -376,6 +379,35 @@ def _simple_match(match: Mapping[str, Any] | None) -> bool:
         and len(rules) == 1
         and not rules[0].get("resourceNames")
     )
+
+
+#: fields whose Kubernetes type is an object
+OBJECT_FIELDS = frozenset(
+    {"metadata", "spec", "template", "jobTemplate", "securityContext", "resources", "status"}
+)
+
+
+def null_objects(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of ``obj`` in which a null object field (``metadata:`` left
+    empty in a template) is an empty object. Kyverno's CEL (cel-go) selects
+    into null as into an empty map: ``has()`` is false, ``.?`` gives none and
+    a plain selection fails; cel-expr-python refuses any selection on null.
+    The API server, decoding into typed objects, never passes such a null on
+    either."""
+    if obj is None:
+        return None
+
+    def walk(value: Any, key: str = "") -> Any:
+        if value is None and key in OBJECT_FIELDS:
+            return {}
+        if isinstance(value, dict):
+            return {k: walk(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    out: dict[str, Any] = walk(dict(obj))
+    return out
 
 
 # --- Pod-controller autogen ---------------------------------------------------
@@ -588,14 +620,114 @@ class KyvernoCelEngine(VapEngine):
         self._cache = PolicyCache(ENGINE, ValidatingPolicySet.load, lambda _: None)
 
 
+# --- validate.cel in kyverno.io/v1 ClusterPolicies ----------------------------
+
+CEL_FIELDS = {"expressions", "variables", "auditAnnotations", "paramKind", "paramRef", "generate"}
+
+
+class RuleCel(PolicySet):
+    """``validate.cel`` of ClusterPolicy rules, evaluated as Kyverno's
+    handler does (pkg/engine/handlers/validation/validate_cel.go): the API
+    server's validator over the rule's ``celPreconditions`` (unmet: skip),
+    its variables and its expressions, with failure policy Fail, so an
+    evaluation error denies too; the rule's message is the default of an
+    expression without one. Offline, ``namespaceObject`` is a Namespace
+    with only its name (the object's own namespace; none for a Namespace
+    or a cluster-scoped object)."""
+
+    ENGINE = "kyverno"
+    KIND = "ClusterPolicy"
+    EXTRA_VARIABLES = ("params",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rules: dict[str, Policy] = {}
+
+    def decide(
+        self,
+        where: str,
+        spec: Mapping[str, Any],
+        obj: Mapping[str, Any] | None,
+        old_obj: Mapping[str, Any] | None,
+        operation: str,
+    ) -> tuple[str, str]:
+        """(pass | fail | skip, message) for one rule and request; ``spec``
+        is the rule's validate block with its ``celPreconditions``."""
+        policy = self._policy(where, spec)
+        subject = obj if obj is not None else old_obj or {}
+        namespace = str((subject.get("metadata") or {}).get("namespace") or "")
+        if subject.get("kind") == "Namespace" and subject.get("apiVersion") == "v1":
+            namespace = ""
+        activation: dict[str, Any] = {
+            "object": null_objects(obj),
+            "oldObject": null_objects(old_obj),
+            "request": admission_request(subject, namespace, operation, ""),
+            "namespaceObject": {"metadata": {"name": namespace}} if namespace else None,
+            "params": None,
+            "variables": {},
+        }
+        try:
+            failures = self._failures(policy, activation)
+        except CelError as exc:
+            return "fail", str(exc)
+        if failures is None:
+            return "skip", "cel preconditions not met"
+        if failures:
+            return "fail", failures[0]
+        return "pass", "Validation rule passed."
+
+    def _policy(self, where: str, validate: Mapping[str, Any]) -> Policy:
+        key = json.dumps(
+            [validate.get("cel"), validate.get("message"), validate.get("celPreconditions")],
+            sort_keys=True,
+            default=str,
+        )
+        found = self._rules.get(key)
+        if found is not None:
+            return found
+        cel = validate.get("cel") or {}
+        extra = set(cel) - CEL_FIELDS
+        if extra:
+            raise UnsupportedConstruct("kyverno", f"{where}.cel.{sorted(extra)[0]}", "field")
+        if cel.get("paramKind") or cel.get("paramRef"):
+            raise UnsupportedConstruct("kyverno", f"{where}.cel.paramKind", "params need a cluster")
+        if cel.get("generate"):
+            raise UnsupportedConstruct(
+                "kyverno", f"{where}.cel.generate", "a ValidatingAdmissionPolicy"
+            )
+        message = str(validate.get("message") or "")
+        spec: dict[str, Any] = {
+            "matchConditions": list(validate.get("celPreconditions") or []),
+            "variables": list(cel.get("variables") or []),
+            "validations": [
+                {**v, "message": v.get("message") or message} if message else dict(v)
+                for v in cel.get("expressions") or []
+            ],
+        }
+        spec = with_orvalue_compat(spec)  # the admissionpolicy compiler has it too
+        expressions = _expressions(spec)
+        for expression in expressions:
+            self.cel.compile(expression, f"{where}.cel")
+        policy = Policy(where, "", spec, False, activation_paths(expressions))
+        self._rules[key] = policy
+        return policy
+
+
+_RULE_CEL: RuleCel | None = None
+
+
 def validate_cel(
-    cel: Mapping[str, Any],
-    obj: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    obj: Mapping[str, Any] | None,
     old_obj: Mapping[str, Any] | None,
     request: Mapping[str, Any],
     where: str,
 ) -> tuple[str, str]:
-    """A ClusterPolicy rule's ``validate.cel`` (expressions, variables,
-    paramKind, auditAnnotations), as the kyverno evaluator's hook: the rule's
-    (pass | fail | error, message). Not implemented yet: refused."""
-    raise UnsupportedConstruct("kyverno", f"{where}.cel", "")
+    """A ClusterPolicy rule's ``validate.cel``, as the kyverno evaluator's
+    hook: ``spec`` is the rule's validate block with its celPreconditions;
+    (pass | fail | skip, message)."""
+    global _RULE_CEL
+    if _RULE_CEL is None:
+        _RULE_CEL = RuleCel()
+    operation = str(request.get("operation") or "CREATE")
+    return _RULE_CEL.decide(where, spec, obj, old_obj, operation)

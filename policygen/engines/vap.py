@@ -113,7 +113,10 @@ class Cel:
         # A fresh arena per evaluation: without one, every value lands in a
         # shared arena that only grows, and evaluation slows down with it.
         arena = self._cel.Arena()
-        value = program.eval(self._env.Activation(dict(activation), arena=arena))
+        try:
+            value = program.eval(self._env.Activation(dict(activation), arena=arena))
+        except RuntimeError as exc:  # some runtime errors are raised, not returned
+            raise CelError(f"{where}: {exc}") from None
         if value.type() == self._cel.Type.ERROR:
             raise CelError(f"{where}: {value.value()}")
         return value.plain_value()

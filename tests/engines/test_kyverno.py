@@ -512,7 +512,10 @@ def test_mutate_foreach_by_merge_key() -> None:
 @pytest.mark.parametrize(
     ("doc", "where"),
     [
-        (policy(rule(validate={"cel": {"expressions": []}})), "p.r.validate.cel"),
+        (
+            policy(rule(validate={"cel": {"paramKind": {"kind": "ConfigMap"}, "expressions": []}})),
+            "p.r.validate.cel.paramKind",
+        ),
         (
             policy(rule(mutate={"targets": [{"kind": "ConfigMap"}], "patchStrategicMerge": {}})),
             "p.r.mutate: targets",

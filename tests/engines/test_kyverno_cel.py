@@ -239,3 +239,115 @@ def test_kyverno_cel_libraries_are_refused_by_name() -> None:
         }
     )
     _refused(doc, "ValidatingPolicy/p: Kyverno CEL library resource")
+
+
+# --- validate.cel in ClusterPolicies -------------------------------------------
+
+
+def _cel_policy(cel: dict[str, Any], **rule: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "kyverno.io/v1",
+        "kind": "ClusterPolicy",
+        "metadata": {"name": "cp"},
+        "spec": {
+            "rules": [
+                {
+                    "name": "r",
+                    "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+                    "validate": {"message": "from the rule", "cel": cel},
+                    **rule,
+                }
+            ]
+        },
+    }
+
+
+def _cel_results(
+    doc: dict[str, Any], obj: dict[str, Any], operation: str = "CREATE"
+) -> list[tuple[str, str, str]]:
+    from policygen.engines.kyverno import PolicySet as KyvernoPolicySet
+    from policygen.engines.kyverno import Request
+
+    namespace = str(obj["metadata"].get("namespace", ""))
+    old = obj if operation == "UPDATE" else None
+    request = Request(obj, namespace, None, operation=operation, old_obj=old)
+    found = KyvernoPolicySet.load([doc]).validate(request)
+    return [(r.rule, r.status, r.message) for r in found]
+
+
+def test_validate_cel_passes_fails_and_defaults_its_message_to_the_rules() -> None:
+    doc = _cel_policy(
+        {
+            "variables": [
+                {"name": "images", "expression": "object.spec.containers.map(c, c.image)"}
+            ],
+            "expressions": [
+                {"expression": "variables.images.all(i, i.contains('@'))"},
+                {"expression": "true", "message": "never"},
+            ],
+        }
+    )
+    tagged = pod("ns", {"name": "a", "image": "nginx:1"})
+    assert _cel_results(doc, tagged) == [("r", "fail", "from the rule")]
+    pinned = pod("ns", {"name": "a", "image": f"nginx@sha256:{'a' * 64}"})
+    assert _cel_results(doc, pinned) == [("r", "pass", "Validation rule passed.")]
+
+
+def test_validate_cel_preconditions_errors_and_namespace_object() -> None:
+    obj = pod("team-a", {"name": "a", "image": "nginx"})
+    skipped = _cel_policy(
+        {"expressions": [{"expression": "false"}]},
+        celPreconditions=[{"name": "never", "expression": "object.kind == 'Deployment'"}],
+    )
+    assert _cel_results(skipped, obj) == [("r", "skip", "cel preconditions not met")]
+    # an evaluation error denies: the validator's failure policy is Fail
+    broken = _cel_policy({"expressions": [{"expression": "object.spec.nope == 1"}]})
+    [(_, status, message)] = _cel_results(broken, obj)
+    assert (status, "nope" in message) == ("fail", True)
+    # offline the namespace is known by name only
+    named = _cel_policy(
+        {
+            "expressions": [
+                {"expression": "namespaceObject.metadata.name == 'team-a'"},
+                {"expression": "!has(namespaceObject.metadata.labels)"},
+            ]
+        }
+    )
+    assert _cel_results(named, obj)[0][1] == "pass"
+
+
+def test_validate_cel_autogen_rewrites_object_paths_for_controllers() -> None:
+    doc = _cel_policy({"expressions": [{"expression": "has(object.spec.containers)"}]})
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "ns"},
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}},
+    }
+    assert _cel_results(doc, deployment) == [("autogen-r", "pass", "Validation rule passed.")]
+
+
+def test_validate_cel_has_no_existing_violation_skip() -> None:
+    """Kyverno's CEL handler judges the new object only: an UPDATE that keeps
+    a violation still fails."""
+    doc = _cel_policy({"expressions": [{"expression": "false"}]})
+    obj = pod("ns", {"name": "a", "image": "nginx"})
+    assert _cel_results(doc, obj, operation="UPDATE")[0][1] == "fail"
+
+
+def test_validate_cel_params_are_refused() -> None:
+    doc = _cel_policy({"paramKind": {"kind": "ConfigMap"}, "expressions": [{"expression": "true"}]})
+    with pytest.raises(UnsupportedConstruct, match="params need a cluster"):
+        _cel_results(doc, pod("ns", {"name": "a", "image": "nginx"}))
+
+
+def test_a_null_template_metadata_is_selected_into_as_an_empty_object() -> None:
+    """``metadata:`` left empty: Kyverno's CEL gives none for ``.?``."""
+    doc = _vpol({"matchConstraints": PODS, "validations": [NEEDS_TEAM]})
+    deployment = _deployment({})
+    deployment["spec"]["template"]["metadata"] = None
+    assert _responses(doc, deployment)[2] == (
+        "p#autogen-defaults",
+        "fail",
+        "a team label is required",
+    )

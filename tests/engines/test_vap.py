@@ -308,3 +308,16 @@ def test_optional_syntax_is_enabled() -> None:
     assert not _denied(_policy_on(rule, labelled), obj)
     assert not _denied(_policy_on(rule, "optional.of(1).value() == 1"), obj)
     assert _denied(_policy_on(rule, "object.spec.?initContainers.orValue([]).size() > 0"), obj)
+
+
+def test_a_runtime_error_cel_raises_is_an_evaluation_error() -> None:
+    """cel-expr-python raises, rather than returns, some errors (selecting
+    into null through ``.?``): that is a failed evaluation, not a crash."""
+    rule = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["*"]}
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": None}
+    docs = _policy_on(rule, "object.?data.x.orValue('') == ''")
+    found = PolicySet.load(docs).review(obj, "ns", None, "CREATE", "")
+    assert [(action, message.split(":")[0]) for _, action, message in found] == [
+        ("deny", "policy p failed"),
+        ("audit", "policy p failed"),
+    ]
