@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from policygen.engines.kyverno import Outcome, PolicySet, Request, RuleResult
-from policygen.engines.kyverno_cel import ValidatingPolicySet
+from policygen.engines.kyverno_cel import MutatingPolicySet, ValidatingPolicySet
 from policygen.errors import InputError, PolicygenError, UnsupportedConstruct
 from policygen.workloads import with_api_defaults
 from policygen.yamlio import read_objects
@@ -276,6 +276,7 @@ class _TestRun:
                 if info.get(key):
                     self.user_info[key] = list(info[key])
         self._sets: dict[str, PolicySet | PolicygenError] = {}
+        self._mpols: MutatingPolicySet | None = None
         self._outcomes: dict[int, dict[str, tuple[Outcome, Outcome]]] = {}
 
     def rows(self) -> list[Row]:
@@ -327,9 +328,67 @@ class _TestRun:
                 self.name, self.path, at, expected, policy, self.resources, self.values,
                 self.api_defaults,
             )  # fmt: skip
+        if kind == "MutatingPolicy":
+            return self._check_mutating_policy(at, expected, policy_name)
         raise UnsupportedConstruct(
             "kyverno test", f"{self.path}: {at}.policy", f"{kind} policies are not evaluated"
         )
+
+    def _check_mutating_policy(
+        self, at: str, expected: Mapping[str, Any], policy: str
+    ) -> list[Row]:
+        """A MutatingPolicy result, as the CLI's processor makes it: every
+        MutatingPolicy of the test applied in turn to the resource; each
+        response of the named policy (and its autogen copies) is a row, the
+        final object compared with ``patchedResources``; responses are kept
+        and counted as for a ValidatingPolicy."""
+        if self._mpols is None:
+            docs = [p for p in self.policies if p.get("kind") == "MutatingPolicy"]
+            loaded = MutatingPolicySet.load(docs)
+            assert isinstance(loaded, MutatingPolicySet)
+            loaded.cli = True
+            self._mpols = loaded
+        want = str(expected.get("result", ""))
+        patched_file = expected.get("patchedResources") or expected.get("patchedResource")
+        patched = (
+            [load_resource(o) for o in read_objects(self.path.parent / str(patched_file))]
+            if patched_file
+            else []
+        )
+        rows = []
+        for obj in _named(self.path, at, expected, self.resources):
+            ref = _ref(obj)
+            resource = with_api_defaults(copy.deepcopy(obj)) if self.api_defaults else obj
+            values = self.values.for_resource(policy, str(obj["metadata"]["name"]))
+            operation = str(values.get("request.operation", "CREATE"))
+            namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+            final, responses = self._mpols.mutate(
+                resource,
+                namespace,
+                self.values.namespace_object(namespace),
+                operation,
+                old_obj=resource if operation in ("UPDATE", "DELETE") else None,
+            )
+            mine = [(e, r) for e, r in responses if e.name == policy]
+            kept = [r for entry, r in mine if r is not None or not entry.simple_match]
+            found = [r for r in kept if r is not None]
+            if not kept:
+                rows.append(Row(self.name, policy, "", ref, want, "fail", "no response: not found"))
+            elif not found:
+                rows.append(Row(self.name, policy, "", ref, want, "excluded"))
+            for response in found:
+                detail = ""
+                if patched_file:
+                    want_obj = _find_like(patched, final)
+                    if want_obj is None:
+                        continue  # the CLI skips a resource missing from the file
+                    if tidy(_fixup(want_obj)) != tidy(_fixup(final)):
+                        detail = f"patched resource differs from {patched_file}"
+                rows.append(
+                    Row(self.name, policy, "", ref, want, response.status, detail,
+                        message=response.message)
+                )  # fmt: skip
+        return rows
 
     def _check_kyverno(self, at: str, expected: Mapping[str, Any], policy: str) -> list[Row]:
         rule = str(expected.get("rule", ""))

@@ -285,3 +285,52 @@ def test_a_validating_policy_with_a_selector_excludes_rather_than_misses(tmp_pat
     ]
     code, out = kyverno_test(str(_vpol_test(tmp_path, results, policy)))
     assert (code, out.splitlines()[-1]) == (0, "1 passed, 0 failed, 0 refused")
+
+
+MPOL = """
+apiVersion: policies.kyverno.io/v1alpha1
+kind: MutatingPolicy
+metadata: {name: always-pull}
+spec:
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
+  mutations:
+    - patchType: ApplyConfiguration
+      applyConfiguration:
+        expression: >-
+          Object{spec: Object.spec{containers: object.spec.containers.map(c,
+          Object.spec.containers{name: c.name, imagePullPolicy: "Always"})}}
+"""
+
+
+def test_mutating_policy_results_compare_the_patched_resource(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(MPOL)
+    (tmp_path / "resources.yaml").write_text(VPOL_RESOURCES)
+    patched = yaml.safe_load(VPOL_RESOURCES.split("---")[0])
+    patched["spec"]["containers"][0]["imagePullPolicy"] = "Always"
+    patched["metadata"]["namespace"] = "default"
+    (tmp_path / "patched.yaml").write_text(yaml.safe_dump(patched))
+    test = {
+        "apiVersion": "cli.kyverno.io/v1alpha1",
+        "kind": "Test",
+        "metadata": {"name": "mpol"},
+        "policies": ["policy.yaml"],
+        "resources": ["resources.yaml"],
+        "results": [
+            {
+                "policy": "always-pull",
+                "kind": "Pod",
+                "resources": ["labelled"],
+                "patchedResources": "patched.yaml",
+                "result": "pass",
+            }
+        ],
+    }
+    (tmp_path / "kyverno-test.yaml").write_text(yaml.safe_dump(test))
+    code, out = kyverno_test(str(tmp_path))
+    assert (code, out.splitlines()[-1]) == (0, "1 passed, 0 failed, 0 refused")
+    (tmp_path / "patched.yaml").write_text(yaml.safe_dump(patched).replace("Always", "Never"))
+    code, out = kyverno_test(str(tmp_path))
+    assert code == 1
+    assert "patched resource differs from patched.yaml" in out

@@ -80,3 +80,63 @@ def gvr(obj: Mapping[str, Any]) -> tuple[str, str, str]:
     """(group, version, resource) of an object, as admission names it."""
     group, version = group_version(str(obj.get("apiVersion", "")))
     return group, version, resource_for(str(obj.get("kind", "")))
+
+
+# --- list semantics for server-side apply ---------------------------------------
+# Kubernetes' OpenAPI marks each list of its types with x-kubernetes-list-type:
+# ``map`` (elements merged by the x-kubernetes-list-map-keys), ``set``, or
+# ``atomic`` (replaced whole; also the default for an unmarked list).
+
+#: list field → its map keys, for the lists of Pod specs, containers,
+#: metadata and Services (core/v1 types.go ``+listType=map``)
+LIST_MAP_KEYS: Mapping[str, tuple[str, ...]] = {
+    "containers": ("name",),
+    "initContainers": ("name",),
+    "ephemeralContainers": ("name",),
+    "volumes": ("name",),
+    "env": ("name",),
+    "volumeMounts": ("mountPath",),
+    "volumeDevices": ("devicePath",),
+    "hostAliases": ("ip",),
+    "imagePullSecrets": ("name",),
+    "topologySpreadConstraints": ("topologyKey", "whenUnsatisfiable"),
+    "resourceClaims": ("name",),
+    "schedulingGates": ("name",),
+    "ownerReferences": ("uid",),
+}
+#: ``ports`` is keyed by containerPort in a container, by port in a Service
+CONTAINER_PORT_KEYS = ("containerPort", "protocol")
+SERVICE_PORT_KEYS = ("port", "protocol")
+SET_LISTS = frozenset({"finalizers"})
+#: maps replaced whole (``+mapType=atomic``)
+ATOMIC_MAPS = frozenset({"nodeSelector"})
+ATOMIC_LISTS = frozenset(
+    {
+        "args",
+        "command",
+        "envFrom",
+        "tolerations",
+        "readinessGates",
+        "add",
+        "drop",
+        "nodeSelectorTerms",
+        "matchExpressions",
+        "matchFields",
+        "values",
+        "nameservers",
+        "searches",
+        "options",
+        "sysctls",
+        "supplementalGroups",
+        "hostIPs",
+        "podIPs",
+        "accessModes",
+        "externalIPs",
+        "loadBalancerSourceRanges",
+        "rules",
+        "tls",
+        "hosts",
+        "paths",
+        "items",
+    }
+)

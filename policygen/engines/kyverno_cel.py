@@ -32,6 +32,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from policygen.engines import NamespaceUnknown, PolicyCache
+from policygen.engines._cel_mutation import (
+    MutationError,
+    Unsupported,
+    apply_configuration,
+    apply_json_patch,
+    escape_key,
+    rewrite_construction,
+)
 from policygen.engines._cel_reads import activation_paths
 from policygen.engines._projection import project
 from policygen.engines.vap import (
@@ -731,3 +739,269 @@ def validate_cel(
         _RULE_CEL = RuleCel()
     operation = str(request.get("operation") or "CREATE")
     return _RULE_CEL.decide(where, spec, obj, old_obj, operation)
+
+
+# --- MutatingPolicy -------------------------------------------------------------
+
+MPOL_FIELDS = {
+    "matchConstraints",
+    "matchConditions",
+    "variables",
+    "mutations",
+    "failurePolicy",
+    "reinvocationPolicy",
+    "autogen",
+    "evaluation",
+    "webhookConfiguration",
+    "targetMatchConstraints",
+    "auditAnnotations",
+}
+
+
+@dataclass(frozen=True)
+class Mutation:
+    kind: str  # ApplyConfiguration | JSONPatch
+    expression: str  # construction rewritten into map literals
+
+
+class MutatingPolicySet(ValidatingPolicySet):
+    """``policies.kyverno.io`` MutatingPolicies as Kyverno's mpol engine
+    applies them (pkg/cel/policies/mpol): matched as ValidatingPolicies are,
+    then matchConditions (an error is an error), then each mutation in
+    order on the result of the one before: an apply configuration merged
+    as server-side apply merges it, or a JSON patch. Autogen copies rewrite
+    only matchConditions and apply configurations (mpol/autogen), wrapping
+    the latter under the controller's template."""
+
+    KIND = "MutatingPolicy"
+    FUNCTIONS = (("jsonpatch.escapeKey", escape_key),)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mutations: dict[str, list[Mutation]] = {}
+        self.allow_atomic: dict[str, bool] = {}
+
+    def _add(self, doc: Mapping[str, Any]) -> None:
+        kind = str(doc.get("kind", ""))
+        meta = doc.get("metadata") or {}
+        name = str(meta.get("name", ""))
+        group, _, version = str(doc.get("apiVersion", "")).partition("/")
+        if group != GROUP or version not in VERSIONS or kind != "MutatingPolicy":
+            raise UnsupportedConstruct(ENGINE, f"{kind}/{name}", "only MutatingPolicy")
+        spec = doc.get("spec") or {}
+        extra = set(spec) - MPOL_FIELDS
+        if extra:
+            raise UnsupportedConstruct(ENGINE, f"{name}.spec.{sorted(extra)[0]}", "field")
+        if spec.get("targetMatchConstraints"):
+            raise UnsupportedConstruct(
+                ENGINE, f"{name}.spec.targetMatchConstraints", "mutate existing"
+            )
+        evaluation = spec.get("evaluation") or {}
+        if (evaluation.get("mutateExisting") or {}).get("enabled"):
+            raise UnsupportedConstruct(ENGINE, f"{name}.spec.evaluation.mutateExisting", "")
+        if ((spec.get("autogen") or {}).get("mutatingAdmissionPolicy") or {}).get("enabled"):
+            raise UnsupportedConstruct(ENGINE, f"{name}.spec.autogen.mutatingAdmissionPolicy", "")
+        match = spec.get("matchConstraints") or {}
+        extra = set(match) - MATCH_FIELDS
+        if extra:
+            at = f"{name}.spec.matchConstraints.{sorted(extra)[0]}"
+            raise UnsupportedConstruct(ENGINE, at, "")
+        spec = with_orvalue_compat(spec)
+        specs = [(name, dict(spec))]
+        specs += [(f"{name}#autogen-{config}", s) for config, s in mpol_autogen(spec)]
+        for key, one in specs:
+            mutations = [
+                self._mutation(name, i, m) for i, m in enumerate(one.get("mutations") or [])
+            ]
+            expressions = _expressions(one) + [m.expression for m in mutations]
+            for expr in expressions:
+                self._compile(expr, f"{self.KIND}/{name}")
+            self.policies[key] = Policy(
+                name,
+                name,
+                one,
+                any("namespaceObject" in reads(e)[0] for e in expressions),
+                activation_paths(expressions),
+            )
+            self.mutations[key] = mutations
+            self.allow_atomic[key] = bool(evaluation.get("useServerSideApply"))
+            self.entries.append(Entry(key, name, _simple_match(one.get("matchConstraints"))))
+
+    def _mutation(self, name: str, index: int, mutation: Mapping[str, Any]) -> Mutation:
+        kind = str(mutation.get("patchType", ""))
+        field_name = {"ApplyConfiguration": "applyConfiguration", "JSONPatch": "jsonPatch"}.get(
+            kind
+        )
+        at = f"{name}.spec.mutations[{index}]"
+        if field_name is None:
+            raise UnsupportedConstruct(ENGINE, f"{at}.patchType", kind)
+        expression = str((mutation.get(field_name) or {}).get("expression", ""))
+        try:
+            rewritten, _ = rewrite_construction(expression)
+        except Unsupported as exc:
+            raise UnsupportedConstruct(ENGINE, at, str(exc)) from None
+        return Mutation(kind, rewritten)
+
+    def mutate(
+        self,
+        obj: Mapping[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        *,
+        old_obj: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], list[tuple[Entry, Response | None]]]:
+        """Every policy applied in turn, each to the object the one before
+        left: the final object and each policy's response."""
+        current = copy.deepcopy(dict(obj))
+        out: list[tuple[Entry, Response | None]] = []
+        for entry in self.entries:
+            response, patched = self._mutate_one(
+                entry.key, current, namespace, ns_obj, operation, old_obj
+            )
+            out.append((entry, response))
+            if patched is not None:
+                current = patched
+        return current, out
+
+    def _mutate_one(
+        self,
+        key: str,
+        obj: dict[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        old_obj: Mapping[str, Any] | None,
+    ) -> tuple[Response | None, dict[str, Any] | None]:
+        policy = self.policies[key]
+        match = policy.spec.get("matchConstraints")
+        if match is None:
+            return None, None
+        ns_for_match = ns_obj
+        if ns_obj is None and self.cli and namespace:
+            labels = {"kubernetes.io/metadata.name": namespace}
+            ns_for_match = {"metadata": {"name": namespace, "labels": labels}}
+        if not _matches(match, obj, namespace, ns_for_match, operation, "", kyverno=True):
+            return None, None
+        where = f"{self.KIND}/{policy.name}"
+        activation: dict[str, Any] = {
+            "object": null_objects(obj),
+            "oldObject": null_objects(old_obj),
+            "request": admission_request(obj, namespace, operation, ""),
+            "namespaceObject": dict(ns_obj) if ns_obj is not None else None,
+            "params": None,
+            "variables": {},
+        }
+        activation["variables"] = self._variables(policy, activation, where)
+        errors = []
+        for condition in policy.spec.get("matchConditions") or []:
+            at = f"{where} matchCondition {condition['name']}"
+            try:
+                value = self._eval(condition["expression"], activation, at)
+            except CelError as exc:
+                errors.append(str(exc))
+                continue
+            if value is not True:
+                if value is False:
+                    return Response("skip", "skip"), None
+                errors.append(f"{at}: not a bool")
+        if errors:
+            return Response("error", "; ".join(errors)), None
+        current = obj
+        for i, mutation in enumerate(self.mutations[key]):
+            at = f"{where} mutations[{i}]"
+            try:
+                value = self._eval(mutation.expression, activation, at)
+                if mutation.kind == "JSONPatch":
+                    current = apply_json_patch(current, value)
+                else:
+                    current = apply_configuration(
+                        current, value, allow_atomic=self.allow_atomic[key]
+                    )
+            except (CelError, MutationError) as exc:
+                return Response("error", str(exc)), None
+            except Unsupported as exc:
+                raise UnsupportedConstruct(ENGINE, at, str(exc)) from None
+            activation["object"] = null_objects(current)
+        return Response("pass", "success"), current
+
+
+def mpol_autogen(spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """mpol/autogen/autogen.go: the controller copies of a Pod policy, with
+    only matchConditions and apply configurations rewritten (variables and
+    JSON patches are copied as they are, as Kyverno copies them)."""
+    match = spec.get("matchConstraints")
+    if not can_autogen(match):
+        return []
+    assert match is not None
+    controllers = ((spec.get("autogen") or {}).get("podControllers") or {}).get("controllers")
+    chosen = set(AUTOGEN_TARGETS) if controllers is None else {str(c) for c in controllers}
+    by_config: dict[str, list[tuple[str, str, str, str, str]]] = {}
+    for controller in sorted(chosen):
+        target = AUTOGEN_TARGETS.get(controller)
+        if target is not None:
+            by_config.setdefault(target[4], []).append(target)
+    out = []
+    for config in sorted(by_config):
+        copied = copy.deepcopy(dict(spec))
+        operations = match["resourceRules"][0].get("operations") or []
+        copied["matchConstraints"] = _controller_match(
+            by_config[config], operations, match.get("namespaceSelector")
+        )
+        for condition in copied.get("matchConditions") or []:
+            condition["expression"] = _pod_to_template(str(condition.get("expression", "")), config)
+        for mutation in copied.get("mutations") or []:
+            apply = mutation.get("applyConfiguration")
+            if isinstance(apply, dict) and apply.get("expression"):
+                apply["expression"] = _pod_to_template(str(apply["expression"]), config)
+        out.append((config, copied))
+    return out
+
+
+_SPEC = re.compile(r"\b(object|oldObject|Object)\.spec")
+_LABELS = re.compile(r"\b(object|oldObject|Object)\.metadata\.labels")
+_ANNOTATIONS = re.compile(r"\b(object|oldObject|Object)\.metadata\.annotations")
+_WRAPPERS = {
+    "cronjobs": (
+        "Object{spec: Object.spec{jobTemplate: Object.spec.jobTemplate{spec: "
+        "Object.spec.jobTemplate.spec{template: Object.spec.jobTemplate.spec.template{",
+        "}}}}}",
+    ),
+    "defaults": ("Object{spec: Object.spec{template: Object.spec.template{", "}}}"),
+}
+
+
+def _pod_to_template(expression: str, config: str) -> str:
+    """``convertPodToTemplateExpression``: ``spec`` and the labels and
+    annotations moved to the template's, and a root ``Object{…}`` wrapped in
+    the controller's template (the first balanced brace pair, as Kyverno
+    counts it, braces in strings included)."""
+    spec, meta = (
+        ("spec.jobTemplate.spec.template.spec", "spec.jobTemplate.spec.template.metadata")
+        if config == "cronjobs"
+        else ("spec.template.spec", "spec.template.metadata")
+    )
+    expression = _SPEC.sub(lambda m: f"{m.group(1)}.{spec}", expression)
+    expression = _LABELS.sub(lambda m: f"{m.group(1)}.{meta}.labels", expression)
+    expression = _ANNOTATIONS.sub(lambda m: f"{m.group(1)}.{meta}.annotations", expression)
+    stripped = expression.strip()
+    if not stripped.startswith("Object"):
+        return expression
+    rest = stripped[len("Object") :].lstrip(" \t\r\n")
+    if not rest.startswith("{"):
+        return expression
+    content = rest[1:]
+    depth = 1
+    end = 0
+    for i, char in enumerate(content):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                end = i
+                break
+    if end == 0:
+        return expression
+    opening, closing = _WRAPPERS[config]
+    return opening + content[:end] + closing + content[end + 1 :]

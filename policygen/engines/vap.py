@@ -18,6 +18,7 @@ authorizer, auditAnnotations) is refused.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,18 +76,76 @@ extensions:
 )
 
 
+def _kubernetes_lists(cel: Any) -> Any:
+    """Kubernetes' list library (apiserver/pkg/cel/library/lists.go) as far
+    as policies use it: ``indexOf``, ``lastIndexOf`` and ``isSorted`` on
+    lists, beside the strings extension's ``indexOf`` on strings."""
+
+    def index_of(items: list[Any], value: Any) -> int:
+        return next((i for i, item in enumerate(items) if item == value), -1)
+
+    def last_index_of(items: list[Any], value: Any) -> int:
+        found = [i for i, item in enumerate(items) if item == value]
+        return found[-1] if found else -1
+
+    def is_sorted(items: list[Any]) -> bool:
+        return all(a <= b for a, b in itertools.pairwise(items))
+
+    listed = cel.Type.List(cel.Type.DYN)
+
+    def member(name: str, impl: Any, returns: Any, *params: Any) -> Any:
+        overload = cel.Overload(
+            f"list_{name}", return_type=returns, parameters=[listed, *params], is_member=True,
+            impl=impl,
+        )  # fmt: skip
+        return cel.FunctionDecl(name, [overload])
+
+    return cel.CelExtension(
+        "kubernetes.lists",
+        [
+            member("indexOf", index_of, cel.Type.INT, cel.Type.DYN),
+            member("lastIndexOf", last_index_of, cel.Type.INT, cel.Type.DYN),
+            member("isSorted", is_sorted, cel.Type.BOOL),
+        ],
+    )
+
+
 class CelError(Exception):
     """An expression failed to evaluate."""
 
 
 class Cel:
-    def __init__(self, engine: str = "vap", extra_variables: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        engine: str = "vap",
+        extra_variables: Sequence[str] = (),
+        functions: Sequence[tuple[str, Callable[[str], str]]] = (),
+    ) -> None:
         import cel_expr_python.cel as cel
 
         self.engine = engine  # whose constructs a compile error refuses
         self._cel = cel
         declared = "".join(f"  - {{name: {n}, type_name: dyn}}\n" for n in extra_variables)
-        self._env = cel.NewEnv(config=cel.NewEnvConfigFromYaml(ENV_YAML + declared))
+        # string → string functions, such as jsonpatch.escapeKey
+        decls = [
+            cel.FunctionDecl(
+                name,
+                [
+                    cel.Overload(
+                        name.replace(".", "_") + "_string",
+                        return_type=cel.Type.STRING,
+                        parameters=[cel.Type.STRING],
+                        impl=impl,
+                    )
+                ],
+            )
+            for name, impl in functions
+        ]
+        self._env = cel.NewEnv(
+            config=cel.NewEnvConfigFromYaml(ENV_YAML + declared),
+            functions=decls,
+            extensions=[_kubernetes_lists(cel)],
+        )
         self._compiled: dict[str, Any] = {}
 
     def compile(self, expression: str, where: str) -> Any:
@@ -148,11 +207,13 @@ class PolicySet:
     KIND = "ValidatingAdmissionPolicy"
     #: CEL variables beyond the API server's, declared as dyn
     EXTRA_VARIABLES: tuple[str, ...] = ()
+    #: string functions beyond the API server's: (name, implementation)
+    FUNCTIONS: tuple[tuple[str, Callable[[str], str]], ...] = ()
 
     def __init__(self) -> None:
         self.policies: dict[str, Policy] = {}
         self.bindings: list[Binding] = []
-        self.cel = Cel(self.ENGINE, self.EXTRA_VARIABLES)
+        self.cel = Cel(self.ENGINE, self.EXTRA_VARIABLES, self.FUNCTIONS)
         self._memo: Memo[tuple[str, bytes], Any] = Memo(MEMO_SIZE)
         self._outcomes: Memo[tuple[str, bytes], list[str] | CelError | None] = Memo(MEMO_SIZE)
 

@@ -11,7 +11,8 @@ import pytest
 
 from policygen import config
 from policygen.engines import EvalContext, policy_documents
-from policygen.engines.kyverno_cel import ValidatingPolicySet
+from policygen.engines._cel_mutation import rewrite_construction
+from policygen.engines.kyverno_cel import MutatingPolicySet, ValidatingPolicySet
 from policygen.errors import UnsupportedConstruct
 from policygen.violations import Violation
 from tests.conftest import NOW
@@ -351,3 +352,134 @@ def test_a_null_template_metadata_is_selected_into_as_an_empty_object() -> None:
         "fail",
         "a team label is required",
     )
+
+
+# --- MutatingPolicy ---------------------------------------------------------------
+
+
+def _mpol(mutations: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "policies.kyverno.io/v1alpha1",
+        "kind": "MutatingPolicy",
+        "metadata": {"name": "m"},
+        "spec": {"matchConstraints": PODS, "mutations": mutations, **spec},
+    }
+
+
+def _mutated(
+    doc: dict[str, Any], obj: dict[str, Any]
+) -> tuple[dict[str, Any], list[tuple[str, str, str] | None]]:
+    policies = MutatingPolicySet.load([doc])
+    assert isinstance(policies, MutatingPolicySet)
+    policies.cli = True
+    final, responses = policies.mutate(obj, "ns", None, "CREATE")
+    return final, [
+        None if r is None else (entry.key, r.status, r.message) for entry, r in responses
+    ]
+
+
+ALWAYS_PULL = {
+    "patchType": "ApplyConfiguration",
+    "applyConfiguration": {
+        "expression": "Object{spec: Object.spec{containers: object.spec.containers.map(c, "
+        'Object.spec.containers{name: c.name, imagePullPolicy: "Always"})}}'
+    },
+}
+
+
+def test_an_apply_configuration_merges_containers_by_name() -> None:
+    """``Object{…}`` construction is evaluated, and the list of containers
+    is merged element by element on its ``name`` key, as server-side apply
+    merges a list-map: images and the other containers' fields stay."""
+    obj = pod("ns", {"name": "a", "image": "nginx"}, {"name": "b", "image": "redis"})
+    final, responses = _mutated(_mpol([ALWAYS_PULL]), obj)
+    assert responses[0] == ("m", "pass", "success")
+    assert final["spec"]["containers"] == [
+        {"name": "a", "image": "nginx", "imagePullPolicy": "Always"},
+        {"name": "b", "image": "redis", "imagePullPolicy": "Always"},
+    ]
+
+
+def test_an_apply_configuration_autogen_copy_wraps_the_template() -> None:
+    deployment = _deployment({})
+    deployment["spec"]["template"]["spec"]["containers"] = [{"name": "a", "image": "nginx"}]
+    final, responses = _mutated(_mpol([ALWAYS_PULL]), deployment)
+    assert responses == [None, None, ("m#autogen-defaults", "pass", "success")]
+    assert final["spec"]["template"]["spec"]["containers"] == [
+        {"name": "a", "image": "nginx", "imagePullPolicy": "Always"}
+    ]
+
+
+def test_an_atomic_list_in_an_apply_configuration_is_an_error_unless_ssa() -> None:
+    tolerate = {
+        "patchType": "ApplyConfiguration",
+        "applyConfiguration": {
+            "expression": "Object{spec: Object.spec{tolerations: [Object.spec.tolerations{key: 'k'}]}}"
+        },
+    }
+    obj = pod("ns", {"name": "a", "image": "nginx"})
+    _, responses = _mutated(_mpol([tolerate]), obj)
+    assert responses[0] is not None and responses[0][1] == "error"
+    assert "may not mutate atomic arrays" in responses[0][2]
+    final, _ = _mutated(_mpol([tolerate], evaluation={"useServerSideApply": True}), obj)
+    assert final["spec"]["tolerations"] == [{"key": "k"}]
+
+
+def test_json_patches_apply_in_order_and_a_failed_test_applies_none() -> None:
+    label = {
+        "patchType": "JSONPatch",
+        "jsonPatch": {
+            "expression": "[JSONPatch{op: 'add', path: '/metadata/labels', value: {}}, "
+            "JSONPatch{op: 'add', path: '/metadata/labels/' + jsonpatch.escapeKey('a/b'), "
+            "value: 'x'}]"
+        },
+    }
+    obj = pod("ns", {"name": "a", "image": "nginx"})
+    final, responses = _mutated(_mpol([label]), obj)
+    assert final["metadata"]["labels"] == {"a/b": "x"}
+    guarded = {
+        "patchType": "JSONPatch",
+        "jsonPatch": {
+            "expression": "[JSONPatch{op: 'test', path: '/metadata/name', value: 'other'}, "
+            "JSONPatch{op: 'remove', path: '/spec'}]"
+        },
+    }
+    final, responses = _mutated(_mpol([guarded]), obj)
+    assert (final, responses[0]) == (obj, ("m", "pass", "success"))
+    missing = {
+        "patchType": "JSONPatch",
+        "jsonPatch": {"expression": "[JSONPatch{op: 'replace', path: '/nope/x', value: 1}]"},
+    }
+    _, responses = _mutated(_mpol([missing]), obj)
+    assert responses[0] is not None and responses[0][1] == "error"
+
+
+def test_mutating_policy_match_conditions_skip() -> None:
+    obj = pod("ns", {"name": "a", "image": "nginx"})
+    doc = _mpol([ALWAYS_PULL], matchConditions=[{"name": "no", "expression": "false"}])
+    final, responses = _mutated(doc, obj)
+    assert (final, responses[0]) == (obj, ("m", "skip", "skip"))
+
+
+def test_construction_is_rewritten_into_map_literals() -> None:
+    rewritten, types = rewrite_construction(
+        'Object{spec: Object.spec{x: a ? b : c, ?y: optional.of(1), z: {"k": [1]}}}'
+    )
+    assert rewritten == (
+        'dyn({"spec": dyn({"x": a ? b : c, ?"y": optional.of(1), "z": {"k": [1]}})})'
+    )
+    assert types == [("Object",), ("Object", "spec")]
+
+
+def test_a_constructed_object_may_meet_null_in_a_ternary() -> None:
+    """An object type is nullable in Kyverno's CEL; a map literal is not, so
+    the rewrite keeps it dynamic."""
+    maybe = {
+        "patchType": "ApplyConfiguration",
+        "applyConfiguration": {
+            "expression": "Object{metadata: has(object.metadata.labels) ? null : "
+            "Object.metadata{labels: {'a': 'b'}}}"
+        },
+    }
+    final, _ = _mutated(_mpol([maybe]), pod("ns", {"name": "a", "image": "nginx"}))
+    assert final["metadata"]["labels"] == {"a": "b"}

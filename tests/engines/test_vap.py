@@ -321,3 +321,18 @@ def test_a_runtime_error_cel_raises_is_an_evaluation_error() -> None:
         ("deny", "policy p failed"),
         ("audit", "policy p failed"),
     ]
+
+
+def test_kubernetes_list_functions() -> None:
+    """indexOf, lastIndexOf and isSorted on lists (Kubernetes' list library),
+    beside indexOf on strings."""
+    rule = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["*"]}
+    obj = pod("ns", {"name": "a", "image": "nginx"}, {"name": "b", "image": "nginx"})
+    names = "object.spec.containers.map(c, c.name)"
+    for expression in (
+        f"{names}.indexOf('b') == 1",
+        f"{names}.lastIndexOf('z') == -1",
+        f"{names}.isSorted()",
+        "'nginx'.indexOf('x') == 4",
+    ):
+        assert not _denied(_policy_on(rule, expression), obj), expression
