@@ -326,7 +326,7 @@ class _TestRun:
         if kind == "ValidatingPolicy":
             return _check_validating_policy(
                 self.name, self.path, at, expected, policy, self.resources, self.values,
-                self.api_defaults,
+                self.api_defaults, self.user_info,
             )  # fmt: skip
         if kind == "MutatingPolicy":
             return self._check_mutating_policy(at, expected, policy_name)
@@ -344,9 +344,8 @@ class _TestRun:
         and counted as for a ValidatingPolicy."""
         if self._mpols is None:
             docs = [p for p in self.policies if p.get("kind") == "MutatingPolicy"]
-            loaded = MutatingPolicySet.load(docs)
+            loaded = MutatingPolicySet.load_for_cli(docs, test_context(self.path), self.user_info)
             assert isinstance(loaded, MutatingPolicySet)
-            loaded.cli = True
             self._mpols = loaded
         want = str(expected.get("result", ""))
         patched_file = expected.get("patchedResources") or expected.get("patchedResource")
@@ -544,6 +543,7 @@ def _check_validating_policy(
     resources: list[dict[str, Any]],
     values: Values,
     api_defaults: bool,
+    user_info: Mapping[str, Any] | None = None,
 ) -> list[Row]:
     """A ``policies.kyverno.io`` ValidatingPolicy result, as ``kyverno test``
     counts it (commands/test/output.go): each response of the policy and
@@ -553,9 +553,7 @@ def _check_validating_policy(
     resource rule (policy_processor.go), so such a policy not matching is
     "not found"."""
     policy_name = str(policy["metadata"]["name"])
-    policy_set = ValidatingPolicySet.load([policy])
-    assert isinstance(policy_set, ValidatingPolicySet)
-    policy_set.cli = True
+    policy_set = ValidatingPolicySet.load_for_cli([policy], test_context(path), user_info)
     want = str(expected.get("result", ""))
     rows = []
     for obj in _named(path, at, expected, resources):
@@ -581,6 +579,16 @@ def _check_validating_policy(
             Row(test, policy_name, "", ref, want, r.status, message=r.message) for r in found
         )
     return rows
+
+
+def test_context(path: Path) -> dict[str, Any] | None:
+    """The test's ``context`` file (cli.kyverno.io Context): resources and
+    image data the CEL libraries read in place of a cluster."""
+    doc = next((d for d in read_objects(path) if d.get("kind") == "Test"), {})
+    files = _files(path, doc, "context")
+    if not files:
+        return None
+    return next((d for d in read_objects(files[0]) if d.get("kind") == "Context"), None)
 
 
 def load_resource(obj: Mapping[str, Any]) -> dict[str, Any]:

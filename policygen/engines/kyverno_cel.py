@@ -41,6 +41,7 @@ from policygen.engines._cel_mutation import (
     rewrite_construction,
 )
 from policygen.engines._cel_reads import activation_paths
+from policygen.engines._kube import group_version, gvr
 from policygen.engines._projection import project
 from policygen.engines.vap import (
     ACTIONS,
@@ -49,6 +50,7 @@ from policygen.engines.vap import (
     POLICY_FIELDS,
     Binding,
     CelError,
+    Function,
     Policy,
     PolicySet,
     VapEngine,
@@ -104,6 +106,9 @@ KYVERNO_LIBRARIES = {
     "exceptions": "exceptions (PolicyException)",
 }
 
+#: the library functions answered from a kyverno test's Context
+_CONTEXT_FUNCTIONS = re.compile(r"\b(resource|image)\.(?:Get|List|GetMetadata)\s*\(")
+
 #: pkg/cel/autogen/data.go: each controller, its target and which rewrite
 #: of ``spec``/``metadata`` it takes.
 AUTOGEN_TARGETS = {
@@ -149,6 +154,11 @@ class ValidatingPolicySet(PolicySet):
     EXTRA_VARIABLES = ("params",)
 
     def __init__(self) -> None:
+        #: a kyverno test's Context: resources and image data
+        self.context_resources: list[Mapping[str, Any]] = []
+        self.context_images: dict[str, Mapping[str, Any]] = {}
+        #: the requester (a kyverno test's UserInfo)
+        self.user_info: Mapping[str, Any] = {}
         super().__init__()
         self.entries: list[Entry] = []
         self.actions: dict[str, list[Action]] = {}
@@ -163,6 +173,71 @@ class ValidatingPolicySet(PolicySet):
         for doc in documents:
             out._add(doc)
         return out
+
+    @classmethod
+    def load_for_cli(
+        cls,
+        documents: Sequence[Mapping[str, Any]],
+        context: Mapping[str, Any] | None = None,
+        user_info: Mapping[str, Any] | None = None,
+    ) -> ValidatingPolicySet:
+        """As ``kyverno test`` loads them: with the CLI's namespace rules, and
+        Kyverno's resource and image libraries answered from the test's
+        Context (libs/fake_context.go) instead of a cluster or registry."""
+        out = cls()
+        out.cli = True
+        out.user_info = dict(user_info or {})
+        spec = (context or {}).get("spec") or {}
+        out.context_resources = [dict(r) for r in spec.get("resources") or []]
+        for data in spec.get("images") or []:
+            entry = {"resolvedImage": "", "registry": "", "repository": "", **dict(data)}
+            out.context_images[str(data.get("image", ""))] = entry
+        for doc in documents:
+            out._add(doc)
+        return out
+
+    def _functions(self) -> list[Function]:
+        return [
+            Function("resource.Get", self._resource_get, 4),
+            Function("resource.List", self._resource_list, 3),
+            Function("image.GetMetadata", self._image_metadata, 1),
+            Function("jsonpatch.escapeKey", escape_key, 1, returns_string=True),
+            Function("parseServiceAccount", parse_service_account, 1),
+        ]
+
+    def _request(
+        self, obj: Mapping[str, Any], namespace: str, operation: str, subresource: str
+    ) -> dict[str, Any]:
+        request = admission_request(obj, namespace, operation, subresource)
+        request["userInfo"] = dict(self.user_info)
+        return request
+
+    def _context(self, api_version: str, resource: str) -> list[Mapping[str, Any]]:
+        group, version = group_version(api_version)
+        return [r for r in self.context_resources if gvr(r) == (group, version, resource)]
+
+    def _resource_get(self, api_version: str, resource: str, namespace: str, name: str) -> Any:
+        for obj in self._context(api_version, resource):
+            meta = obj.get("metadata") or {}
+            if meta.get("name") == name and (meta.get("namespace") or "") == namespace:
+                return copy.deepcopy(dict(obj))
+        raise LookupError(f'{resource} "{name}" not found')
+
+    def _resource_list(self, api_version: str, resource: str, namespace: str) -> Any:
+        found = self._context(api_version, resource)
+        if not found:
+            raise LookupError(f"{resource} resource not found")
+        items = [
+            copy.deepcopy(dict(obj))
+            for obj in found
+            if ((obj.get("metadata") or {}).get("namespace") or "") == namespace
+        ]
+        return {"items": items}
+
+    def _image_metadata(self, image: str) -> Any:
+        if image not in self.context_images:
+            raise LookupError(f"image data for {image} not found in the context")
+        return copy.deepcopy(dict(self.context_images[image]))
 
     def _add(self, doc: Mapping[str, Any]) -> None:
         kind = str(doc.get("kind", ""))
@@ -214,10 +289,16 @@ class ValidatingPolicySet(PolicySet):
             self.entries.append(Entry(key, name, _simple_match(one.get("matchConstraints"))))
 
     def _compile(self, expression: str, where: str) -> None:
+        used = _CONTEXT_FUNCTIONS.search(expression)
+        if used and not self.cli:
+            library = KYVERNO_LIBRARIES[used.group(1)]
+            raise UnsupportedConstruct(
+                ENGINE, where, f"Kyverno CEL library {library}: not implemented"
+            )
         try:
             self.cel.compile(expression, where)
         except UnsupportedConstruct as exc:
-            found = re.search(r"undeclared reference to '([A-Za-z_]+)'", str(exc))
+            found = re.search(r"undeclared reference to '([A-Za-z_]+)", str(exc))
             if found and found.group(1) in KYVERNO_LIBRARIES:
                 library = KYVERNO_LIBRARIES[found.group(1)]
                 raise UnsupportedConstruct(
@@ -269,7 +350,7 @@ class ValidatingPolicySet(PolicySet):
             {
                 "object": new,
                 "oldObject": old_obj,
-                "request": admission_request(obj, namespace, operation, subresource),
+                "request": self._request(obj, namespace, operation, subresource),
                 # as admission sends it: with the name label the API server sets
                 "namespaceObject": labelled_namespace(ns_obj, namespace)
                 if ns_obj is not None
@@ -519,6 +600,16 @@ def _rewrite(text: str, old: str, new: str) -> str:
     return "".join(out)
 
 
+def parse_service_account(username: str) -> dict[str, str]:
+    """Kyverno's user library ``parseServiceAccount``: the namespace and name
+    of a ``system:serviceaccount:<namespace>:<name>`` user, else empty."""
+    prefix = "system:serviceaccount:"
+    parts = username[len(prefix) :].split(":") if username.startswith(prefix) else []
+    if len(parts) != 2:
+        return {"Namespace": "", "Name": ""}
+    return {"Namespace": parts[0], "Name": parts[1]}
+
+
 # --- orValue on a plain value ---------------------------------------------------
 
 _STRING_OR_ORVALUE = re.compile(
@@ -594,7 +685,9 @@ def _first_plain_field(text: str, end: int) -> int | None:
                 return None  # [?key]: optional already
             continue  # an index applies to what precedes it
         if pos == 0 or not _IDENT_CHAR.match(text[pos - 1]):
-            return None  # a call, a literal or something else: leave it
+            # a call, a literal or something else: the fields selected from
+            # it can still be optional, else leave it
+            return dots[-1] if dots else None
         while pos > 0 and _IDENT_CHAR.match(text[pos - 1]):
             pos -= 1
         if text[pos].isdigit():
@@ -774,7 +867,6 @@ class MutatingPolicySet(ValidatingPolicySet):
     the latter under the controller's template."""
 
     KIND = "MutatingPolicy"
-    FUNCTIONS = (("jsonpatch.escapeKey", escape_key),)
 
     def __init__(self) -> None:
         super().__init__()
@@ -887,7 +979,7 @@ class MutatingPolicySet(ValidatingPolicySet):
         activation: dict[str, Any] = {
             "object": null_objects(obj),
             "oldObject": null_objects(old_obj),
-            "request": admission_request(obj, namespace, operation, ""),
+            "request": self._request(obj, namespace, operation, ""),
             "namespaceObject": dict(ns_obj) if ns_obj is not None else None,
             "params": None,
             "variables": {},

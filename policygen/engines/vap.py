@@ -110,6 +110,16 @@ def _kubernetes_lists(cel: Any) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class Function:
+    """A global CEL function of string arguments an evaluator adds."""
+
+    name: str
+    impl: Callable[..., Any]
+    arity: int
+    returns_string: bool = False
+
+
 class CelError(Exception):
     """An expression failed to evaluate."""
 
@@ -119,27 +129,26 @@ class Cel:
         self,
         engine: str = "vap",
         extra_variables: Sequence[str] = (),
-        functions: Sequence[tuple[str, Callable[[str], str]]] = (),
+        functions: Sequence[Function] = (),
     ) -> None:
         import cel_expr_python.cel as cel
 
         self.engine = engine  # whose constructs a compile error refuses
         self._cel = cel
         declared = "".join(f"  - {{name: {n}, type_name: dyn}}\n" for n in extra_variables)
-        # string → string functions, such as jsonpatch.escapeKey
         decls = [
             cel.FunctionDecl(
-                name,
+                f.name,
                 [
                     cel.Overload(
-                        name.replace(".", "_") + "_string",
-                        return_type=cel.Type.STRING,
-                        parameters=[cel.Type.STRING],
-                        impl=impl,
+                        f.name.replace(".", "_"),
+                        return_type=cel.Type.STRING if f.returns_string else cel.Type.DYN,
+                        parameters=[cel.Type.STRING] * f.arity,
+                        impl=f.impl,
                     )
                 ],
             )
-            for name, impl in functions
+            for f in functions
         ]
         self._env = cel.NewEnv(
             config=cel.NewEnvConfigFromYaml(ENV_YAML + declared),
@@ -207,15 +216,17 @@ class PolicySet:
     KIND = "ValidatingAdmissionPolicy"
     #: CEL variables beyond the API server's, declared as dyn
     EXTRA_VARIABLES: tuple[str, ...] = ()
-    #: string functions beyond the API server's: (name, implementation)
-    FUNCTIONS: tuple[tuple[str, Callable[[str], str]], ...] = ()
 
     def __init__(self) -> None:
         self.policies: dict[str, Policy] = {}
         self.bindings: list[Binding] = []
-        self.cel = Cel(self.ENGINE, self.EXTRA_VARIABLES, self.FUNCTIONS)
+        self.cel = Cel(self.ENGINE, self.EXTRA_VARIABLES, self._functions())
         self._memo: Memo[tuple[str, bytes], Any] = Memo(MEMO_SIZE)
         self._outcomes: Memo[tuple[str, bytes], list[str] | CelError | None] = Memo(MEMO_SIZE)
+
+    def _functions(self) -> list[Function]:
+        """CEL functions beyond the API server's, for a subclass to add."""
+        return []
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:

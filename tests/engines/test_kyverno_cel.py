@@ -12,7 +12,7 @@ import pytest
 from policygen import config
 from policygen.engines import EvalContext, policy_documents
 from policygen.engines._cel_mutation import rewrite_construction
-from policygen.engines.kyverno_cel import MutatingPolicySet, ValidatingPolicySet
+from policygen.engines.kyverno_cel import MutatingPolicySet, ValidatingPolicySet, orvalue_compat
 from policygen.errors import UnsupportedConstruct
 from policygen.violations import Violation
 from tests.conftest import NOW
@@ -483,3 +483,117 @@ def test_a_constructed_object_may_meet_null_in_a_ternary() -> None:
     }
     final, _ = _mutated(_mpol([maybe]), pod("ns", {"name": "a", "image": "nginx"}))
     assert final["metadata"]["labels"] == {"a": "b"}
+
+
+# --- Kyverno's libraries from a kyverno test's Context ----------------------------
+
+CONTEXT = {
+    "apiVersion": "cli.kyverno.io/v1alpha1",
+    "kind": "Context",
+    "spec": {
+        "resources": [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "allowed", "namespace": "default"},
+                "data": {"registries": "ghcr.io/"},
+            },
+            {
+                "apiVersion": "autoscaling/v1",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "h", "namespace": "ns"},
+                "spec": {"scaleTargetRef": {"name": "web"}},
+            },
+        ],
+        "images": [{"image": "nginx:1", "config": {"Volumes": ["/data"]}}],
+    },
+}
+
+
+def _cli_responses(
+    doc: dict[str, Any], obj: dict[str, Any], user_info: dict[str, Any] | None = None
+) -> list[str]:
+    policies = ValidatingPolicySet.load_for_cli([doc], CONTEXT, user_info)
+    found = policies.responses(obj, "ns", None, "CREATE")
+    return [f"{r.status}: {r.message}" if r.message else r.status for _, r in found if r]
+
+
+def test_resource_get_and_list_read_the_tests_context() -> None:
+    doc = _vpol(
+        {
+            "matchConstraints": PODS,
+            "autogen": {"podControllers": {"controllers": []}},
+            "variables": [
+                {
+                    "name": "allowed",
+                    "expression": "resource.Get('v1', 'configmaps', 'default', 'allowed')"
+                    ".data.registries",
+                },
+                {
+                    "name": "hpas",
+                    "expression": "resource.List('autoscaling/v1', 'horizontalpodautoscalers', "
+                    "'ns').items.orValue([])",
+                },
+            ],
+            "validations": [
+                {
+                    "expression": "object.spec.containers.all(c, c.image.startsWith(variables.allowed))"
+                },
+                {"expression": "variables.hpas.exists(h, h.spec.scaleTargetRef.name == 'web')"},
+            ],
+        }
+    )
+    assert _cli_responses(doc, pod("ns", {"name": "a", "image": "ghcr.io/x:1"})) == ["pass"]
+    assert _cli_responses(doc, pod("ns", {"name": "a", "image": "nginx"}))[0].startswith("fail")
+    missing = copy.deepcopy(doc)
+    missing["spec"]["variables"][0]["expression"] = (
+        "resource.Get('v1', 'configmaps', 'default', 'other').data.registries"
+    )
+    [answer] = _cli_responses(missing, pod("ns", {"name": "a", "image": "ghcr.io/x:1"}))
+    # the variable fails, so the validation reading it does
+    assert answer.startswith("error") and '"allowed"' in answer
+    # without a test's context there is no cluster to ask: refused
+    _refused(doc, "ValidatingPolicy/p: Kyverno CEL library resource")
+
+
+def test_image_metadata_reads_the_tests_context() -> None:
+    doc = _vpol(
+        {
+            "matchConstraints": PODS,
+            "autogen": {"podControllers": {"controllers": []}},
+            "validations": [
+                {
+                    "expression": "object.spec.containers.all(c, "
+                    "size(image.GetMetadata(c.image).config.?Volumes.orValue([])) == 0)"
+                }
+            ],
+        }
+    )
+    assert _cli_responses(doc, pod("ns", {"name": "a", "image": "nginx:1"}))[0].startswith("fail")
+    [answer] = _cli_responses(doc, pod("ns", {"name": "a", "image": "redis:1"}))
+    assert answer.startswith("error") and "image data for redis:1 not found" in answer
+
+
+def test_parse_service_account_and_the_requesting_user() -> None:
+    doc = _vpol(
+        {
+            "matchConstraints": PODS,
+            "autogen": {"podControllers": {"controllers": []}},
+            "matchConditions": [
+                {
+                    "name": "sa",
+                    "expression": "parseServiceAccount(request.userInfo.username).Namespace "
+                    "== 'ci' && parseServiceAccount(request.userInfo.username).Name == 'bot'",
+                }
+            ],
+            "validations": [{"expression": "false", "message": "no"}],
+        }
+    )
+    obj = pod("ns", {"name": "a", "image": "nginx"})
+    assert _cli_responses(doc, obj, {"username": "system:serviceaccount:ci:bot"}) == ["fail: no"]
+    assert _cli_responses(doc, obj, {"username": "alice"}) == ["skip: cel preconditions not met"]
+
+
+def test_or_value_after_a_call_makes_the_selection_optional() -> None:
+    assert orvalue_compat("f(x).items.orValue([])") == "f(x).?items.orValue([])"
+    assert orvalue_compat("f(x).orValue([])") == "f(x).orValue([])"
