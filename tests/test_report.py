@@ -169,3 +169,11 @@ def test_many_tenants_get_one_row_per_prefix(tmp_path: Path) -> None:
     assert "| registry.k8s.io/pause | shared | every namespace in scope |" in out
     assert "| harbor.corp.example/t0 | t0 | t0 (own) |" in out
     assert "| team-a | team-b |" not in out
+
+
+def test_fidelity_lists_the_upstream_suites_reproduced() -> None:
+    _, out, _ = report("-c", str(EXAMPLE), "--bundle", str(ROOT / "policies"))
+    assert (
+        "| kyverno/policies (every kyverno-test.yaml) | b9c4317 | kyverno, ClusterPolicy |"
+        " folders | 334/353 | 19 | 0 | make upstream-kyverno UPSTREAM=<kyverno/policies checkout> |"
+    ) in out
