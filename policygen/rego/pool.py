@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from policygen.errors import PolicygenError
-from policygen.rego.programs import OpaProgram, Pending, RegoError
+from policygen.rego.errors import RegoError
+from policygen.rego.programs import OpaProgram, Pending
 from policygen.rego.worker import frame, unframe
 
 #: Inputs per task sent to a worker: enough to amortise a round trip, few

@@ -1,9 +1,11 @@
-"""Two real Rego engines behind one small interface.
+"""Three real Rego engines behind one small interface.
 
 OPA itself (``opa-golib-python-bindings``, Go's OPA compiled as a C library) is
-preferred; ``regopy`` (rego-cpp) is the fallback pip can always install. The
-generated Rego avoids ``with … as`` and unification comprehensions, which
-regopy cannot run, so both give the same answers (tested)."""
+preferred: it is what Gatekeeper runs. ``regorus`` (Microsoft's Rust engine,
+the ``gordon-to-regorus`` wheel) is the fallback pip always installs; it also
+parses Rego v0, which the OPA binding cannot (``policygen.rego.v0``).
+``regopy`` (rego-cpp) is kept for comparison; it refuses the constructs it
+is measured to get wrong (``policygen.rego.faults``)."""
 
 from __future__ import annotations
 
@@ -17,15 +19,12 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
 from policygen.errors import PolicygenError
+from policygen.rego.errors import RegoError
 
 if TYPE_CHECKING:
     from policygen.rego.pool import OpaPool
 
-ENGINES = ("opa", "regopy")
-
-
-class RegoError(PolicygenError):
-    """A module failed to compile or a query failed to evaluate."""
+ENGINES = ("opa", "regorus", "regopy")
 
 
 #: Inputs per OPA call when batching: large enough to amortise the call and
@@ -99,6 +98,9 @@ class OpaProgram(_InProcess):
                 self._engine.add_policy(name, source)
             if data:
                 self._engine.add_data(data)
+            # OPA compiles on the first query: compile now, so that a module
+            # that does not compile is refused, not reported per review.
+            self._engine.eval_query("__x := 1", {})
         except OpaError as exc:
             self._engine.close()
             raise RegoError(f"Rego does not compile under OPA: {exc}") from exc
@@ -185,7 +187,10 @@ class RegopyProgram(_InProcess):
         try:
             out = self._rego.query(f"__x := {ref}")
         except ValueError as exc:  # regopy parses its own output as JSON
-            raise RegoError(f"regopy returned output it cannot read: {exc}") from exc
+            from policygen.rego.faults import EngineFault
+
+            # Measured: sprintf("%v") of some strings keeps their quotes.
+            raise EngineFault(f"regopy returned output it cannot read: {exc}") from exc
         text = str(out)
         if text == "undefined":
             return None
@@ -203,9 +208,51 @@ class RegopyProgram(_InProcess):
         self._rego = None
 
 
+class RegorusProgram(_InProcess):
+    parallel_safe = False  # one Engine holds its input between calls
+
+    def __init__(self, modules: dict[str, str], data: Any = None) -> None:
+        import regorus
+
+        from policygen.rego.v0 import brief
+
+        self._brief = brief
+        self._engine: Any = regorus.Engine()
+        try:
+            for name, source in modules.items():
+                self._engine.add_policy(name, source)
+            if data:
+                self._engine.add_data_json(json.dumps(data))
+        except RuntimeError as exc:
+            raise RegoError(f"Rego does not compile under regorus: {brief(exc)}") from None
+
+    def query(self, ref: str, input: Any) -> Any:
+        try:
+            self._engine.set_input_json(json.dumps(input))
+            out = json.loads(self._engine.eval_query_as_json(f"__x := {ref}"))
+        except RuntimeError as exc:
+            raise RegoError(f"regorus evaluation failed: {self._brief(exc)}") from None
+        rows = out.get("result") or []
+        return rows[0]["bindings"]["__x"] if rows else None
+
+    def query_many(
+        self, ref: str, inputs: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None
+    ) -> list[Any]:
+        return [_try(self.query, ref, {**item, **(shared or {})}) for item in inputs]
+
+    def close(self) -> None:
+        self._engine = None
+
+
 def _try(query: Any, ref: str, item: Any) -> Any:
+    """An evaluation error is an answer (Gatekeeper reports it as a
+    result); an engine's own fault is not, and propagates."""
+    from policygen.rego.faults import EngineFault
+
     try:
         return query(ref, item)
+    except EngineFault:
+        raise
     except RegoError as exc:
         return exc
 
@@ -214,6 +261,8 @@ def available(engine: str) -> bool:
     try:
         if engine == "opa":
             import opa_bindings  # noqa: F401
+        elif engine == "regorus":
+            import regorus  # noqa: F401
         else:
             _import_regopy()
     except ImportError:
@@ -222,23 +271,47 @@ def available(engine: str) -> bool:
 
 
 def resolve(engine: str) -> str:
-    """``auto`` prefers OPA and falls back to regopy."""
+    """``auto`` prefers OPA and falls back to regorus, then regopy."""
     if engine == "auto":
-        return "opa" if available("opa") else "regopy"
+        return next((e for e in ENGINES if available(e)), "regopy")
     if engine not in ENGINES:
-        raise PolicygenError(f"--rego-engine: unknown engine '{engine}' (opa, regopy, auto)")
+        raise PolicygenError(
+            f"--rego-engine: unknown engine '{engine}' ({', '.join(ENGINES)}, auto)"
+        )
     if not available(engine):
         raise PolicygenError(f"--rego-engine {engine}: the engine is not installed")
     return engine
 
 
 def compile_program(
-    engine: str, modules: dict[str, str], data: Any = None, pool: OpaPool | None = None
+    engine: str,
+    modules: dict[str, str],
+    data: Any = None,
+    pool: OpaPool | None = None,
+    *,
+    v0: bool = False,
 ) -> RegoProgram:
     """``data`` is merged into the data document (gator's ``data.inventory``);
-    with a ``pool``, OPA evaluates large batches in its worker processes."""
-    if engine != "opa":
-        return RegopyProgram(modules, data)
+    with a ``pool``, OPA evaluates large batches in its worker processes.
+    ``v0``: the modules are Rego v0, as Gatekeeper reads a template unless
+    it says ``version: v1``: they are converted to the same program in v1
+    syntax (checked with regorus's v0 and v1 parsers), or refused."""
+    if v0:
+        from policygen.rego.v0 import to_v1
+
+        converted = {}
+        for name, source in modules.items():
+            try:
+                converted[name] = to_v1(source)
+            except RegoError as exc:
+                raise RegoError(f"{name}: Rego v0 that cannot be read as v1: {exc}") from None
+        modules = converted
+    if engine in ("regorus", "regopy"):
+        from policygen.rego.faults import prepare
+
+        modules = {n: prepare(engine, n, m) for n, m in modules.items()}
+        cls = RegorusProgram if engine == "regorus" else RegopyProgram
+        return cls(modules, data)
     if pool is None:
         return OpaProgram(modules, data)
     from policygen.rego.pool import PooledOpaProgram

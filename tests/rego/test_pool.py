@@ -13,8 +13,9 @@ import pytest
 import policygen
 from policygen.errors import PolicygenError
 from policygen.rego import pool as pool_module
+from policygen.rego.errors import RegoError
 from policygen.rego.pool import POOL_MIN, TASK_SIZE, OpaPool, PooledOpaProgram
-from policygen.rego.programs import RegoError, compile_program
+from policygen.rego.programs import compile_program
 from tests.rego.test_programs import MODULE
 
 REF = "data.t.violation"

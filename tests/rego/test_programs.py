@@ -1,10 +1,11 @@
-"""The two Rego engines behind one interface, batching included."""
+"""The Rego engines behind one interface, batching included."""
 
 from __future__ import annotations
 
 import pytest
 
-from policygen.rego.programs import BATCH_SIZE, RegoError, compile_program
+from policygen.rego.errors import RegoError
+from policygen.rego.programs import BATCH_SIZE, compile_program
 
 MODULE = """package t
 
@@ -17,7 +18,7 @@ violation contains {"msg": sprintf("%v", [1 / input.zero])} if input.x == "bad"
 """
 
 
-@pytest.mark.parametrize("engine", ["opa", "regopy"])
+@pytest.mark.parametrize("engine", ["opa", "regorus", "regopy"])
 def test_query_many_keeps_order_merges_shared_input_and_isolates_errors(engine: str) -> None:
     program = compile_program(engine, {"t.rego": MODULE})
     inputs = [{"x": f"n{i}"} for i in range(BATCH_SIZE + 3)]
@@ -31,7 +32,7 @@ def test_query_many_keeps_order_merges_shared_input_and_isolates_errors(engine: 
     program.close()
 
 
-@pytest.mark.parametrize("engine", ["opa", "regopy"])
+@pytest.mark.parametrize("engine", ["opa", "regorus", "regopy"])
 def test_data_is_visible_to_policies(engine: str) -> None:
     module = "package t\n\nv := data.inventory.cluster.v1.Namespace.x.metadata.name\n"
     data = {"inventory": {"cluster": {"v1": {"Namespace": {"x": {"metadata": {"name": "x"}}}}}}}

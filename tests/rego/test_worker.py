@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from policygen.rego.programs import RegoError
+from policygen.rego.errors import RegoError
 from policygen.rego.worker import decode, encode, frame, unframe
 
 
