@@ -59,7 +59,10 @@ ProgressOpt = Annotated[
     ),
 ]
 RegoEngineOpt = Annotated[
-    str, typer.Option(help="Rego engine for gatekeeper: opa, regopy or auto (prefers OPA).")
+    str,
+    typer.Option(
+        help="Rego engine for gatekeeper: opa, regorus, regopy or auto (OPA, else regorus)."
+    ),
 ]
 
 
@@ -201,12 +204,12 @@ def test_command(
             )
     except PolicygenError as exc:
         _fail(exc)
-    _print_proof(proof, show)
+    _print_proof(proof, show, rego_engine)
     if proof.failed:
         raise typer.Exit(EXIT_NO)
 
 
-def _print_proof(proof: Any, show: str) -> None:
+def _print_proof(proof: Any, show: str, rego_engine: str = "auto") -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -241,9 +244,8 @@ def _print_proof(proof: Any, show: str) -> None:
             console.print(f"  {problem}", markup=False)
     n, bad = len(proof.rows), len(proof.failed)
     status = "[green]all agree[/]" if not bad else f"[red]{bad} disagree[/]"
-    console.print(
-        f"{n} objects × {len(proof.engines)} engines ({', '.join(proof.engines)}): {status}"
-    )
+    names = [_engine_label(e, rego_engine) for e in proof.engines]
+    console.print(f"{n} objects × {len(proof.engines)} engines ({', '.join(names)}): {status}")
 
 
 @app.command()
@@ -630,6 +632,7 @@ def scan(
             formatter.config = loaded
             if now is not None:  # reproducible: the report's timestamps are that day's start
                 formatter.when = dt.datetime.combine(today, dt.time(), dt.UTC)
+            formatter.label = _engine_label(engine, rego_engine)
             items = run(loaded, paths, evaluators, EvalContext(today), namespace, ignore=globs)
             summary = formatter.write(_with_progress(items) if counting else items)
     except PolicygenError as exc:
@@ -655,6 +658,17 @@ def _inexpressible(loaded: config.Config, names: list[str]) -> dict[str, str]:
         if why is not None:
             out[name] = f"target {name} {why}"
     return out
+
+
+def _engine_label(engine: str, rego_engine: str) -> str:
+    """The engine as people should read it: which Rego engine runs the
+    Gatekeeper templates, so that nobody takes a fallback for OPA."""
+    if engine not in ("gatekeeper", "all"):
+        return engine
+    from policygen.rego.programs import resolve
+
+    rego = f"Rego: {resolve(rego_engine)}"
+    return f"gatekeeper ({rego})" if engine == "gatekeeper" else f"all; gatekeeper {rego}"
 
 
 def _with_progress(items: Iterator[T]) -> Iterator[T]:
@@ -743,6 +757,14 @@ def gatekeeper_verify(
         str | None, typer.Option("--run", help="Only test/case names matching this regex.")
     ] = None,
     rego_engine: RegoEngineOpt = "auto",
+    native_validation: Annotated[
+        bool,
+        typer.Option(
+            "--enable-k8s-native-validation/--disable-k8s-native-validation",
+            help="Evaluate a template's K8sNativeValidation (CEL) code when it has "
+            "some, as gator does by default; disabled, its Rego.",
+        ),
+    ] = True,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show every case's messages.")
     ] = False,
@@ -751,20 +773,27 @@ def gatekeeper_verify(
     from policygen.gatekeeper_suite import verify
 
     try:
-        report = verify(paths, rego_engine, run)
+        report = verify(paths, rego_engine, run, cel=native_validation)
     except PolicygenError as exc:
         _fail(exc)
     for r in report.results:
-        print(f"{ {'pass': 'ok  ', 'fail': 'FAIL', 'skip': 'skip'}[r.status] } {r.title}")
+        marks = {"pass": "ok  ", "fail": "FAIL", "skip": "skip", "refused": "REFUSED"}
+        print(f"{marks[r.status]} {r.title}")
         for failure in r.failures:
             print(f"     {failure}")
         if r.failures or verbose:
             for msg in r.messages:
                 print(f"     | {msg}")
-    counts = {s: sum(1 for r in report.results if r.status == s) for s in ("pass", "fail", "skip")}
-    print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
+    states = ("pass", "fail", "skip", "refused")
+    counts = {s: sum(1 for r in report.results if r.status == s) for s in states}
+    print(f"engines: {', '.join(sorted(report.engines)) or 'none'}")
+    refused = f", {counts['refused']} refused" if counts["refused"] else ""
+    print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped{refused}")
     if report.failed:
         raise typer.Exit(EXIT_NO)
+    if report.refused:
+        print("policygen: the engine refused some templates (see REFUSED)", file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
     if not report.results:
         print("policygen: no suite cases found", file=sys.stderr)
         raise typer.Exit(EXIT_INPUT)

@@ -20,6 +20,8 @@ from typing import Any
 
 from policygen.engines.gatekeeper import PolicySet, Request
 from policygen.errors import InputError, UnsupportedConstruct
+from policygen.rego.errors import RegoError
+from policygen.rego.programs import resolve
 from policygen.yamlio import load_all_fast, read_bounded, read_objects
 from policygen.yamlsafe import MAX_DOCUMENT_BYTES, YamlProblem
 
@@ -75,7 +77,7 @@ class CaseResult:
     suite: str
     test: str
     case: str
-    status: str  # pass | fail | skip
+    status: str  # pass | fail | skip | refused (the engine cannot evaluate it faithfully)
     failures: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
 
@@ -87,10 +89,16 @@ class CaseResult:
 @dataclass
 class VerifyReport:
     results: list[CaseResult] = field(default_factory=list)
+    #: What evaluated the templates: Rego engines by name, and "cel".
+    engines: set[str] = field(default_factory=set)
 
     @property
     def failed(self) -> list[CaseResult]:
         return [r for r in self.results if r.status == "fail"]
+
+    @property
+    def refused(self) -> list[CaseResult]:
+        return [r for r in self.results if r.status == "refused"]
 
 
 def find_suites(paths: list[Path]) -> list[Path]:
@@ -208,19 +216,28 @@ def _one_object(path: Path) -> dict[str, Any]:
     return objects[0]
 
 
-def verify(paths: list[Path], rego_engine: str = "auto", run: str | None = None) -> VerifyReport:
-    """Run every suite under ``paths``; ``run`` filters ``test/case`` titles."""
+def verify(
+    paths: list[Path], rego_engine: str = "auto", run: str | None = None, *, cel: bool = True
+) -> VerifyReport:
+    """Run every suite under ``paths``; ``run`` filters ``test/case`` titles.
+    ``cel``: evaluate a template's K8sNativeValidation code when it has
+    some, as gator does by default; without, its Rego."""
     selector = re.compile(run) if run else None
     report = VerifyReport()
     for suite_path in find_suites(paths):
         suite = load_suite(suite_path)
         for test in suite.tests:
-            report.results.extend(_run_test(suite, test, rego_engine, selector))
+            report.results.extend(_run_test(suite, test, rego_engine, selector, cel, report))
     return report
 
 
 def _run_test(
-    suite: Suite, test: Test, rego_engine: str, selector: re.Pattern[str] | None
+    suite: Suite,
+    test: Test,
+    rego_engine: str,
+    selector: re.Pattern[str] | None,
+    cel: bool,
+    report: VerifyReport,
 ) -> Iterator[CaseResult]:
     policy_docs = [*read_objects(test.template), _one_object(test.constraint)]
     if test.expansion is not None:
@@ -232,19 +249,32 @@ def _run_test(
         if suite.skip or test.skip or case.skip:
             yield result
             continue
-        yield _run_case(result, case, policy_docs, rego_engine)
+        yield _run_case(result, case, policy_docs, rego_engine, cel, report)
 
 
 def _run_case(
-    result: CaseResult, case: Case, policy_docs: list[dict[str, Any]], rego_engine: str
+    result: CaseResult,
+    case: Case,
+    policy_docs: list[dict[str, Any]],
+    rego_engine: str,
+    cel: bool,
+    report: VerifyReport,
 ) -> CaseResult:
     inventory = [obj for p in case.inventory for obj in read_objects(p)]
-    policies = PolicySet.load(policy_docs, rego_engine, {"inventory": _inventory_tree(inventory)})
+    data = {"inventory": _inventory_tree(inventory)}
+    request = _request(_one_object(case.object), inventory, str(case.object))
     try:
-        request = _request(_one_object(case.object), inventory, str(case.object))
-        found = policies.review_many([request], cluster=False)[0]
-    finally:
-        policies.close()
+        policies = PolicySet.load(policy_docs, rego_engine, data, cel=cel)
+        report.engines.update(policies.engines)
+        try:
+            found = policies.review_many([request], cluster=False)[0]
+        finally:
+            policies.close()
+    except (RegoError, UnsupportedConstruct) as exc:
+        # The engine cannot evaluate this faithfully: no verdict, and the
+        # run does not pass.
+        report.engines.add(resolve(rego_engine))
+        return CaseResult(result.suite, result.test, result.case, "refused", (str(exc),))
     messages = [r.msg for r in found]
     failures = tuple(f for a in case.assertions if (f := a.check(messages)) is not None)
     status = "fail" if failures else "pass"
@@ -257,15 +287,20 @@ def _request(obj: dict[str, Any], inventory: list[dict[str, Any]], where: str) -
     operation = ""
     old: dict[str, Any] | None = None
     user: dict[str, Any] = {}
-    if obj.get("kind") == "AdmissionReview":
+    request: dict[str, Any] | None = None
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    if obj.get("kind") == "AdmissionReview" and group == "admission.k8s.io":
         req = obj.get("request")
         if not isinstance(req, dict) or not (req.get("object") or req.get("oldObject")):
             raise InputError.at(where, "request", "an AdmissionReview needs object or oldObject")
+        request = req
         operation = str(req.get("operation", ""))
         old = req.get("oldObject")
         user = req.get("userInfo") or {}
         obj = req.get("object") or old or {}
     namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+    if request is not None:
+        namespace = str(request.get("namespace") or namespace)
     ns_obj = next(
         (
             o
@@ -274,7 +309,7 @@ def _request(obj: dict[str, Any], inventory: list[dict[str, Any]], where: str) -
         ),
         None,
     )
-    return Request(obj, namespace, ns_obj, operation, old, user)
+    return Request(obj, namespace, ns_obj, operation, old, user, gator=True, request=request)
 
 
 def _inventory_tree(objects: list[dict[str, Any]]) -> dict[str, Any]:

@@ -193,7 +193,7 @@ def test_schema_is_json(cmd: list[str]) -> None:
     assert json.loads(out)["title"] == "policygen ImagePolicyConfig"
 
 
-@pytest.mark.parametrize("rego", ["opa", "regopy"])
+@pytest.mark.parametrize("rego", ["opa", "regorus", "regopy"])
 def test_scan_with_gatekeeper_engine(rego: str) -> None:
     code, out = scan_scraper_json("--engine", "gatekeeper", "--rego-engine", rego)
     assert code == 1
@@ -205,13 +205,30 @@ def test_scan_with_gatekeeper_engine(rego: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("engine", "rego", "label"),
+    [
+        ("gatekeeper", "regorus", "gatekeeper (Rego: regorus)"),
+        ("gatekeeper", "auto", "gatekeeper (Rego: opa)"),
+        ("all", "regopy", "all; gatekeeper Rego: regopy"),
+        ("model", "regopy", "model"),
+    ],
+)
+def test_scan_table_names_the_rego_engine_in_use(engine: str, rego: str, label: str) -> None:
+    args = ["scan", str(CORPUS / "scraper.yaml"), "--engine", engine, "--rego-engine", rego]
+    code, out, _ = run(*args, "-c", str(EXAMPLE), "--now", "2026-11-28")
+    assert code == 1
+    named = [line for line in out.splitlines() if line.startswith("engine: ")]
+    assert named == ([] if engine == "model" else [f"engine: {label}"])
+
+
 def test_unknown_rego_engine() -> None:
     code, _, err = run(
         "scan", str(CORPUS), "--engine", "gatekeeper", "--rego-engine", "wasm", "-c", str(EXAMPLE)
     )
     assert (code, err) == (
         2,
-        "policygen: --rego-engine: unknown engine 'wasm' (opa, regopy, auto)\n",
+        "policygen: --rego-engine: unknown engine 'wasm' (opa, regorus, regopy, auto)\n",
     )
 
 

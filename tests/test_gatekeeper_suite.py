@@ -138,7 +138,7 @@ def test_assertion_counts_matching_messages(
     assert (Assertion(want, message).check(messages) is None) is holds
 
 
-@pytest.mark.parametrize("rego", ["opa", "regopy"])
+@pytest.mark.parametrize("rego", ["opa", "regorus", "regopy"])
 def test_suite_cases_pass_and_fail_with_reasons(tmp_path: Path, rego: str) -> None:
     inv = {"inventory": ["ns.yaml"]}
     suite = write_suite(
@@ -235,7 +235,7 @@ def test_run_filters_cases_and_folders_are_searched(tmp_path: Path) -> None:
     )
     code, out = verify(str(tmp_path), "--run", "t/a$")
     assert code == 0, out
-    assert out.splitlines() == ["ok   labels/t/a", "1 passed, 0 failed, 0 skipped"]
+    assert out.splitlines() == ["ok   labels/t/a", "engines: opa", "1 passed, 0 failed, 0 skipped"]
 
 
 @pytest.mark.parametrize(
@@ -280,3 +280,67 @@ def test_not_a_suite(tmp_path: Path) -> None:
     code, out = verify(str(tmp_path / "x.yaml"))
     assert code == 2
     assert "not a test.gatekeeper.sh/v1alpha1 Suite" in out
+
+
+def test_a_template_the_engine_refuses_is_reported_and_exits_2(tmp_path: Path) -> None:
+    suite = write_suite(
+        tmp_path,
+        [
+            {
+                "name": "a",
+                "object": "both.yaml",
+                "inventory": ["ns.yaml"],
+                "assertions": [{"violations": "no"}],
+            }
+        ],
+    )
+    tpl = yaml.safe_load((tmp_path / "template.yaml").read_text())
+    # regopy cannot evaluate a call whose argument holds the wildcard _.
+    tpl["spec"]["targets"][0]["rego"] = (
+        'package k8slabels\n\nviolation[{"msg": "x"}] { startswith("a", input.parameters.labels[_]) }\n'
+    )
+    (tmp_path / "template.yaml").write_text(yaml.safe_dump(tpl))
+    code, out = verify(str(suite), "--rego-engine", "regopy")
+    assert code == 2, out
+    lines = out.splitlines()
+    assert lines[0] == "REFUSED labels/t/a"
+    assert lines[1] == (
+        "     template K8sLabels: engine regopy: template.rego:3: "
+        "regopy cannot evaluate a call whose argument holds the wildcard _"
+    )
+    assert lines[-3:] == [
+        "engines: regopy",
+        "0 passed, 0 failed, 0 skipped, 1 refused",
+        "policygen: the engine refused some templates (see REFUSED)",
+    ]
+    code, out = verify(str(suite), "--rego-engine", "opa")
+    assert (code, out.splitlines()[-2:]) == (0, ["engines: opa", "1 passed, 0 failed, 0 skipped"])
+
+
+def test_native_validation_can_be_disabled(tmp_path: Path) -> None:
+    suite = write_suite(
+        tmp_path,
+        [
+            {
+                "name": "a",
+                "object": "both.yaml",
+                "inventory": ["ns.yaml"],
+                "assertions": [{"message": "cel says"}],
+            }
+        ],
+    )
+    tpl = yaml.safe_load((tmp_path / "template.yaml").read_text())
+    target = tpl["spec"]["targets"][0]
+    target["code"] = [
+        {
+            "engine": "K8sNativeValidation",
+            "source": {"validations": [{"expression": "false", "message": "cel says no"}]},
+        },
+        {"engine": "Rego", "source": {"rego": target.pop("rego")}},
+    ]
+    (tmp_path / "template.yaml").write_text(yaml.safe_dump(tpl))
+    code, out = verify(str(suite))
+    assert (code, out.splitlines()[-2:]) == (0, ["engines: cel", "1 passed, 0 failed, 0 skipped"])
+    code, out = verify(str(suite), "--disable-k8s-native-validation")
+    assert code == 1, out
+    assert out.splitlines()[-2] == "engines: opa"

@@ -24,8 +24,19 @@ def test_the_example_bundle_agrees_everywhere() -> None:
     code, out, _ = run("-c", str(EXAMPLE))
     assert code == 0, out
     assert (
-        out.splitlines()[-1]
-        == "891 objects × 5 engines (model, kyverno, kyverno-cel, gatekeeper, vap): all agree"
+        out.splitlines()[-1] == "891 objects × 5 engines "
+        "(model, kyverno, kyverno-cel, gatekeeper (Rego: opa), vap): all agree"
+    )
+
+
+def test_the_rego_engine_in_use_is_named() -> None:
+    code, out, _ = run(
+        "-c", str(EXAMPLE), "--no-builtin", "--fixtures", str(CORPUS), "--rego-engine", "regorus"
+    )
+    assert code == 0, out
+    assert out.splitlines()[-1] == (
+        "25 objects × 5 engines "
+        "(model, kyverno, kyverno-cel, gatekeeper (Rego: regorus), vap): all agree"
     )
 
 
@@ -33,8 +44,8 @@ def test_declared_expectations_are_checked() -> None:
     code, out, _ = run("-c", str(EXAMPLE), "--no-builtin", "--fixtures", str(CORPUS))
     assert code == 0, out
     assert (
-        out.splitlines()[-1]
-        == "25 objects × 5 engines (model, kyverno, kyverno-cel, gatekeeper, vap): all agree"
+        out.splitlines()[-1] == "25 objects × 5 engines "
+        "(model, kyverno, kyverno-cel, gatekeeper (Rego: opa), vap): all agree"
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from policygen.config import Config
 from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
+from policygen.engines._gatekeeper_cel import CelTemplate
 from policygen.engines._gatekeeper_match import Match
 from policygen.engines._gatekeeper_mutate import Assign, Expansion, applies_to
 from policygen.engines._projection import Path, project
@@ -22,8 +23,9 @@ from policygen.engines._rego_reads import input_paths
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
 from policygen.model import namespace_labels
+from policygen.rego.errors import RegoError
 from policygen.rego.pool import OpaPool, usable_cpus, worker_count
-from policygen.rego.programs import Pending, RegoError, RegoProgram, compile_program, resolve
+from policygen.rego.programs import Pending, RegoProgram, compile_program, resolve
 from policygen.violations import Action, Violation
 from policygen.workloads import with_api_defaults
 
@@ -45,15 +47,25 @@ IMPURE_BUILTINS = re.compile(
 MEMO_SIZE = 16384
 
 
+#: The one target policygen evaluates (Gatekeeper's admission target).
+TARGET = "admission.k8s.gatekeeper.sh"
+
+
 @dataclass(frozen=True)
 class Template:
     kind: str
     package: str
-    program: RegoProgram
+    program: RegoProgram | None
     #: The paths under ``input.review`` the Rego can read (None: all).
     reads: frozenset[Path] | None
     #: Whether an answer may be reused for an input with the same reads.
     pure: bool
+    #: What evaluates it: a Rego engine's name, or "cel".
+    engine: str = "opa"
+    #: Rego v0 (Gatekeeper's default) or v1.
+    version: str = "v0"
+    #: The K8sNativeValidation code, when that is what is evaluated.
+    cel: CelTemplate | None = None
 
 
 @dataclass(frozen=True, eq=False)  # identity: constraints key batches
@@ -62,7 +74,11 @@ class Constraint:
     name: str
     action: Action
     match: Match
+    #: ``spec.parameters``, {} when absent (as the Rego driver stores it).
     parameters: Mapping[str, Any]
+    #: Whether the Constraint has ``spec.parameters`` (CEL's ``params`` is
+    #: null without).
+    has_parameters: bool = True
 
 
 @dataclass(frozen=True)
@@ -95,11 +111,24 @@ class PolicySet:
     workers: OpaPool | None = None
     _threads: ThreadPoolExecutor | None = None
 
+    @property
+    def engines(self) -> list[str]:
+        """What evaluates the templates, for the user to see."""
+        return sorted({t.engine for t in self.templates.values()})
+
     @classmethod
     def load(
-        cls, documents: Sequence[Mapping[str, Any]], rego_engine: str, data: Any = None
+        cls,
+        documents: Sequence[Mapping[str, Any]],
+        rego_engine: str,
+        data: Any = None,
+        *,
+        cel: bool = True,
     ) -> PolicySet:
-        """``data`` goes into every template's data document (``data.inventory``)."""
+        """``data`` goes into every template's data document (``data.inventory``).
+        ``cel``: a template's K8sNativeValidation code is evaluated when it
+        has some, as gator does by default (its CEL driver comes first);
+        without, its Rego (``--enable-k8s-native-validation=false``)."""
         engine = resolve(rego_engine)
         out = cls()
         workers = worker_count() if engine == "opa" else 0
@@ -108,7 +137,7 @@ class PolicySet:
         for doc in documents:
             kind = doc.get("kind")
             if kind == "ConstraintTemplate":
-                tpl = out._template(doc, engine, data, out.workers)
+                tpl = out._template(doc, engine, data, out.workers, cel)
                 out.templates[tpl.kind] = tpl
             elif kind == "ExpansionTemplate":
                 out.expansions.append(Expansion.from_doc(doc))
@@ -128,30 +157,41 @@ class PolicySet:
                         ACTIONS[action],
                         Match(spec.get("match")),
                         spec.get("parameters") or {},
+                        spec.get("parameters") is not None,
                     )
                 )
         return out
 
     @staticmethod
     def _template(
-        doc: Mapping[str, Any], engine: str, data: Any, workers: OpaPool | None
+        doc: Mapping[str, Any], engine: str, data: Any, workers: OpaPool | None, cel: bool
     ) -> Template:
         kind = doc["spec"]["crd"]["spec"]["names"]["kind"]
         targets = doc["spec"]["targets"]
-        if len(targets) != 1 or targets[0].get("target") != "admission.k8s.gatekeeper.sh":
+        if len(targets) != 1 or targets[0].get("target") != TARGET:
             raise UnsupportedConstruct("gatekeeper", "spec.targets", "exactly one admission target")
-        rego = targets[0].get("rego")
-        if not rego:
-            raise UnsupportedConstruct("gatekeeper", "spec.targets[0].code", "only legacy rego")
-        modules = {f"lib{i}.rego": lib for i, lib in enumerate(targets[0].get("libs") or [])}
-        modules["template.rego"] = rego
-        package = rego.split("package ", 1)[1].split("\n", 1)[0].strip()
+        code = _code(kind, targets[0])
+        if cel and code.cel is not None:
+            return Template(kind, "", None, None, True, "cel", "", CelTemplate(kind, code.cel))
+        if code.rego is None:
+            raise UnsupportedConstruct(
+                "gatekeeper", f"{kind}: spec.targets[0]", "no Rego code (and CEL is off)"
+            )
+        modules = {f"lib{i}.rego": lib for i, lib in enumerate(code.libs)}
+        modules["template.rego"] = code.rego
+        package = code.rego.split("package ", 1)[1].split("\n", 1)[0].strip()
+        try:
+            program = compile_program(engine, modules, data, workers, v0=code.version != "v1")
+        except RegoError as exc:
+            raise RegoError(f"template {kind}: engine {engine}: {exc}") from None
         return Template(
             kind,
             package,
-            compile_program(engine, modules, data, workers),
+            program,
             _review_reads(input_paths(modules.values())),
             not any(IMPURE_BUILTINS.search(m) for m in modules.values()),
+            engine,
+            code.version,
         )
 
     def close(self) -> None:
@@ -160,7 +200,8 @@ class PolicySet:
             self._threads.shutdown()
             self._threads = None
         for template in self.templates.values():
-            template.program.close()
+            if template.program is not None:
+                template.program.close()
         if self.workers is not None:
             self.workers.close()
 
@@ -187,12 +228,18 @@ class PolicySet:
         for i, req in enumerate(requests):
             obj = with_api_defaults(dict(req.obj)) if cluster else dict(req.obj)
             for subject, prefix in self._subjects(obj, req, cluster):
-                reads = _Reads({"review": _review_document(subject, req)})
+                review = _review_document(subject, req, original=not prefix)
+                reads = _Reads({"review": review})
                 for c, answer in self._matching(subject, req):
                     if isinstance(answer, Result):
                         results[i].append(answer)
                         continue
                     template = self.templates[c.kind]
+                    if template.cel is not None:
+                        params = c.parameters if c.has_parameters else None
+                        found = template.cel.review(review, params)
+                        results[i].extend(Result(c, prefix + m, {}) for m in found)
+                        continue
                     item, key = reads.of(template.reads)
                     pending.setdefault(c, []).append((i, prefix, key))
                     if (c, key) in known:
@@ -201,12 +248,12 @@ class PolicySet:
                     if cached is MISSING:
                         batch = todo.setdefault(c, {})
                         batch[key] = item
-                        if len(batch) == template.program.task_size:
+                        if len(batch) == _program(template).task_size:
                             # Full: OPA workers start on it while the rest
                             # of the requests are prepared.
                             started.append(self._send(c, todo.pop(c)))
                     known[(c, key)] = cached
-        for c in [c for c in todo if self.templates[c.kind].program.task_size]:
+        for c in [c for c in todo if _program(self.templates[c.kind]).task_size]:
             started.append(self._send(c, todo.pop(c)))
         evaluated = self._evaluate(todo)
         finished = ((c, keys, future.result()) for c, keys, future in started)
@@ -235,9 +282,11 @@ class PolicySet:
 
         def run(c: Constraint) -> list[Any]:
             ref, shared = self._query(c)
-            return self.templates[c.kind].program.query_many(ref, list(todo[c].values()), shared)
+            return _program(self.templates[c.kind]).query_many(ref, list(todo[c].values()), shared)
 
-        parallel = len(todo) > 1 and all(self.templates[c.kind].program.parallel_safe for c in todo)
+        parallel = len(todo) > 1 and all(
+            _program(self.templates[c.kind]).parallel_safe for c in todo
+        )
         if not parallel:
             for c in todo:
                 yield c, todo[c], run(c)
@@ -253,14 +302,16 @@ class PolicySet:
     ) -> tuple[Constraint, list[bytes], Pending]:
         """A constraint's evaluations, on their way to its engine."""
         ref, shared = self._query(c)
-        program = self.templates[c.kind].program
+        program = _program(self.templates[c.kind])
         return c, list(batch), program.submit(ref, list(batch.values()), shared)
 
     def _query(self, c: Constraint) -> tuple[str, dict[str, Any]]:
-        """What to ask a constraint's template, and the input all its reviews share."""
-        return f"data.{self.templates[c.kind].package}.violation", {
-            "parameters": dict(c.parameters)
-        }
+        """What to ask a constraint's template, and the input all its reviews
+        share. Whether ``violation`` is a set travels with it: Gatekeeper's
+        hook iterates it as one, and anything else must not pass as "no
+        violations"."""
+        violation = f"data.{self.templates[c.kind].package}.violation"
+        return f"[is_set({violation}), {violation}]", {"parameters": dict(c.parameters)}
 
     def _subjects(
         self, obj: dict[str, Any], req: Request, cluster: bool
@@ -307,6 +358,47 @@ class PolicySet:
             yield c, None
 
 
+@dataclass(frozen=True)
+class _Code:
+    rego: str | None
+    libs: list[str]
+    version: str
+    cel: Mapping[str, Any] | None
+
+
+def _code(kind: str, target: Mapping[str, Any]) -> _Code:
+    """A target's code by engine (frameworks ``apis/templates/v1``
+    conversion.go, ``drivers/rego/schema``): the legacy ``rego``/``libs``
+    fields win over a ``code`` Rego entry and are v0; a ``code`` entry's
+    Rego is v0 unless its ``source.version`` is ``v1``."""
+    rego: str | None = None
+    libs: list[str] = []
+    version = "v0"
+    cel: Mapping[str, Any] | None = None
+    for i, entry in enumerate(target.get("code") or []):
+        name = entry.get("engine")
+        source = entry.get("source") or {}
+        if name == "Rego":
+            rego, libs = source.get("rego"), list(source.get("libs") or [])
+            version = str(source.get("version") or "v0")
+            if version not in ("v0", "v1"):
+                raise UnsupportedConstruct(
+                    "gatekeeper", f"{kind}: code[{i}].source.version", version
+                )
+        elif name == "K8sNativeValidation":
+            cel = source
+        else:
+            raise UnsupportedConstruct("gatekeeper", f"{kind}: code[{i}].engine", str(name))
+    if target.get("rego"):
+        rego, libs, version = target["rego"], list(target.get("libs") or []), "v0"
+    return _Code(rego, libs, version, cel)
+
+
+def _program(template: Template) -> RegoProgram:
+    assert template.program is not None, "CEL templates are evaluated apart"
+    return template.program
+
+
 def _review_reads(paths: frozenset[Path] | None) -> frozenset[Path] | None:
     """The paths under ``input.review``: parameters travel apart, once per
     constraint, and templates that read the same review share a projection."""
@@ -339,11 +431,18 @@ class Request:
     operation: str = "CREATE"
     old_obj: Mapping[str, Any] | None = None
     user_info: Mapping[str, Any] = field(default_factory=dict)
+    #: Reviewed as ``gator`` does: the AdmissionRequest a plain object
+    #: becomes, and no Namespace object in the input.
+    gator: bool = False
+    #: ``gator``'s review of an AdmissionReview: its request as given.
+    request: Mapping[str, Any] | None = None
 
 
-def _review_document(obj: dict[str, Any], req: Request) -> dict[str, Any]:
+def _review_document(obj: dict[str, Any], req: Request, original: bool = True) -> dict[str, Any]:
     """``input.review`` as Gatekeeper builds it (notes/gatekeeper.md §2.1);
     for audit and gator the caller passes operation ``""``."""
+    if req.gator:
+        return _gator_review(obj, req, original)
     group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
     return {
         "uid": "",
@@ -358,17 +457,80 @@ def _review_document(obj: dict[str, Any], req: Request) -> dict[str, Any]:
     }
 
 
+def _gator_review(obj: dict[str, Any], req: Request, original: bool) -> dict[str, Any]:
+    """What gator's client reviews (gatekeeper ``pkg/target/target.go``
+    ``unstructuredToAdmissionRequest``, frameworks ``drivers/rego`` Query):
+    the AdmissionRequest JSON, its empty ``name``/``namespace`` omitted,
+    ``namespaceObject`` null (``gator verify`` passes no Namespace). An
+    AdmissionReview's request is reviewed as given; on DELETE its
+    ``oldObject`` is also the ``object`` (``setObjectOnDelete``)."""
+    if req.request is not None and original:
+        out: dict[str, Any] = {
+            "uid": "",
+            "kind": {"group": "", "version": "", "kind": ""},
+            "resource": {"group": "", "version": "", "resource": ""},
+            "operation": "",
+            "userInfo": {},
+            "object": None,
+            "oldObject": None,
+            "options": None,
+            **copy.deepcopy(dict(req.request)),
+        }
+        if out["operation"] == "DELETE":
+            if out["oldObject"] is None:
+                raise UnsupportedConstruct(
+                    "gator", "request.oldObject", "a DELETE request needs oldObject"
+                )
+            out["object"] = out["oldObject"]
+        out["namespaceObject"] = None
+        return out
+    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+    meta = obj.get("metadata") or {}
+    out = {
+        "uid": "",
+        "kind": {"group": group, "version": version, "kind": obj.get("kind", "")},
+        "resource": {"group": "", "version": "", "resource": ""},
+    }
+    if meta.get("name"):
+        out["name"] = meta["name"]
+    if meta.get("namespace"):
+        out["namespace"] = meta["namespace"]
+    out.update(
+        operation=req.operation,
+        userInfo=dict(req.user_info),
+        object=obj,
+        oldObject=req.old_obj,
+        options=None,
+        namespaceObject=None,
+    )
+    return out
+
+
 def _results(c: Constraint, prefix: str, answer: Any) -> list[Result]:
     """Gatekeeper's result rules: set semantics, no ``msg`` → dropped,
-    evaluation error → one result carrying the error (fail closed)."""
+    evaluation error → one result carrying the error (fail closed). A
+    ``violation`` that is not a set, or a ``msg`` that is not a string, is
+    refused: Gatekeeper would report nothing, or fail the review."""
     if isinstance(answer, RegoError):
         return [Result(c, prefix + str(answer), {})]
+    if answer is None:
+        return []
+    is_set, answer = answer
+    if not is_set:
+        raise RegoError(
+            f"template {c.kind}: violation is {type(answer).__name__}, not a set; "
+            "Gatekeeper would find no violations in it"
+        )
     out = []
     seen: set[bytes] = set()
     for item in answer or []:
-        msg = item.get("msg") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or "msg" not in item:
+            continue  # the hook's ``r.msg`` is undefined: no result
+        msg = item["msg"]
         if not isinstance(msg, str):
-            continue
+            raise RegoError(
+                f"template {c.kind}: a violation's msg is {type(msg).__name__}, not a string"
+            )
         if len(answer) > 1:  # an engine's set is already one; a list may not be
             key = fingerprint(item)
             if key in seen:

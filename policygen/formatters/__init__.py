@@ -29,6 +29,8 @@ class Formatter:
     def __init__(self, out: TextIO, engine: str) -> None:
         self.out = out
         self.engine = engine
+        #: How the engine is named for people (``gatekeeper (Rego: opa)``).
+        self.label = engine
 
     def begin(self) -> None:
         """Called once, before any result."""

@@ -93,6 +93,8 @@ class TableFormatter(Formatter):
             spool.seek(0)
             shutil.copyfileobj(spool, self.out)
             spool.close()
+        if self.label != self.engine:  # which Rego engine ran, so nobody takes a fallback for OPA
+            self.out.write(f"engine: {self.label}\n")
         self.out.write(summary_line(summary) + "\n")
 
 

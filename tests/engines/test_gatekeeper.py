@@ -19,7 +19,7 @@ from tests import golden
 from tests.conftest import NOW
 from tests.corpus import case_id, cases
 
-ENGINES = {name: GatekeeperEngine(name) for name in ("opa", "regopy")}
+ENGINES = {name: GatekeeperEngine(name) for name in ("opa", "regorus", "regopy")}
 PREFIX = re.compile(r"^\[Implied by [a-z0-9-]+\] ")
 
 
@@ -168,7 +168,9 @@ def test_unknown_namespace_autorejects(engine: str) -> None:
 
 def test_engines_agree_on_every_message(example: config.Config) -> None:
     for case in cases():
-        assert run("opa", example, case.obj) == run("regopy", example, case.obj), case.source
+        want = run("opa", example, case.obj)
+        for other in ("regorus", "regopy"):
+            assert run(other, example, case.obj) == want, (other, case.source)
 
 
 def test_unsupported_assign_location_is_refused() -> None:

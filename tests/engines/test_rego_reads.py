@@ -87,7 +87,7 @@ REVIEWS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("engine", ["opa", "regopy"])
+@pytest.mark.parametrize("engine", ["opa", "regorus", "regopy"])
 def test_our_templates_answer_the_same_on_what_they_read(
     example: config.Config, engine: str
 ) -> None:

@@ -125,7 +125,7 @@ def derive(folder: str, tmp: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("rego", ["opa", "regopy"])
+@pytest.mark.parametrize("rego", ["opa", "regorus", "regopy"])
 @pytest.mark.parametrize("folder", sorted(SUITES))
 def test_library_suite_passes_on_our_templates(folder: str, rego: str, tmp_path: Path) -> None:
     suite_dir = derive(folder, tmp_path)
