@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: build test lint golden bench clean reliability upstream-kyverno
+.PHONY: build test lint golden bench clean reliability upstream-kyverno upstream-gatekeeper
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,8 @@ upstream-kyverno: $(STAMP)
 # registry deadline; prints how many checks held. The fast part runs in test.
 reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability --slow
+
+# gatekeeper-library's own gator suites, every Rego engine, both gator modes
+# (minutes; not in CI): make upstream-gatekeeper UPSTREAM=path/to/gatekeeper-library
+upstream-gatekeeper: $(STAMP)
+	$(BIN)/python scripts/upstream_gatekeeper.py $(UPSTREAM)
