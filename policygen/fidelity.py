@@ -16,7 +16,8 @@ from policygen import __version__
 #: The packages whose code decides verdicts, by the evaluator that uses them.
 ENGINE_PACKAGES = (
     ("gatekeeper (Rego)", "opa-golib-python-bindings"),
-    ("gatekeeper (Rego, fallback)", "regopy"),
+    ("gatekeeper (Rego, fallback; Rego v0 parser)", "gordon-to-regorus"),
+    ("gatekeeper (Rego, for comparison)", "regopy"),
     ("vap, kyverno-cel, CEL entries", "cel-expr-python"),
 )
 
@@ -41,7 +42,25 @@ class SuiteResult:
 KYVERNO_POLICIES = "kyverno/policies (every kyverno-test.yaml)"
 KYVERNO_HOW = "make upstream-kyverno UPSTREAM=<kyverno/policies checkout>"
 
+_GATOR = "open-policy-agent/gatekeeper-library library/"
+_GATOR_COMMIT = "5c441fb645f2"
+_GATOR_HOW = "make upstream-gatekeeper UPSTREAM=<gatekeeper-library>"
+
+
+def _gator(evaluator: str, unit: str, passed: int, total: int, refused: int) -> SuiteResult:
+    return SuiteResult(
+        _GATOR, _GATOR_COMMIT, evaluator, unit, passed, total, refused, 0, _GATOR_HOW
+    )
+
+
 SUITES: tuple[SuiteResult, ...] = (
+    # scripts/upstream_gatekeeper.py; a suite passes when all its cases do.
+    _gator("gatekeeper verify, opa, CEL first", "cases", 270, 270, 0),
+    _gator("gatekeeper verify, opa, Rego only", "cases", 270, 270, 0),
+    _gator("gatekeeper verify, regorus, CEL first", "cases", 270, 270, 0),
+    _gator("gatekeeper verify, regorus, Rego only", "cases", 270, 270, 0),
+    _gator("gatekeeper verify, regopy, CEL first", "cases", 251, 270, 19),
+    _gator("gatekeeper verify, regopy, Rego only", "cases", 234, 270, 36),
     # measured 2026-12-01 on main, no API-server defaulting (as the Kyverno CLI)
     SuiteResult(
         KYVERNO_POLICIES,
