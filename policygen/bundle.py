@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from policygen import __version__, atomic
+from policygen import __version__, apicheck, atomic
 from policygen.config import Config
 from policygen.errors import PolicygenError, StaleBundle
 from policygen.targets import registry
@@ -49,6 +49,8 @@ def render_bundle(config: Config, config_path: Path, now: dt.date) -> Bundle:
     files: dict[str, str] = {}
     for name in sorted(config.spec.targets):
         rendered = targets[name].render(config, now)
+        # Nothing reaches the disk that a real API server would refuse.
+        apicheck.check_texts({f"{name}/{rel}": text for rel, text in rendered.items()})
         for rel, text in sorted(rendered.items()):
             files[f"{name}/{rel}"] = header(name, config_path.name) + text
         resources = "".join(f"  - {rel}\n" for rel in sorted(rendered))

@@ -71,14 +71,23 @@ NAMES = ("model", "kyverno", "kyverno-cel", "gatekeeper", "vap")
 def policy_documents(target: str, config: Config, ctx: EvalContext) -> list[dict[str, Any]]:
     """What an engine evaluates: the config rendered for ``target``, or that
     target's folder of ``ctx.bundle`` when one is given."""
+    from policygen import apicheck
+
     if ctx.bundle is not None:
-        return bundle_documents(ctx.bundle, target)
+        docs = bundle_documents(ctx.bundle, target)
+        apicheck.check_documents({str(ctx.bundle / target): docs}, rendered=False)
+        return docs
     import yaml
 
     from policygen.targets import registry as targets
 
     files = targets()[target].render(config, ctx.now)
-    return [d for text in files.values() for d in yaml.safe_load_all(text) if d]
+    by_file = {
+        f"{target}/{rel}": [d for d in yaml.safe_load_all(text) if d] for rel, text in files.items()
+    }
+    # What an engine proves must be what a cluster would accept.
+    apicheck.check_documents(by_file)
+    return [d for docs in by_file.values() for d in docs]
 
 
 class PolicyCache(Generic[P]):

@@ -61,7 +61,6 @@ VALIDATE_FIELDS = {
     "message",
     "failureAction",
     "allowExistingViolations",
-    "emitWarning",
     "pattern",
     "anyPattern",
     "deny",
@@ -723,16 +722,20 @@ def _policy(doc: Mapping[str, Any]) -> Policy:
         for spec_rule in [raw, *autogen_rules(doc, raw)]:
             kinds = possible_kinds(spec_rule.get("match"))
             inputs = rule_inputs(spec_rule)
-            rules.append(Rule(name, spec_rule, _action(spec_rule, default_action), kinds, inputs))
+            action = _action(spec_rule, default_action, bool(spec.get("emitWarning")))
+            rules.append(Rule(name, spec_rule, action, kinds, inputs))
     return Policy(name, rules)
 
 
-def _action(rule: Mapping[str, Any], default: str) -> Action:
+def _action(rule: Mapping[str, Any], default: str, emit_warning: bool) -> Action:
+    """``spec.emitWarning`` turns a policy's Audit results into admission
+    warnings (pkg/webhooks/resource/handlers.go, auditWarnPolicies); Kyverno
+    has no rule-level emitWarning."""
     validate = rule.get("validate") or {}
     failure = str(validate.get("failureAction", default)).lower()
     if failure == "enforce":
         return "deny"
-    return "warn" if validate.get("emitWarning") else "audit"
+    return "warn" if emit_warning else "audit"
 
 
 def _exception(doc: Mapping[str, Any]) -> Exception_:

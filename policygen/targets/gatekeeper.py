@@ -97,6 +97,7 @@ class GatekeeperTarget:
                 "gatekeeper/constrainttemplate.yaml.j2",
                 kind=kind,
                 rule=rule,
+                parameters_schema=dump(parameters_schema(rule)),
                 rego=rego,
                 lib=lib,
                 **base,
@@ -148,6 +149,79 @@ class GatekeeperTarget:
             params["sharedRegex"] = prefix_regex(list(config.spec.rules.registries.allowed))
             params["tenants"] = tenant_data(config)
         return params
+
+
+def _string() -> dict[str, Any]:
+    # fresh dicts each time: a shared one would be dumped as a YAML alias
+    return {"type": "string"}
+
+
+def _strings() -> dict[str, Any]:
+    return {"type": "array", "items": _string()}
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+#: A Kubernetes LabelSelector, as tenants carry it (null when they have none).
+LABEL_SELECTOR: dict[str, Any] = {
+    "type": "object",
+    "nullable": True,
+    "properties": {
+        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "matchExpressions": {
+            "type": "array",
+            "items": _object(
+                {
+                    "key": _string(),
+                    "operator": {
+                        "type": "string",
+                        "enum": ["In", "NotIn", "Exists", "DoesNotExist"],
+                    },
+                    "values": _strings(),
+                },
+                ["key", "operator"],
+            ),
+        },
+    },
+}
+
+
+def parameters_schema(rule: str) -> dict[str, Any]:
+    """The structural schema of a rule's Constraint parameters: Gatekeeper
+    builds the Constraint CRD from it (frameworks crds.CreateSchema), so a
+    Constraint with a misspelt or missing parameter is refused at apply
+    time instead of reaching the Rego as an undefined value. The same for
+    every config: tenants and exemptions change parameters, not templates."""
+    props: dict[str, Any] = {
+        "exemptions": {
+            "type": "array",
+            "items": _object(
+                {"name": _string(), "namespaces": _strings(), "images": _strings()},
+                ["name", "namespaces", "images"],
+            ),
+        }
+    }
+    if rule == "digest":
+        props |= {"pinnedRegex": _string(), "digestHint": _string(), "namespaces": _strings()}
+    if rule == "registries":
+        props |= {
+            "sharedRegex": _string(),
+            "tenants": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "name": _string(),
+                        "namespaceRegex": _string(),
+                        "selector": LABEL_SELECTOR,
+                        "allowedRegex": _string(),
+                    },
+                    ["name", "namespaceRegex", "allowedRegex"],
+                ),
+            },
+        }
+    return {"type": "object", "required": sorted(props), "properties": props}
 
 
 TARGET = GatekeeperTarget()

@@ -437,15 +437,30 @@ def test_existing_violations_on_update() -> None:
 
 
 def test_failure_actions() -> None:
-    def action(**v: Any) -> str:
+    def action(emit_warning: bool | None = None, **v: Any) -> str:
         body = {"validate": {"message": "m", "pattern": DIGEST, **v}}
-        outcome = PolicySet.load([policy(rule(**body))]).review(Request(simple_pod(IMG), "ns", {}))
+        doc = policy(rule(**body))
+        if emit_warning is not None:
+            doc["spec"]["emitWarning"] = emit_warning
+        outcome = PolicySet.load([doc]).review(Request(simple_pod(IMG), "ns", {}))
         return outcome.results[0].action
 
     assert action(failureAction="Enforce") == "deny"
     assert action(failureAction="Audit") == "audit"
-    assert action(failureAction="Audit", emitWarning=True) == "warn"
+    # emitWarning is a policy field (api/kyverno/v1/spec_types.go)
+    assert action(True, failureAction="Audit") == "warn"
+    assert action(False, failureAction="Audit") == "audit"
+    assert action(True, failureAction="Enforce") == "deny"
     assert action() == "audit"  # Kyverno's default
+
+
+def test_rule_level_emit_warning_is_not_kyverno() -> None:
+    """Kyverno's Validation has no emitWarning: the engine refuses it rather
+    than honour a field the API server would reject or prune."""
+    body = validate(DIGEST, failureAction="Audit", emitWarning=True)
+    policies = PolicySet.load([policy(rule(**body))])
+    with pytest.raises(UnsupportedConstruct, match=r"p\.r\.validate\.emitWarning: field"):
+        policies.review(Request(simple_pod(IMG), "ns", {}))
 
 
 def test_policy_exception_v2() -> None:
@@ -587,11 +602,12 @@ def test_a_cluster_only_context_entry_refuses_only_when_it_is_read() -> None:
     assert [(r.rule, r.status, r.message) for r in outcome.results] == [("r", "fail", "no")]
 
 
-def test_autogen_drops_emit_warning() -> None:
-    """Why our policies write controller rules out: Kyverno's generated rules
-    keep failureAction but not emitWarning (pkg/autogen/v1/rule.go)."""
-    body = validate(DIGEST, failureAction="Audit", emitWarning=True)
-    docs = [policy(rule("digest", **body))]
+def test_autogen_rules_warn_with_their_policy() -> None:
+    """emitWarning is the policy's (spec), not a rule's, so the rules autogen
+    generates for controllers warn too (pkg/autogen/v1/rule.go copies rules;
+    pkg/webhooks/resource/handlers.go reads spec.emitWarning)."""
+    docs = [policy(rule("digest", **validate(DIGEST, failureAction="Audit")))]
+    docs[0]["spec"]["emitWarning"] = True
     actions = {
         r.rule: r.action
         for obj in (simple_pod(IMG), deployment(), cronjob())
@@ -599,8 +615,8 @@ def test_autogen_drops_emit_warning() -> None:
     }
     assert actions == {
         "digest": "warn",
-        "autogen-digest": "audit",
-        "autogen-cronjob-digest": "audit",
+        "autogen-digest": "warn",
+        "autogen-cronjob-digest": "warn",
     }
 
 
