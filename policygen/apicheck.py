@@ -452,6 +452,27 @@ def _meta_errors(doc: Mapping[str, Any]) -> list[str]:
     return errors
 
 
+#: cel-go's default expression size limit (parser ExpressionSizeCodePointLimit),
+#: which the cel-expr-python runtime enforces too.
+CEL_SIZE_LIMIT = 100_000
+
+
+def _cel_sizes(doc: Mapping[str, Any]) -> Iterator[tuple[str, int]]:
+    """Each CEL expression of a (Validating|Mutating)AdmissionPolicy or a
+    Kyverno CEL policy, with its length in code points."""
+    if not str(doc.get("apiVersion", "")).startswith(
+        ("admissionregistration.k8s.io/", "policies.kyverno.io/")
+    ):
+        return
+    spec = doc.get("spec") or {}
+    for part in ("matchConditions", "variables", "validations", "auditAnnotations", "mutations"):
+        for i, entry in enumerate(spec.get(part) or []):
+            for key in ("expression", "messageExpression", "valueExpression"):
+                text = entry.get(key) if isinstance(entry, dict) else None
+                if isinstance(text, str):
+                    yield f"spec.{part}[{i}].{key}", len(text)
+
+
 def compact_size(doc: Any) -> int:
     """Bytes of the object's compact JSON, as kubectl stores it."""
     return len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode())
@@ -497,6 +518,12 @@ def check_documents(
         f"{SIZE_LIMIT:,}-byte limit"
         for path, doc in docs
         if compact_size(doc) > SIZE_LIMIT
+    ] + [
+        f"{path}: {named(doc)}: {where} is {size:,} code points, over CEL's "
+        f"{CEL_SIZE_LIMIT:,} (cel-go's parser refuses it)"
+        for path, doc in docs
+        for where, size in _cel_sizes(doc)
+        if size > CEL_SIZE_LIMIT
     ]
     if too_large:
         raise ObjectTooLarge(

@@ -345,9 +345,10 @@ def registry_entry_problem(entry: str) -> str | None:
     return None
 
 
-#: Kyverno rule names are at most 63 characters; ours are
-#: ``tenant-<name>-controllers``.
-MAX_KYVERNO_TENANT_NAME = 63 - len("tenant-") - len("-controllers")
+#: Kyverno rule names are at most 63 characters, and autogen cuts longer
+#: ones; a tenant chosen by labels has a rule ``tenant-<name>``, whose
+#: CronJob twin is ``autogen-cronjob-tenant-<name>``.
+MAX_KYVERNO_TENANT_NAME = 63 - len("autogen-cronjob-tenant-")
 
 
 def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
@@ -402,12 +403,17 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
         seen_tenants[tenant.name] = t
         if not tenant.namespaces and tenant.namespaceSelector is None:
             problems.append((base, "a tenant needs namespaces and/or a namespaceSelector"))
-        if "kyverno" in spec.targets and len(tenant.name) > MAX_KYVERNO_TENANT_NAME:
+        if (
+            "kyverno" in spec.targets
+            and tenant.namespaceSelector is not None
+            and len(tenant.name) > MAX_KYVERNO_TENANT_NAME
+        ):
             problems.append(
                 (
                     base + ("name",),
-                    f"at most {MAX_KYVERNO_TENANT_NAME} characters with target kyverno: "
-                    f"its rule 'tenant-{tenant.name}-controllers' must fit Kyverno's 63",
+                    f"at most {MAX_KYVERNO_TENANT_NAME} characters for a tenant chosen by labels "
+                    f"with target kyverno: its rule 'autogen-cronjob-tenant-{tenant.name}' must "
+                    "fit Kyverno's 63",
                 )
             )
         check_globs(base + ("namespaces",), tenant.namespaces)

@@ -98,7 +98,9 @@ def test_rule_level_emit_warning_is_an_unknown_field(example_docs: dict) -> None
 
 def test_enums_required_and_lengths_of_the_kyverno_crd(example_docs: dict) -> None:
     doc = copy.deepcopy(example_docs["kyverno"][0])
-    doc["spec"]["rules"][0]["validate"]["failureAction"] = "Warn"
+    rule = doc["spec"]["rules"][0]
+    doc["spec"]["rules"] += [copy.deepcopy(rule), copy.deepcopy(rule)]
+    rule["validate"]["failureAction"] = "Warn"
     del doc["spec"]["rules"][1]["name"]
     doc["spec"]["rules"][2]["name"] = "r" * 64
     assert apicheck.object_errors(doc) == [
@@ -387,3 +389,14 @@ def test_render_bundle_checks_every_target(monkeypatch: pytest.MonkeyPatch) -> N
         InvalidObject, match=r"gatekeeper/constraint-digest\.yaml: AcmeImageDigest/"
     ):
         bundle.render_bundle(cfg, EXAMPLE, NOW)
+
+
+def test_cel_expressions_over_the_parser_limit_are_refused(example_docs: dict) -> None:
+    doc = copy.deepcopy(example_docs["vap"][0])
+    doc["spec"]["variables"][0]["expression"] = "true || " * 12_500 + "true"
+    with pytest.raises(ObjectTooLarge) as info:
+        apicheck.check_documents({"vap/digest.yaml": [doc]})
+    assert str(info.value).endswith(
+        "vap/digest.yaml: ValidatingAdmissionPolicy/acme-digest: spec.variables[0].expression "
+        "is 100,004 code points, over CEL's 100,000 (cel-go's parser refuses it)"
+    )

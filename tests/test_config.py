@@ -169,14 +169,17 @@ def test_yaml_1_1_words_are_strings_not_booleans() -> None:
 
 
 def test_tenant_names_fit_kyverno_rule_names() -> None:
-    long = "t" * 45
-    text = BASE.replace("- name: team-a", f"- name: {long}")
-    assert errors(text) == [
-        f"p.yaml:11:7: spec.tenants[0].name: at most 44 characters with target kyverno: "
-        f"its rule 'tenant-{long}-controllers' must fit Kyverno's 63"
+    """Only tenants chosen by labels get a Kyverno rule of their own."""
+    long = "t" * 41
+    labelled = BASE.replace(
+        "- name: team-a\n", f"- name: {long}\n      namespaceSelector: {{matchLabels: {{a: b}}}}\n"
+    )
+    assert errors(labelled) == [
+        f"p.yaml:11:7: spec.tenants[0].name: at most 40 characters for a tenant chosen by labels "
+        f"with target kyverno: its rule 'autogen-cronjob-tenant-{long}' must fit Kyverno's 63"
     ]
-    config.parse(text.replace("[kyverno, gatekeeper]", "[gatekeeper]"), "p.yaml", today=NOW)
-    config.parse(BASE.replace("- name: team-a", f"- name: {'t' * 44}"), "p.yaml", today=NOW)
+    config.parse(labelled.replace("[kyverno, gatekeeper]", "[gatekeeper]"), "p.yaml", today=NOW)
+    config.parse(BASE.replace("- name: team-a", f"- name: {'t' * 63}"), "p.yaml", today=NOW)
 
 
 def load_errors(path: Path) -> list[str]:

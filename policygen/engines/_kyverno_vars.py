@@ -316,6 +316,10 @@ def rule_inputs(rule: Mapping[str, Any]) -> tuple[tuple[str, ...], ...] | None:
         if isinstance(node, dict):
             if key == "context":
                 local.add(str(node.get("name", "")))
+            if key == "variable" and "value" in node and isinstance(node.get("jmesPath"), str):
+                # that path reads the value, not the data: only its {{ }} are inputs
+                expressions.extend(m.group(1).strip() for m in VARIABLE.finditer(node["jmesPath"]))
+                return all(walk(v, k) for k, v in node.items() if k != "jmesPath")
             return all(walk(v, "context" if k == "context" else k) for k, v in node.items())
         return True
 
@@ -361,7 +365,7 @@ def _field_chain(chain: tuple[str, ...], data: Mapping[str, Any]) -> Any:
     return value
 
 
-def query(expression: str, data: Mapping[str, Any]) -> Any:
+def query(expression: str, data: Any) -> Any:
     """Evaluate JMESPath with Kyverno's functions. Every function here is
     pure, so a result is memoised on the values of the paths it reads:
     workloads repeat images, and the same questions recur."""

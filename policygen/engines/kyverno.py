@@ -654,7 +654,8 @@ def load_context(
             if "value" in variable:
                 value = substitute(variable["value"], data)
                 if expression:
-                    value = query(expression, value if isinstance(value, dict) else {"@": value})
+                    # the path reads the value itself, a list as much as a map
+                    value = query(expression, value)
             elif expression:
                 value = query(expression, data)
             else:

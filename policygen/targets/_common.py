@@ -33,23 +33,22 @@ def exemptions_for(config: Config, rule: str) -> list[dict[str, Any]]:
 
 
 def tenant_data(config: Config) -> list[dict[str, Any]]:
-    """Tenants as the Gatekeeper templates read them; ``allowedRegex`` takes
-    in the shared entries too, since a tenant may always use those."""
-    shared = list(config.spec.rules.registries.allowed)
-    return [
-        {
+    """Tenants as the Gatekeeper templates read them: one regex for the
+    namespace globs, one for the tenant's own registries (the shared entries
+    are tested once, apart), the label selector only when there is one; at
+    1,000 tenants these parameters are most of a Constraint's size."""
+    out: list[dict[str, Any]] = []
+    for t in config.spec.tenants:
+        entry: dict[str, Any] = {
             "name": t.name,
             # One regex per tenant: each costs the policy a match per review.
             "namespaceRegex": alternation([globs.to_regex(n) for n in t.namespaces]),
-            "selector": (
-                None
-                if t.namespaceSelector is None
-                else t.namespaceSelector.model_dump(exclude_defaults=True)
-            ),
-            "allowedRegex": prefix_regex(shared + list(t.registries)),
+            "allowedRegex": prefix_regex(list(t.registries)),
         }
-        for t in config.spec.tenants
-    ]
+        if t.namespaceSelector is not None:
+            entry["selector"] = t.namespaceSelector.model_dump(exclude_defaults=True)
+        out.append(entry)
+    return out
 
 
 def digest_data(config: Config) -> dict[str, Any]:

@@ -164,10 +164,9 @@ def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "required": required, "properties": properties}
 
 
-#: A Kubernetes LabelSelector, as tenants carry it (null when they have none).
+#: A Kubernetes LabelSelector, as tenants carry it (absent when they have none).
 LABEL_SELECTOR: dict[str, Any] = {
     "type": "object",
-    "nullable": True,
     "properties": {
         "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
         "matchExpressions": {

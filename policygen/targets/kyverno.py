@@ -1,13 +1,21 @@
 """Kyverno ``kyverno.io/v1`` ClusterPolicies.
 
 Facts this shape relies on (../shared/notes/kyverno.md, kyverno sources):
-- a rule per workload shape (Pod, controllers, CronJob) with autogen off:
-  Kyverno's autogen keeps failureAction but drops ``emitWarning``
-  (pkg/autogen/v1/rule.go), so warn-level rules would never warn for
-  controllers; a Pod match also covers ``pods/ephemeralcontainers``
+- one policy per rule family, its rules matching Pods only: Kyverno's
+  autogen (pkg/autogen/v1) derives ``autogen-…`` rules for Pod controllers
+  and ``autogen-cronjob-…`` for CronJobs, keeping failureAction and
+  allowExistingViolations, and ``warn`` is the policy's ``spec.emitWarning``,
+  which every rule of the policy shares; nothing in match or exclude names
+  resources or selects by labels, which would switch autogen off
+  (CanAutoGen); a Pod match also covers ``pods/ephemeralcontainers``
   (pkg/utils/match/kind.go);
 - per-rule ``failureAction`` and ``allowExistingViolations: false``, since
   ``kubectl debug`` is an UPDATE that would otherwise keep an old violation;
+- tenants and exemptions are data: a context variable whose ``value`` is
+  the list and whose ``jmesPath`` picks the request namespace's entries
+  (pkg/engine/context/loaders/variable.go applies the path to the value,
+  after substituting ``{{request.namespace}}``), so a policy grows by one
+  entry per tenant, not by rules;
 - images are read from each foreach element, not through Kyverno's
   ``images`` variable: that holds containers only (its extractors,
   pkg/utils/api/image.go ``BuildStandardExtractors``), never image volumes,
@@ -19,11 +27,10 @@ Facts this shape relies on (../shared/notes/kyverno.md, kyverno sources):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from policygen import globs, imageref
-from policygen.config import Config
+from policygen.config import Config, Tenant
 from policygen.render import render
 from policygen.targets._common import (
     active_rules,
@@ -43,38 +50,12 @@ POLICY_NAMES = {
     "pullPolicy": "require-pull-always",
     "registries": "restrict-image-registries",
 }
-
-
-#: Rules per workload shape: (rule name suffix, kinds, path of the pod spec).
-#: Written out rather than left to Kyverno's autogen, which drops emitWarning.
-WORKLOADS: list[tuple[str, tuple[str, ...], str]] = [
-    ("", ("Pod",), "spec"),
-    (
-        "-controllers",
-        ("DaemonSet", "Deployment", "Job", "ReplicaSet", "ReplicationController", "StatefulSet"),
-        "spec.template.spec",
-    ),
-    ("-cronjobs", ("CronJob",), "spec.jobTemplate.spec.template.spec"),
-]
-#: Longest rule-name suffix, for the 63-character limit on rule names.
-LONGEST_SUFFIX = max(len(suffix) for suffix, _, _ in WORKLOADS)
 PULL_ALWAYS = {"name": "{{ element.name }}", "imagePullPolicy": "Always"}
 
-
-@dataclass(frozen=True)
-class Variant:
-    suffix: str
-    path: str
-    match: str  # the rule's match block, as YAML
-    patches: dict[str, str]  # per container list: the set-Always patch, as YAML
-
-
-def _nested(path: str, leaf: dict[str, Any]) -> dict[str, Any]:
-    """``spec.template.spec`` + leaf → ``{spec: {template: {spec: leaf}}}``."""
-    out: dict[str, Any] = leaf
-    for key in reversed(path.split(".")):
-        out = {key: out}
-    return out
+#: The entries of a [namespace regex, …] list that apply in the request's
+#: namespace, their second items joined as one alternation ('' when none).
+#: Namespace names are DNS labels, safe inside a JMESPath string literal.
+IN_NAMESPACE = "[?regex_match(@[0], '{{request.namespace}}')][1] | join('|', @)"
 
 
 class KyvernoTarget:
@@ -87,37 +68,35 @@ class KyvernoTarget:
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files: dict[str, str] = {}
         base = common_data(config)
+        hint = imageref.digest_hint(list(config.spec.rules.digest.algorithms))
         for rule in active_rules(config):
             action = config.spec.rules.action(rule)
-            files[f"{POLICY_NAMES[rule]}.yaml"] = render(
-                f"kyverno/{POLICY_NAMES[rule]}.yaml.j2",
-                policy_name=f"{config.name}-{POLICY_NAMES[rule]}",
+            name = POLICY_NAMES[rule]
+            if rule == "registries":
+                rules = self.registry_rules(config)
+            else:
+                rules = [self.rule(config, rule, name)]
+            files[f"{name}.yaml"] = render(
+                f"kyverno/{name}.yaml.j2",
+                policy_name=f"{config.name}-{name}",
                 failure_action=FAILURE_ACTION[action],
                 emit_warning=action == "warn",
-                mutate=action == "mutate",
+                mutate_rule=(
+                    {**rules[0], "name": "set-pull-always", "context": [], "preconditions": []}
+                    if action == "mutate"
+                    else None
+                ),
+                patches={lst: dump({"spec": {lst: [PULL_ALWAYS]}}) for lst in CONTAINER_LISTS},
                 sources=SOURCES,
-                variants=self.variants(config),
-                exclude=_dump_exclude(self.exclude(config)),
-                exemptions=self.exemption_conditions(config, rule),
+                rules=rules,
                 pinned_regex=pinned_regex(config),
                 reference_regex=imageref.REFERENCE_RE,
-                hint=imageref.digest_hint(list(config.spec.rules.digest.algorithms)),
-                digest_namespaces=(
-                    alternation([globs.to_regex(n) for n in config.spec.rules.digest.namespaces])
-                    if config.spec.rules.digest.namespaces
-                    else ""
-                ),
-                registry_rules=self.registry_rules(config),
+                hint=hint,
                 image_name_jmespath=IMAGE_NAME,
                 image_key_jmespath=IMAGE_KEY,
                 valid_jmespath=VALID,
                 digest_problem=_problem(
-                    MESSAGES["digest"].format(
-                        kind="",
-                        container="",
-                        image="",
-                        hint=imageref.digest_hint(list(config.spec.rules.digest.algorithms)),
-                    )
+                    MESSAGES["digest"].format(kind="", container="", image="", hint=hint)
                 ),
                 registries_problem=_problem(
                     MESSAGES["registries"].format(
@@ -129,30 +108,65 @@ class KyvernoTarget:
             )
         return files
 
-    def variants(self, config: Config, namespaces: list[str] | None = None) -> list[Variant]:
-        return [
-            Variant(
-                suffix,
-                path,
-                dump(self.match(config, namespaces, kinds)),
-                {lst: dump(_nested(path, {lst: [PULL_ALWAYS]})) for lst in CONTAINER_LISTS},
+    def rule(
+        self,
+        config: Config,
+        rule: str,
+        name: str,
+        *,
+        match: dict[str, Any] | None = None,
+        exclude: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """A rule's envelope: match, exclude, the exemptions it reads as data,
+        the rule-level preconditions."""
+        context: list[dict[str, Any]] = []
+        preconditions: list[dict[str, str]] = []
+        exemptions = exemptions_for(config, rule)
+        if exemptions:
+            context.append(
+                {
+                    "name": "exemptImages",
+                    "why": "exemptions from this rule: [namespaces, images] regexes",
+                    "jmespath": IN_NAMESPACE,
+                    "value": [
+                        [alternation(e["namespaces"]), alternation(e["images"])] for e in exemptions
+                    ],
+                }
             )
-            for suffix, kinds, path in WORKLOADS
-        ]
+        if rule == "digest" and config.spec.rules.digest.namespaces:
+            regex = alternation([globs.to_regex(n) for n in config.spec.rules.digest.namespaces])
+            preconditions.append(
+                {
+                    "why": "teams that opted in to digest pinning",
+                    "key": f"regex_match('{regex}', request.namespace)",
+                }
+            )
+        return {
+            "name": name,
+            "match": dump(match or self.match(config)),
+            "exclude": _dump_exclude(self.exclude(config, exclude)),
+            "context": context,
+            "preconditions": preconditions,
+            "exempt": bool(exemptions),
+        }
 
     @staticmethod
     def match(
-        config: Config, namespaces: list[str] | None = None, kinds: tuple[str, ...] = ("Pod",)
+        config: Config, namespaces: list[str] | None = None, selector: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         scope = config.spec.scope
-        resources: dict[str, Any] = {"kinds": list(kinds)}
+        resources: dict[str, Any] = {"kinds": ["Pod"]}
         ns = namespaces if namespaces is not None else list(scope.namespaces)
         if ns != ["*"]:
             resources["namespaces"] = ns
-        if not scope.namespaceSelector.empty:
-            resources["namespaceSelector"] = scope.namespaceSelector.model_dump(
-                exclude_defaults=True
-            )
+        scope_selector = (
+            {}
+            if scope.namespaceSelector.empty
+            else scope.namespaceSelector.model_dump(exclude_defaults=True)
+        )
+        merged = _merge_selectors(scope_selector, selector or {})
+        if merged:
+            resources["namespaceSelector"] = merged
         return {"any": [{"resources": resources}]}
 
     @staticmethod
@@ -162,71 +176,89 @@ class KyvernoTarget:
             entries.append({"resources": {"namespaces": list(config.spec.scope.excludeNamespaces)}})
         return {"any": entries + (extra or [])}
 
-    @staticmethod
-    def exemption_conditions(config: Config, rule: str) -> list[dict[str, str]]:
-        """One precondition per exemption: this element is not exempt by it."""
-        return [
-            {
-                "name": e["name"],
-                "namespaces": alternation(e["namespaces"]),
-                "images": alternation(e["images"]),
-            }
-            for e in exemptions_for(config, rule)
-        ]
-
     def registry_rules(self, config: Config) -> list[dict[str, Any]]:
-        """A rule for namespaces outside every tenant (shared entries only) and
-        one per tenant (shared + its own). A namespace two tenants select
-        matches both rules, so an image must satisfy both: least privilege."""
-        shared = list(config.spec.rules.registries.allowed)
-        tenants = config.spec.tenants
-        outside_excludes: list[dict[str, Any]] = []
-        for t in tenants:
-            if t.namespaces:
-                outside_excludes.append({"resources": {"namespaces": list(t.namespaces)}})
-            if t.namespaceSelector is not None:
-                outside_excludes.append(
-                    {
-                        "resources": {
-                            "namespaceSelector": t.namespaceSelector.model_dump(
-                                exclude_defaults=True
-                            )
-                        }
-                    }
-                )
-        rules = [
-            {
-                "name": "shared-registries",
-                "description": "namespaces outside every tenant: shared registries only",
-                "match": {v.suffix: v.match for v in self.variants(config)},
-                "exclude": _dump_exclude(self.exclude(config, outside_excludes)),
-                "allowed_regex": prefix_regex(shared),
-            }
-        ]
-        for t in tenants:
-            matches = {}
-            for suffix, kinds, _ in WORKLOADS:
-                any_of: list[dict[str, Any]] = []
-                if t.namespaces:
-                    any_of.extend(self.match(config, list(t.namespaces), kinds)["any"])
-                if t.namespaceSelector is not None:
-                    sel = self.match(config, kinds=kinds)["any"][0]["resources"]
-                    sel["namespaceSelector"] = _merge_selectors(
-                        sel.get("namespaceSelector", {}),
-                        t.namespaceSelector.model_dump(exclude_defaults=True),
-                    )
-                    any_of.append({"resources": sel})
-                matches[suffix] = dump({"any": any_of})
-            rules.append(
+        """Allowed: the shared entries, plus in a tenant's namespaces that
+        tenant's own; a namespace two tenants select must satisfy both.
+
+        Tenants chosen by namespace globs are data (one entry each); globs of
+        two tenants never overlap (the config refuses it), so a namespace has
+        at most one such owner. Tenants chosen by a label selector cannot be
+        data, since a ClusterPolicy sees namespace labels only through
+        ``match.namespaceSelector``: each gets a rule. With any of those, the
+        shared-only check moves to its own rule that excludes their
+        selectors."""
+        shared = prefix_regex(list(config.spec.rules.registries.allowed))
+        by_glob = [t for t in config.spec.tenants if t.namespaces]
+        by_label = [t for t in config.spec.tenants if t.namespaceSelector is not None]
+        name = POLICY_NAMES["registries"]
+        under_shared = f"regex_match('{shared}', imageName)"
+        tenant_data = {
+            "name": "tenantRegistries",
+            "why": "tenants chosen by namespace: [namespaces, own registries] regexes",
+            "jmespath": IN_NAMESPACE,
+            "value": [
+                [
+                    alternation([globs.to_regex(n) for n in t.namespaces]),
+                    prefix_regex(list(t.registries)),
+                ]
+                for t in by_glob
+            ],
+        }
+        under_tenant = (
+            f"{under_shared} || (tenantRegistries != '' "
+            "&& regex_match(tenantRegistries, imageName))"
+        )
+        if not by_label:
+            r = self.rule(config, "registries", name)
+            if by_glob:
+                r["context"].insert(0, tenant_data)
+            r["allowed"] = under_tenant if by_glob else under_shared
+            r["description"] = "shared registries, and a tenant's own in its namespaces"
+            return [r]
+        rules = []
+        if by_glob:
+            r = self.rule(config, "registries", "tenant-registries")
+            r["context"].insert(0, tenant_data)
+            r["preconditions"].append(
+                {"why": "a tenant's namespace", "key": "tenantRegistries != ''"}
+            )
+            r["allowed"] = under_tenant
+            r["description"] = "tenants chosen by namespace: shared registries and their own"
+            rules.append(r)
+        owned = alternation([globs.to_regex(n) for t in by_glob for n in t.namespaces])
+        r = self.rule(
+            config,
+            "registries",
+            "shared-registries",
+            exclude=[{"resources": {"namespaceSelector": _selector(t)}} for t in by_label],
+        )
+        if by_glob:
+            r["preconditions"].append(
                 {
-                    "name": f"tenant-{t.name}",
-                    "description": f"tenant {t.name}: shared registries and its own",
-                    "match": matches,
-                    "exclude": _dump_exclude(self.exclude(config)),
-                    "allowed_regex": prefix_regex(shared + list(t.registries)),
+                    "why": "no tenant chooses this namespace by name",
+                    "key": f"!regex_match('{owned}', request.namespace)",
                 }
             )
+        r["allowed"] = under_shared
+        r["description"] = "namespaces outside every tenant: shared registries only"
+        rules.append(r)
+        for t in by_label:
+            r = self.rule(
+                config,
+                "registries",
+                f"tenant-{t.name}",
+                match=self.match(config, selector=_selector(t)),
+            )
+            own = prefix_regex([*config.spec.rules.registries.allowed, *t.registries])
+            r["allowed"] = f"regex_match('{own}', imageName)"
+            r["description"] = f"tenant {t.name}, chosen by labels: shared registries and its own"
+            rules.append(r)
         return rules
+
+
+def _selector(tenant: Tenant) -> dict[str, Any]:
+    assert tenant.namespaceSelector is not None
+    return tenant.namespaceSelector.model_dump(exclude_defaults=True)
 
 
 #: Where each rule's foreach finds images: the container lists, and the

@@ -8,8 +8,9 @@ import yaml
 from cloudcoil.models.kyverno import v1
 
 from policygen import config
+from policygen.engines._kyverno_match import POD_CONTROLLERS, autogen_controllers, autogen_rules
 from policygen.targets import kyverno
-from tests import golden
+from tests import golden, scale
 from tests.conftest import NOW
 
 
@@ -25,38 +26,59 @@ def test_validates_against_kyverno_crd_models(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(golden.cases()))
-def test_every_workload_shape_has_its_own_rules(name: str) -> None:
-    """Autogen is off and the controller rules are written out: Kyverno's
-    autogen drops emitWarning (see test_engines/test_kyverno for the effect)."""
+def test_rules_match_pods_and_autogen_covers_controllers(name: str) -> None:
+    """Every rule matches Pods only, nothing switches Kyverno's autogen off
+    (no annotation, no names or label selectors), so each rule gets its
+    autogen-… and autogen-cronjob-… twins (pkg/autogen/v1)."""
     for doc in policies(name):
-        assert (
-            doc["metadata"]["annotations"]["pod-policies.kyverno.io/autogen-controllers"] == "none"
-        )
-        names = [r["name"] for r in doc["spec"]["rules"]]
-        bases = [n for n in names if not n.endswith(("-controllers", "-cronjobs"))]
-        assert names == [n for b in bases for n in (b, f"{b}-controllers", f"{b}-cronjobs")] or (
-            # mutate and validate rules alternate per shape in the pull-policy policy
-            sorted(names)
-            == sorted(n for b in bases for n in (b, f"{b}-controllers", f"{b}-cronjobs"))
-        )
+        assert "pod-policies.kyverno.io/autogen-controllers" not in doc["metadata"]["annotations"]
+        assert sorted(autogen_controllers(doc)) == sorted(POD_CONTROLLERS)
         for rule in doc["spec"]["rules"]:
             kinds = {k for e in rule["match"]["any"] for k in e["resources"]["kinds"]}
-            if rule["name"].endswith("-cronjobs"):
-                assert kinds == {"CronJob"}
-            elif rule["name"].endswith("-controllers"):
-                assert kinds == {
-                    "DaemonSet",
-                    "Deployment",
-                    "Job",
-                    "ReplicaSet",
-                    "ReplicationController",
-                    "StatefulSet",
-                }
-            else:
-                assert kinds == {"Pod"}
+            assert kinds == {"Pod"}
+            generated = [r["name"] for r in autogen_rules(doc, rule)]
+            assert generated == [f"autogen-{rule['name']}", f"autogen-cronjob-{rule['name']}"]
             if "validate" in rule:
                 assert rule["validate"]["allowExistingViolations"] is False
                 assert rule["validate"]["failureAction"] in ("Enforce", "Audit")
+
+
+def test_tenants_and_exemptions_are_data_not_rules() -> None:
+    """One registries rule whatever the number of glob tenants; each tenant
+    and exemption is one entry of a context variable."""
+    for tenants, exemptions in [(3, 3), (40, 30)]:
+        cfg = scale.load(scale.config_text(tenants, exemptions, targets=("kyverno",)), NOW)
+        files = kyverno.TARGET.render(cfg, NOW)
+        docs = {n: yaml.safe_load(t) for n, t in files.items()}
+        (rule,) = docs["restrict-image-registries.yaml"]["spec"]["rules"]
+        context = {c["name"]: c["variable"] for c in rule["context"]}
+        assert len(context["tenantRegistries"]["value"]) == tenants
+        assert context["tenantRegistries"]["value"][1] == [
+            "^(?:t0001|t0001\\-.*)$",
+            "^(?:harbor\\.corp\\.example/t0001|registry\\.t0001\\.example:5000/apps)(?:/|$)",
+        ]
+        assert len(context["exemptImages"]["value"]) == len(
+            [i for i in range(exemptions) if i % 3 == 2]
+        )
+        for doc in docs.values():
+            assert len(doc["spec"]["rules"]) <= 2  # the pull-policy one may mutate too
+
+
+def test_tenants_chosen_by_labels_get_a_rule_each() -> None:
+    cfg = scale.load(scale.config_text(6, 0, targets=("kyverno",), selectors=True), NOW)
+    doc = yaml.safe_load(kyverno.TARGET.render(cfg, NOW)["restrict-image-registries.yaml"])
+    names = [r["name"] for r in doc["spec"]["rules"]]
+    assert names == ["tenant-registries", "shared-registries", "tenant-t0000", "tenant-t0003"]
+    shared = doc["spec"]["rules"][1]
+    assert shared["exclude"]["any"][1:] == [
+        {"resources": {"namespaceSelector": {"matchLabels": {"tenant": "t0000"}}}},
+        {"resources": {"namespaceSelector": {"matchLabels": {"tenant": "t0003"}}}},
+    ]
+    t0 = doc["spec"]["rules"][2]["match"]["any"][0]["resources"]["namespaceSelector"]
+    assert t0 == {
+        "matchLabels": {"tenant": "t0000"},
+        "matchExpressions": [{"key": "policygen.dev/skip", "operator": "DoesNotExist"}],
+    }
 
 
 def test_mutate_uses_strategic_merge_not_json6902() -> None:
@@ -65,6 +87,7 @@ def test_mutate_uses_strategic_merge_not_json6902() -> None:
         for d in policies("mutate-selectors")
         if d["metadata"]["name"] == "beta-require-pull-always"
     ]
+    assert [r["name"] for r in pull["spec"]["rules"]] == ["set-pull-always", "require-pull-always"]
     mutate = pull["spec"]["rules"][0]["mutate"]
     assert [f["list"] for f in mutate["foreach"]] == [
         "request.object.spec.containers || `[]`",
