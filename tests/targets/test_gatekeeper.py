@@ -142,3 +142,23 @@ def test_rego_parse_cases(lib: RegoProgram, image: str) -> None:
 @given(st.one_of(references(), st.text(max_size=30)))
 def test_rego_parse_agrees_with_imageref(lib: RegoProgram, image: str) -> None:
     assert rego_parse(lib, image) == expected(image)
+
+
+def test_templates_sync_before_constraints(example: config.Config) -> None:
+    """A Constraint's kind exists only once Gatekeeper has processed its
+    template: Argo CD applies templates a wave earlier and skips the dry run
+    of a Constraint whose kind is still missing."""
+    files = gatekeeper.TARGET.render(example, NOW)
+    for rel, text in files.items():
+        for doc in yaml.safe_load_all(text):
+            notes = (doc.get("metadata") or {}).get("annotations") or {}
+            wave = notes.get("argocd.argoproj.io/sync-wave")
+            if doc["kind"] == "ConstraintTemplate":
+                assert wave == "-1", rel
+            elif doc["apiVersion"].startswith("constraints.gatekeeper.sh/"):
+                assert wave == "1", rel
+                assert (
+                    notes["argocd.argoproj.io/sync-options"] == "SkipDryRunOnMissingResource=true"
+                )
+            else:
+                assert wave is None, rel  # Gatekeeper's own CRDs: the default wave 0
