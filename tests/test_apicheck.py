@@ -310,6 +310,9 @@ def _broken(monkeypatch: pytest.MonkeyPatch, target: str, mutate: Any) -> None:
         name = real.name
         description = real.description
 
+        def __getattr__(self, attr: str) -> Any:  # the rest of the Target protocol
+            return getattr(real, attr)
+
         def render(self, config: Any, now: Any) -> dict[str, str]:
             files = real.render(config, now)
             rel = sorted(files)[0]
