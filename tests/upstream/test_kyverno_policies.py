@@ -141,7 +141,9 @@ SUITES: dict[str, Suite] = {
 }
 
 
-SHAPE_SUFFIX = {"CronJob": "-cronjobs", "Deployment": "-controllers"}
+# Our policies match Pods and let Kyverno's autogen write the controller
+# rules, named as pkg/autogen/v1 names them.
+AUTOGEN_PREFIX = {"CronJob": "autogen-cronjob-", "Deployment": "autogen-"}
 
 
 def prepare(folder: str, tmp: Path, policy: str) -> tuple[Path, dict[str, Any]]:
@@ -166,8 +168,7 @@ def derive(folder: str, tmp: Path) -> Path:
                 **result,
                 "resources": [resource],
                 "policy": f"lib-{suite.policy_file}",
-                # our policies write a rule per workload shape (no autogen)
-                "rule": suite.rule_map[result["rule"]] + SHAPE_SUFFIX.get(result["kind"], ""),
+                "rule": AUTOGEN_PREFIX.get(result["kind"], "") + suite.rule_map[result["rule"]],
                 "result": suite.replaced.get((result["rule"], name), result["result"]),
             }
             if name in suite.unpatched:
@@ -210,7 +211,7 @@ def test_without_api_defaults_we_give_the_clis_answer(tmp_path: Path) -> None:
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith("FAIL")]
     assert lines == [
-        "FAIL imagepullpolicy-always  lib-require-pull-always/require-pull-always-controllers  Deployment/default/mydeploy1  want pass, got fail",
+        "FAIL imagepullpolicy-always  lib-require-pull-always/autogen-require-pull-always  Deployment/default/mydeploy1  want pass, got fail",
         "FAIL imagepullpolicy-always  lib-require-pull-always/require-pull-always  Pod/default/myapp-pod-2  want pass, got fail",
     ]
 
