@@ -100,7 +100,12 @@ def _go_int(plain: str) -> int:
     return sign * int(digits, 0)
 
 
-def _json_key(key: Any, node: yaml.Node) -> str:
+def json_key(key: Any) -> str | None:
+    """A scalar map key as sigs.k8s.io/yaml writes it into JSON, or None when it has no JSON form.
+
+    The go-yaml -> JSON conversion stringifies bools, ints and floats (Go's formatting of
+    NaN and infinities included); anything else is a key Kubernetes cannot read.
+    """
     if isinstance(key, str):
         return key
     if isinstance(key, bool):
@@ -113,8 +118,15 @@ def _json_key(key: Any, node: yaml.Node) -> str:
         if math.isinf(key):
             return ".inf" if key > 0 else "-.inf"
         return repr(key)
-    problem = f"unsupported map key {key!r} (Kubernetes accepts only scalars)"
-    raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+    return None
+
+
+def _json_key(key: Any, node: yaml.Node) -> str:
+    converted = json_key(key)
+    if converted is None:
+        problem = f"unsupported map key {key!r} (Kubernetes accepts only scalars)"
+        raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+    return converted
 
 
 class KubeLoader(_Base):  # type: ignore[misc, valid-type]

@@ -348,12 +348,7 @@ class _TestRun:
             assert isinstance(loaded, MutatingPolicySet)
             self._mpols = loaded
         want = str(expected.get("result", ""))
-        patched_file = expected.get("patchedResources") or expected.get("patchedResource")
-        patched = (
-            [load_resource(o) for o in read_objects(self.path.parent / str(patched_file))]
-            if patched_file
-            else []
-        )
+        patched_file, patched = self._patched(expected)
         rows = []
         for obj in _named(self.path, at, expected, self.resources):
             ref = _ref(obj)
@@ -376,28 +371,26 @@ class _TestRun:
             elif not found:
                 rows.append(Row(self.name, policy, "", ref, want, "excluded"))
             for response in found:
-                detail = ""
-                if patched_file:
-                    want_obj = _find_like(patched, final)
-                    if want_obj is None:
-                        continue  # the CLI skips a resource missing from the file
-                    if tidy(_fixup(want_obj)) != tidy(_fixup(final)):
-                        detail = f"patched resource differs from {patched_file}"
+                detail = _patch_detail(patched_file, patched, final)
+                if detail is None:
+                    continue  # the CLI skips a resource missing from the file
                 rows.append(
                     Row(self.name, policy, "", ref, want, response.status, detail,
                         message=response.message)
                 )  # fmt: skip
         return rows
 
+    def _patched(self, expected: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+        """The test's ``patchedResources`` file name and the objects in it (none if not given)."""
+        name = str(expected.get("patchedResources") or expected.get("patchedResource") or "")
+        if not name:
+            return "", []
+        return name, [load_resource(o) for o in read_objects(self.path.parent / name)]
+
     def _check_kyverno(self, at: str, expected: Mapping[str, Any], policy: str) -> list[Row]:
         rule = str(expected.get("rule", ""))
         want = str(expected.get("result", ""))
-        patched_file = expected.get("patchedResources") or expected.get("patchedResource")
-        patched = (
-            [load_resource(o) for o in read_objects(self.path.parent / str(patched_file))]
-            if patched_file
-            else []
-        )
+        patched_file, patched = self._patched(expected)
         names = {rule, f"autogen-{rule}", f"autogen-cronjob-{rule}"}
         rows = []
         for obj in _named(self.path, at, expected, self.resources):
@@ -409,13 +402,9 @@ class _TestRun:
             resource_rows = []
             for response in responses:
                 actual = mutated.obj if response.mutation else validated.obj
-                detail = ""
-                if patched_file:
-                    want_obj = _find_like(patched, actual)
-                    if want_obj is None:
-                        continue  # the CLI skips a resource missing from the file
-                    if tidy(_fixup(want_obj)) != tidy(_fixup(actual)):
-                        detail = f"patched resource differs from {patched_file}"
+                detail = _patch_detail(patched_file, patched, actual)
+                if detail is None:
+                    continue  # the CLI skips a resource missing from the file
                 resource_rows.append(
                     Row(
                         self.name, policy, response.rule, ref, want, response.status, detail,
@@ -641,6 +630,21 @@ def _ref(obj: Mapping[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     ns = meta.get("namespace")
     return f"{obj.get('kind')}/{ns + '/' if ns else ''}{meta.get('name')}"
+
+
+def _patch_detail(
+    patched_file: str, patched: list[dict[str, Any]], actual: Mapping[str, Any]
+) -> str | None:
+    """How ``actual`` differs from its twin in ``patchedResources``: "" when it matches or no
+    file is given, None when the file has no such resource (the CLI then skips the row)."""
+    if not patched_file:
+        return ""
+    want_obj = _find_like(patched, actual)
+    if want_obj is None:
+        return None
+    if tidy(_fixup(want_obj)) != tidy(_fixup(actual)):
+        return f"patched resource differs from {patched_file}"
+    return ""
 
 
 def _find_like(objects: list[dict[str, Any]], like: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -123,6 +123,21 @@ def entries(paths: list[str], ignore: Ignore = NO_IGNORE) -> Iterator[Entry]:
             yield _entry(path, ignore, cache)
 
 
+def files_on_disk(paths: list[str], problems: list[str], stdin_problem: str) -> Iterator[str]:
+    """The manifest files under ``paths`` that a command reads from disk (pin rewrites them,
+    pin --verify reads their lines): unreadable entries and stdin are noted in ``problems``;
+    a Helm chart's templates are left out, as they are not manifests yet."""
+    for entry in entries(paths):
+        if entry.problem:
+            problems.append(f"{entry.path}: {entry.problem}")
+        elif entry.skip is not None:
+            continue
+        elif entry.path == "-":
+            problems.append(f"-: {stdin_problem}")
+        else:
+            yield entry.path  # as given, so messages name the file as the user did
+
+
 def _walk(
     folder: Path, ignore: Ignore, cache: dict[Path, Any], above: frozenset[str] = frozenset()
 ) -> Iterator[Entry]:

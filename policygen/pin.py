@@ -19,7 +19,7 @@ import yaml
 
 from policygen import atomic, imageref, yamlsafe
 from policygen.errors import PolicygenError, RegistryError
-from policygen.pathfilter import entries
+from policygen.pathfilter import files_on_disk
 from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, VOLUMES, pod_spec
 
 
@@ -139,16 +139,7 @@ def _image_nodes(spec: yaml.Node) -> Iterator[tuple[yaml.Node, yaml.ScalarNode]]
 def pin_paths(paths: list[str], resolve: Resolver, *, dry_run: bool = False) -> PinReport:
     report = PinReport()
     resolved: dict[str, str] = {}
-    for entry in entries(paths):
-        name = entry.path
-        if entry.problem:
-            report.problems.append(f"{name}: {entry.problem}")
-            continue
-        if entry.skip is not None:
-            continue  # a Helm chart's templates are not manifests yet
-        if name == "-":
-            report.problems.append("-: stdin cannot be rewritten in place")
-            continue
+    for name in files_on_disk(paths, report.problems, "stdin cannot be rewritten in place"):
         _pin_file(Path(name), resolve, resolved, report, dry_run)
     return report
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from policygen import imageref, pinlock
 from policygen.errors import PolicygenError, RegistryError
-from policygen.pathfilter import entries as path_entries
+from policygen.pathfilter import files_on_disk
 from policygen.pin import Resolver, sites
 
 
@@ -93,16 +93,7 @@ def verify(paths: list[str], resolve: Resolver, lock: Path | None = None) -> Ver
 
     entries = pinlock.read(lock) if lock is not None else []
     locked = {e.reference for e in entries}
-    for item in path_entries(paths):
-        name = item.path
-        if item.problem:
-            report.problems.append(f"{name}: {item.problem}")
-            continue
-        if item.skip is not None:
-            continue  # a Helm chart's templates are not manifests yet, as in pin
-        if name == "-":
-            report.problems.append("-: give files or folders to verify, not stdin")
-            continue
+    for name in files_on_disk(paths, report.problems, "give files or folders to verify, not stdin"):
         try:
             text = Path(name).read_bytes().decode("utf-8")
             found = sites(text, name)

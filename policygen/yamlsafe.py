@@ -25,7 +25,6 @@ cut never falls inside a document.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -257,7 +256,7 @@ class _Builder:
                 parent.key = _MERGE_KEY
                 return
             if self.kube:
-                key = _kube_key(value)
+                key = kubeyaml.json_key(value)
                 if key is None:
                     raise self.problem(
                         mark, f"unsupported map key {value!r} (Kubernetes accepts only scalars)"
@@ -324,23 +323,6 @@ class _MergeKey:
 
 
 _MERGE_KEY: Any = _MergeKey()
-
-
-def _kube_key(key: Any) -> str | None:
-    """A key as sigs.k8s.io/yaml makes it a JSON key (see :mod:`policygen.kubeyaml`)."""
-    if isinstance(key, str):
-        return key
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if isinstance(key, int):
-        return str(key)
-    if isinstance(key, float):
-        if math.isnan(key):
-            return ".nan"
-        if math.isinf(key):
-            return ".inf" if key > 0 else "-.inf"
-        return repr(key)
-    return None
 
 
 def _dotted(path: Path) -> str:
