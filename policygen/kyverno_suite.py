@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policygen.engines.kyverno import Outcome, PolicySet, Request, RuleResult
+from policygen.engines.kyverno import POLICY_APIS, Outcome, PolicySet, Request, RuleResult
 from policygen.engines.kyverno_cel import MutatingPolicySet, ValidatingPolicySet
 from policygen.errors import InputError, PolicygenError, UnsupportedConstruct
 from policygen.workloads import with_api_defaults
@@ -268,13 +268,15 @@ class _TestRun:
         ]
         variables = _files(path, doc, "variables")
         self.values = Values.load(variables[0] if variables else None)
+        # a UserInfo file (RequestInfo): roles, clusterRoles, userInfo
         self.user_info: dict[str, Any] = {}
+        self.roles: tuple[str, ...] = ()
+        self.cluster_roles: tuple[str, ...] = ()
         for info_path in _files(path, doc, "userinfo"):
             info = next(iter(read_objects(info_path)), {})
             self.user_info = dict(info.get("userInfo") or {})
-            for key in ("roles", "clusterRoles"):
-                if info.get(key):
-                    self.user_info[key] = list(info[key])
+            self.roles = tuple(str(r) for r in info.get("roles") or [])
+            self.cluster_roles = tuple(str(r) for r in info.get("clusterRoles") or [])
         self._sets: dict[str, PolicySet | PolicygenError] = {}
         self._mpols: MutatingPolicySet | None = None
         self._outcomes: dict[int, dict[str, tuple[Outcome, Outcome]]] = {}
@@ -321,7 +323,7 @@ class _TestRun:
                 raise UnsupportedConstruct("kyverno test", f"{self.path}: {at}.{key}", "generate")
         if expected.get("operation"):
             raise UnsupportedConstruct("kyverno test", f"{self.path}: {at}.operation", "")
-        if kind in KYVERNO_KINDS and str(policy.get("apiVersion")) == "kyverno.io/v1":
+        if kind in KYVERNO_KINDS and str(policy.get("apiVersion")) in POLICY_APIS:
             return self._check_kyverno(at, expected, policy_name)
         if kind == "ValidatingPolicy":
             return _check_validating_policy(
@@ -439,7 +441,7 @@ class _TestRun:
         kyverno = [
             p
             for p in self.policies
-            if p.get("kind") in KYVERNO_KINDS and p.get("apiVersion") == "kyverno.io/v1"
+            if p.get("kind") in KYVERNO_KINDS and p.get("apiVersion") in POLICY_APIS
         ]
         mutated: dict[str, Outcome] = {}
         errors: dict[str, PolicygenError] = {}
@@ -498,10 +500,14 @@ class _TestRun:
         return Request(
             new if isinstance(new, dict) else {},
             namespace,
-            self.values.namespace_labels.get(namespace),
+            # the CLI matches a namespaceSelector against the values' labels,
+            # none when the values give none
+            dict(self.values.namespace_labels.get(namespace) or {}),
             operation=operation,
             old_obj=request.get("oldObject") if operation == "UPDATE" else None,
             user_info=self.user_info,
+            roles=self.roles,
+            cluster_roles=self.cluster_roles,
             values={k: v for k, v in context.items() if k != "request"},
             request_values={k: v for k, v in request.items() if k not in ("object", "oldObject")},
             rule_values=self.values.rules.get(policy, {}),

@@ -334,3 +334,83 @@ def test_mutating_policy_results_compare_the_patched_resource(tmp_path: Path) ->
     code, out = kyverno_test(str(tmp_path))
     assert code == 1
     assert "patched resource differs from patched.yaml" in out
+
+
+def test_userinfo_and_rule_values_as_the_cli_reads_them(tmp_path: Path) -> None:
+    """The requester comes from the userinfo file; a rule's values reach only
+    that rule (not its autogen copies), with dotted keys made maps."""
+    (tmp_path / "policy.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kyverno.io/v1",
+                "kind": "ClusterPolicy",
+                "metadata": {"name": "p"},
+                "spec": {
+                    "rules": [
+                        {
+                            "name": "admins-only",
+                            "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+                            "exclude": {"any": [{"clusterRoles": ["cluster-admin"]}]},
+                            "validate": {"message": "no", "deny": {}},
+                        },
+                        {
+                            "name": "limit",
+                            "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+                            "context": [
+                                {"name": "cfg", "configMap": {"name": "c", "namespace": "x"}}
+                            ],
+                            "validate": {
+                                "message": "over",
+                                "deny": {
+                                    "conditions": {
+                                        "any": [
+                                            {
+                                                "key": "{{ cfg.data.max }}",
+                                                "operator": "Equals",
+                                                "value": "1",
+                                            }
+                                        ]
+                                    }
+                                },
+                            },
+                        },
+                    ]
+                },
+            }
+        )
+    )
+    (tmp_path / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: x}]}\n"
+    )
+    (tmp_path / "user.yaml").write_text(
+        "apiVersion: cli.kyverno.io/v1alpha1\nkind: UserInfo\nclusterRoles: [cluster-admin]\n"
+        "userInfo: {username: alice}\n"
+    )
+    (tmp_path / "values.yaml").write_text(
+        "apiVersion: cli.kyverno.io/v1alpha1\nkind: Values\npolicies:\n- name: p\n  rules:\n"
+        "  - name: limit\n    values: {cfg.data.max: '1'}\n"
+    )
+    test = {
+        "apiVersion": "cli.kyverno.io/v1alpha1",
+        "kind": "Test",
+        "metadata": {"name": "who"},
+        "policies": ["policy.yaml"],
+        "resources": ["pod.yaml"],
+        "userinfo": "user.yaml",
+        "variables": "values.yaml",
+        "results": [
+            {
+                "policy": "p",
+                "rule": "admins-only",
+                "kind": "Pod",
+                "resources": ["a"],
+                "result": "fail",
+            },
+            {"policy": "p", "rule": "limit", "kind": "Pod", "resources": ["a"], "result": "fail"},
+        ],
+    }
+    (tmp_path / "kyverno-test.yaml").write_text(yaml.safe_dump(test))
+    code, out = kyverno_test(str(tmp_path))
+    assert code == 0, out
+    assert "ok   who  p/admins-only  Pod/default/a  want fail (no rule response: excluded" in out
+    assert "ok   who  p/limit  Pod/default/a  want fail" in out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -46,17 +46,22 @@ class Admission:
     operation: str
     subresource: str
     namespace_labels: Mapping[str, str] | None
+    #: the requester: Kubernetes UserInfo (username, groups) and its roles
+    user: Mapping[str, Any] = field(default_factory=dict)
+    roles: tuple[str, ...] = ()
+    cluster_roles: tuple[str, ...] = ()
 
 
 def matches(block: Mapping[str, Any] | None, req: Admission, where: str) -> bool:
     """A match or exclude block: ``any``, ``all`` or the legacy ``resources``."""
     if not block:
         return False
-    unknown = set(block) - {"any", "all", "resources"}
+    legacy = {"resources", "subjects", "roles", "clusterRoles"}
+    unknown = set(block) - {"any", "all"} - legacy
     if unknown:
         raise UnsupportedConstruct("kyverno", f"{where}.{sorted(unknown)[0]}", "match field")
-    if "resources" in block:
-        return _filter({"resources": block["resources"]}, req, f"{where}")
+    if set(block) & legacy:  # the pre-1.5 form: one filter, not any/all
+        return _filter({k: v for k, v in block.items() if k in legacy}, req, where)
     if block.get("any"):
         return any(_filter(f, req, f"{where}.any[{i}]") for i, f in enumerate(block["any"]))
     if block.get("all"):
@@ -65,10 +70,13 @@ def matches(block: Mapping[str, Any] | None, req: Admission, where: str) -> bool
 
 
 def _filter(entry: Mapping[str, Any], req: Admission, where: str) -> bool:
-    extra = set(entry) - {"resources"}
+    """doesResourceMatchConditionBlock: the resource description, then the
+    requester (roles and cluster roles by name, subjects by wildcard)."""
+    extra = set(entry) - {"resources", "subjects", "roles", "clusterRoles"}
     if extra:
-        # subjects, roles, clusterRoles need the requester: not evaluated offline.
-        raise UnsupportedConstruct("kyverno", f"{where}.{sorted(extra)[0]}", "match by requester")
+        raise UnsupportedConstruct("kyverno", f"{where}.{sorted(extra)[0]}", "match field")
+    if not _requester(entry, req):
+        return False
     res = entry.get("resources") or {}
     unknown = set(res) - RESOURCE_FIELDS
     if unknown:
@@ -92,13 +100,39 @@ def _filter(entry: Mapping[str, Any], req: Admission, where: str) -> bool:
     labels = meta.get("labels") or {}
     if selector is not None and not LabelSelector.model_validate(selector).matches(labels):
         return False
-    if res.get("namespaceSelector") is not None and req.obj.get("kind") != "Namespace":
+    if res.get("namespaceSelector") is not None and req.obj.get("kind") == "Namespace":
+        return False  # "namespace selector is not applicable for namespace resource"
+    if res.get("namespaceSelector") is not None:
         if req.namespace_labels is None:
             raise NamespaceUnknown(req.namespace)
         ns_selector = LabelSelector.model_validate(res["namespaceSelector"])
         if not ns_selector.matches(dict(req.namespace_labels)):
             return False
     return True
+
+
+def _requester(entry: Mapping[str, Any], req: Admission) -> bool:
+    roles = entry.get("roles") or []
+    if roles and not set(roles) & set(req.roles):
+        return False
+    cluster_roles = entry.get("clusterRoles") or []
+    if cluster_roles and not set(cluster_roles) & set(req.cluster_roles):
+        return False
+    subjects = entry.get("subjects") or []
+    return not subjects or any(_subject(s, req.user) for s in subjects)
+
+
+def _subject(subject: Mapping[str, Any], user: Mapping[str, Any]) -> bool:
+    """CheckSubjects (pkg/utils/match/subjects.go)."""
+    kind, name = subject.get("kind"), str(subject.get("name", ""))
+    username = str(user.get("username", ""))
+    if kind == "ServiceAccount":
+        return wildcard(f"system:serviceaccount:{subject.get('namespace', '')}:{name}", username)
+    if kind == "Group":
+        return any(wildcard(name, str(g)) for g in user.get("groups") or [])
+    if kind == "User":
+        return wildcard(name, username)
+    return False
 
 
 def _kind(entry: str, req: Admission) -> bool:

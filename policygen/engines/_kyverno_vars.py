@@ -172,6 +172,25 @@ class KyvernoFunctions(functions.Functions):
     def _func_round(self, a: float, digits: float) -> float:
         return float(round(a, int(digits)))
 
+    @functions.signature({"types": ["string"]}, {"types": ["string"]}, {"types": ["string"]})
+    def _func_time_since(self, layout: str, start: str, end: str) -> str:
+        """jpTimeSince: ``end`` empty is now, as in the CLI; the result is Go's
+        Duration.String()."""
+        import datetime as dt
+
+        if layout:
+            raise UnsupportedConstruct("kyverno", "JMESPath time_since()", f"layout {layout!r}")
+
+        def parse(text: str) -> dt.datetime:
+            try:
+                return dt.datetime.fromisoformat(text)
+            except ValueError:
+                raise VariableError(f"time_since: cannot parse {text!r} as RFC 3339") from None
+
+        t1 = parse(start)
+        t2 = parse(end) if end else dt.datetime.now(dt.UTC)
+        return go_duration((t2 - t1).total_seconds())
+
     @functions.signature({"types": ["string"]}, {"types": ["string", "number"]})
     def _func_regex_match(self, pattern: str, value: str | float) -> bool:
         return _go_regex(pattern).search(str(value)) is not None
@@ -213,6 +232,27 @@ class KyvernoFunctions(functions.Functions):
     @functions.signature({"types": ["object"]}, {"types": ["object"]})
     def _func_label_match(self, selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in selector.items())
+
+
+def go_duration(seconds: float) -> str:
+    """time.Duration.String for whole-nanosecond durations of a second or more
+    (and zero): ``72h3m0.5s``."""
+    if seconds == 0:
+        return "0s"
+    sign = "-" if seconds < 0 else ""
+    ns = round(abs(seconds) * 1e9)
+    if ns < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if ns >= size:
+                text = f"{ns / size:.9f}".rstrip("0").rstrip(".")
+                return f"{sign}{text}{unit}"
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    secs = f"{rest / 1e9:.9f}".rstrip("0").rstrip(".")
+    out = (
+        f"{hours}h{minutes}m{secs}s" if hours else (f"{minutes}m{secs}s" if minutes else f"{secs}s")
+    )
+    return sign + out
 
 
 def _arithmetic(op: str, a: Any, b: Any) -> Any:

@@ -46,6 +46,8 @@ from policygen.violations import Action, Violation
 from policygen.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, with_api_defaults
 
 MEMO_SIZE = 20_000
+#: kyverno.io/v2beta1 serves the same policies (deprecated; match by any/all only)
+POLICY_APIS = ("kyverno.io/v1", "kyverno.io/v2beta1")
 RULE_FIELDS = {
     "name",
     "match",
@@ -144,7 +146,9 @@ class Request:
     operation: str = "CREATE"
     subresource: str = ""
     old_obj: Mapping[str, Any] | None = None
-    user_info: Mapping[str, Any] = field(default_factory=dict)
+    user_info: Mapping[str, Any] = field(default_factory=dict)  # username, groups
+    roles: tuple[str, ...] = ()
+    cluster_roles: tuple[str, ...] = ()
     values: Mapping[str, Any] = field(default_factory=dict)  # test-supplied variables
     #: test-supplied ``request.*`` fields besides the objects (``namespace``…)
     request_values: Mapping[str, Any] = field(default_factory=dict)
@@ -172,12 +176,14 @@ class PolicySet:
         out = cls()
         for doc in documents:
             kind, api = doc.get("kind"), str(doc.get("apiVersion", ""))
-            if kind in ("ClusterPolicy", "Policy") and api == "kyverno.io/v1":
+            if kind in ("ClusterPolicy", "Policy") and api in POLICY_APIS:
                 out.policies.append(_policy(doc))
             elif kind == "PolicyException" and api.startswith("kyverno.io/v2"):
                 out.exceptions.append(_exception(doc))
             elif kind in ("ClusterPolicy", "Policy", "PolicyException"):
-                raise UnsupportedConstruct("kyverno", f"{kind}/{api}", "only kyverno.io/v1 and v2")
+                raise UnsupportedConstruct(
+                    "kyverno", f"{kind}/{api}", "only kyverno.io/v1, v2beta1 and v2"
+                )
         return out
 
     def has(self, kind: str) -> bool:
@@ -219,7 +225,7 @@ class PolicySet:
     def _applies(self, rule: Rule, obj: Mapping[str, Any], req: Request) -> bool:
         if rule.kinds is not None and obj.get("kind") not in rule.kinds:
             return False
-        adm = Admission(obj, req.namespace, req.operation, req.subresource, req.namespace_labels)
+        adm = _admission(obj, req)
         where = f"{rule.policy}.rules[{rule.name}]"
         try:
             if not matches(rule.spec.get("match"), adm, f"{where}.match"):
@@ -236,7 +242,7 @@ class PolicySet:
     def _excepted(
         self, rule: Rule, obj: Mapping[str, Any], req: Request, data: dict[str, Any]
     ) -> bool:
-        adm = Admission(obj, req.namespace, req.operation, req.subresource, req.namespace_labels)
+        adm = _admission(obj, req)
         for exc in self.exceptions:
             named = any(
                 wildcard(policy, rule.policy) and any(wildcard(r, rule.name) for r in rules)
@@ -268,6 +274,8 @@ class PolicySet:
                 "operation": req.operation,
                 "namespace": req.namespace,
                 "userInfo": dict(req.user_info),
+                "roles": list(req.roles),
+                "clusterRoles": list(req.cluster_roles),
                 "name": (obj.get("metadata") or {}).get("name", ""),
             },
             "images": self._images(obj),
@@ -691,6 +699,19 @@ def _condition(cond: Mapping[str, Any], data: Mapping[str, Any], where: str) -> 
     key = substitute(cond.get("key"), data)
     value = substitute(cond.get("value"), data)
     return evaluate(str(cond.get("operator", "")), key, value, where)
+
+
+def _admission(obj: Mapping[str, Any], req: Request) -> Admission:
+    return Admission(
+        obj,
+        req.namespace,
+        req.operation,
+        req.subresource,
+        req.namespace_labels,
+        req.user_info,
+        req.roles,
+        req.cluster_roles,
+    )
 
 
 def _refuse_extra(entry: Mapping[str, Any], allowed: set[str], where: str) -> None:

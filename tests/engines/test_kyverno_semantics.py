@@ -351,3 +351,64 @@ def test_images_has_no_library_prefix() -> None:
         "redis",
         "docker.io/redis:7",
     )
+
+
+# --- match by requester ------------------------------------------------------------
+
+
+def test_exclude_by_cluster_role_subject_and_the_legacy_form() -> None:
+    def block(rule_exclude: dict[str, Any]) -> dict[str, Any]:
+        return {"exclude": rule_exclude, "validate": {"message": "m", "deny": {}}}
+
+    by_role = block({"any": [{"clusterRoles": ["cluster-admin"]}]})
+    assert rule_results(by_role, pod()) == [("r", "fail")]
+    assert rule_results(by_role, pod(), cluster_roles=("cluster-admin",)) == []
+    legacy = block({"clusterRoles": ["cluster-admin"]})
+    assert rule_results(legacy, pod(), cluster_roles=("cluster-admin",)) == []
+    by_subject = block({"any": [{"subjects": [{"kind": "Group", "name": "system:*"}]}]})
+    assert rule_results(by_subject, pod(), user_info={"groups": ["system:masters"]}) == []
+    sa = {"kind": "ServiceAccount", "name": "ci", "namespace": "tools"}
+    by_sa = block({"any": [{"subjects": [sa]}]})
+    user = {"username": "system:serviceaccount:tools:ci"}
+    assert rule_results(by_sa, pod(), user_info=user) == []
+    assert rule_results(by_sa, pod(), user_info={"username": "alice"}) == [("r", "fail")]
+
+
+def test_a_namespace_never_matches_a_namespace_selector() -> None:
+    doc = {
+        "apiVersion": "kyverno.io/v2beta1",  # served like v1
+        "kind": "ClusterPolicy",
+        "metadata": {"name": "p"},
+        "spec": {
+            "rules": [
+                {
+                    "name": "r",
+                    "match": {
+                        "any": [
+                            {"resources": {"kinds": ["Namespace", "Pod"], "namespaceSelector": {}}}
+                        ]
+                    },
+                    "validate": {"message": "m", "deny": {}},
+                }
+            ]
+        },
+    }
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}
+    policies = PolicySet.load([doc])
+    assert policies.review(Request(ns, "", {}), api_defaults=False).results == []
+    assert [r.status for r in policies.review(Request(pod(), "ns", {})).results] == ["fail"]
+
+
+def test_time_since_is_go_durations() -> None:
+    from policygen.engines._kyverno_vars import go_duration
+
+    d = data()
+    assert (
+        substitute_string(
+            "{{ time_since('', '2020-01-01T00:00:00Z', '2020-01-02T01:02:03.5Z') }}", d
+        )
+        == "25h2m3.5s"
+    )
+    assert go_duration(0) == "0s"
+    assert go_duration(0.0015) == "1.5ms"
+    assert go_duration(61) == "1m1s"
