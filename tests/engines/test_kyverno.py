@@ -563,8 +563,8 @@ def test_mutate_foreach_by_merge_key() -> None:
             "p.r.validate condition",
         ),
         (
-            {**policy(rule(**validate(DIGEST))), "apiVersion": "kyverno.io/v2beta1"},
-            "ClusterPolicy/kyverno.io/v2beta1",
+            {**policy(rule(**validate(DIGEST))), "apiVersion": "kyverno.io/v3"},
+            "ClusterPolicy/kyverno.io/v3",
         ),
     ],
 )
