@@ -633,7 +633,7 @@ def test_our_warn_policies_warn_for_controllers_too(example: config.Config) -> N
 
 
 def test_rule_outcomes_are_memoised_only_on_what_the_rule_reads() -> None:
-    from policygen.engines._kyverno_vars import rule_inputs
+    from policygen.engines.kyverno.reads import rule_inputs
 
     assert rule_inputs(rule(**validate(DIGEST))) is None  # a pattern reads the whole object
     fe = {

@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
-from policygen.engines._kyverno_operators import evaluate, parse_duration, parse_quantity
-from policygen.engines._kyverno_pattern import validate_pattern, value_matches
-from policygen.engines._kyverno_vars import NotFound, substitute, substitute_string
 from policygen.engines.kyverno import PolicySet, Request
+from policygen.engines.kyverno.api import NotFound
+from policygen.engines.kyverno.operator import evaluate
+from policygen.engines.kyverno.pattern import value_matches
+from policygen.engines.kyverno.validate import validate_pattern
+from policygen.engines.kyverno.values import parse_duration, parse_quantity
+from policygen.engines.kyverno.variables import substitute, substitute_string
 
 
 def pod(**spec: Any) -> dict[str, Any]:
@@ -240,7 +243,7 @@ def test_a_mutation_that_changes_nothing_is_a_skip() -> None:
 
 
 def test_strategic_merge_lists_by_merge_key_and_null_deletes() -> None:
-    from policygen.engines._kyverno_mutate import strategic_merge
+    from policygen.engines.kyverno.patch import strategic_merge
 
     resource = {
         "spec": {
@@ -274,7 +277,7 @@ def test_strategic_merge_lists_by_merge_key_and_null_deletes() -> None:
 
 
 def test_conditions_in_a_list_patch_each_element_they_hold_for() -> None:
-    from policygen.engines._kyverno_mutate import strategic_merge
+    from policygen.engines.kyverno.patch import strategic_merge
 
     resource = {
         "spec": {"containers": [{"name": "a", "image": "x:1"}, {"name": "b", "image": "y:1"}]}
@@ -291,7 +294,7 @@ def test_conditions_in_a_list_patch_each_element_they_hold_for() -> None:
 
 
 def test_a_failed_condition_outside_a_list_voids_the_whole_patch() -> None:
-    from policygen.engines._kyverno_mutate import strategic_merge
+    from policygen.engines.kyverno.patch import strategic_merge
 
     resource = {"metadata": {"labels": {"a": "1"}}, "spec": {}}
     patch = {"metadata": {"labels": {"(a)": "2", "b": "x"}}, "spec": {"x": 1}}
@@ -304,7 +307,7 @@ def test_a_failed_condition_outside_a_list_voids_the_whole_patch() -> None:
 
 
 def test_an_add_anchor_adds_only_what_is_missing() -> None:
-    from policygen.engines._kyverno_mutate import strategic_merge
+    from policygen.engines.kyverno.patch import strategic_merge
 
     patch = {"spec": {"+(dnsPolicy)": "None"}}
     assert strategic_merge({"spec": {}}, patch, "w") == {"spec": {"dnsPolicy": "None"}}
@@ -314,7 +317,7 @@ def test_an_add_anchor_adds_only_what_is_missing() -> None:
 
 
 def test_json6902_with_kyvernos_options() -> None:
-    from policygen.engines._kyverno_mutate import json6902
+    from policygen.engines.kyverno.patch import json6902
 
     ops = """
 - op: add
@@ -400,7 +403,7 @@ def test_a_namespace_never_matches_a_namespace_selector() -> None:
 
 
 def test_time_since_is_go_durations() -> None:
-    from policygen.engines._kyverno_vars import go_duration
+    from policygen.engines.kyverno.values import go_duration
 
     d = data()
     assert (

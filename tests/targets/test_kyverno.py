@@ -8,7 +8,7 @@ import yaml
 from cloudcoil.models.kyverno import v1
 
 from policygen import config
-from policygen.engines._kyverno_match import POD_CONTROLLERS, autogen_controllers, autogen_rules
+from policygen.engines.kyverno.autogen import POD_CONTROLLERS, autogen_controllers, autogen_rules
 from policygen.targets import kyverno
 from tests import golden, scale
 from tests.conftest import NOW

@@ -1,6 +1,5 @@
-"""Kyverno's condition operators (pkg/engine/variables/operator) and the
-value parsers they share with patterns: Kubernetes quantities, Go
-durations, semantic versions.
+"""Kyverno's condition operators (pkg/engine/variables/operator) (values.py
+holds the quantity and duration parsers they share with patterns).
 
 Facts this follows, from the handlers:
 - numbers are float64 throughout (the CLI converts resources so, and
@@ -25,88 +24,10 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from policygen.engines._kyverno_pattern import wildcard
+from policygen.engines.kyverno.pattern import value_matches
+from policygen.engines.kyverno.values import go_string, parse_duration, parse_quantity
+from policygen.engines.kyverno.wildcards import wildcard
 from policygen.errors import UnsupportedConstruct
-
-# --- values -------------------------------------------------------------------
-
-_QUANTITY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([a-zA-Z]*|[eE][+-]?\d+)$")
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 1000),
-    "": Fraction(1),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "P": Fraction(10**15),
-    "E": Fraction(10**18),
-}
-
-
-def parse_quantity(text: str) -> Fraction | None:
-    """resource.ParseQuantity: a number with a binary, decimal or exponent
-    suffix; None when it is not one."""
-    m = _QUANTITY.match(text.strip()) if text == text.strip() else None
-    if m is None:
-        return None
-    number, suffix = Fraction(m.group(1)), m.group(2)
-    if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return number * _DECIMAL[suffix]
-    if suffix[:1] in ("e", "E") and len(suffix) > 1:
-        return number * Fraction(10) ** int(suffix[1:])
-    return None
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNITS = {
-    "ns": Fraction(1, 10**9),
-    "us": Fraction(1, 10**6),
-    "µs": Fraction(1, 10**6),
-    "μs": Fraction(1, 10**6),
-    "ms": Fraction(1, 1000),
-    "s": Fraction(1),
-    "m": Fraction(60),
-    "h": Fraction(3600),
-}
-
-
-def parse_duration(text: str) -> Fraction | None:
-    """time.ParseDuration, in seconds: ``1h30m``, ``-1.5s``, ``0``."""
-    s = text
-    sign = -1 if s.startswith("-") else 1
-    s = s[1:] if s[:1] in "+-" else s
-    if s == "0":
-        return Fraction(0)
-    if not s:
-        return None
-    total, at = Fraction(0), 0
-    for m in _DURATION_PART.finditer(s):
-        if m.start() != at:
-            return None
-        total += Fraction(m.group(1)) * _UNITS[m.group(2)]
-        at = m.end()
-    return sign * total if at == len(s) and at else None
-
-
-def go_string(value: Any) -> str:
-    """fmt.Sprint of a decoded JSON value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        f = float(value)
-        if f.is_integer() and abs(f) < 1e21:
-            return str(int(f))
-        return repr(f).replace("e+", "e+").replace("inf", "+Inf")
-    if value is None:
-        return "<nil>"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"))  # maps and lists: close enough to refuse
 
 
 def _is_number(value: Any) -> bool:
@@ -223,8 +144,6 @@ def _json_valid(text: str) -> bool:
 
 
 def _in_range(key: str, value: str) -> bool:
-    from policygen.engines._kyverno_pattern import value_matches
-
     return value_matches(key, value)
 
 

@@ -1,10 +1,9 @@
-"""Kyverno match/exclude and autogen (notes/kyverno.md §3.3, §3.5; kyverno
-pkg/engine/utils/match.go, pkg/utils/match/kind.go, pkg/autogen/v1)."""
+"""Kyverno match/exclude (notes/kyverno.md §3.3; kyverno
+pkg/engine/utils/match.go, pkg/utils/match): a rule's match and exclude
+blocks against one request, by resource and by requester."""
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -12,19 +11,10 @@ from typing import Any
 
 from policygen.config import LabelSelector
 from policygen.engines import NamespaceUnknown
-from policygen.engines._kyverno_pattern import wildcard
+from policygen.engines.kyverno.api import Request, Rule
+from policygen.engines.kyverno.wildcards import wildcard
 from policygen.errors import UnsupportedConstruct
 
-POD_CONTROLLERS = (
-    "DaemonSet",
-    "Deployment",
-    "Job",
-    "StatefulSet",
-    "ReplicaSet",
-    "ReplicationController",
-    "CronJob",
-)
-AUTOGEN_ANNOTATION = "pod-policies.kyverno.io/autogen-controllers"
 RESOURCE_FIELDS = {
     "kinds",
     "names",
@@ -169,12 +159,19 @@ def _kind_entry(entry: str) -> tuple[str | None, str | None, str, str]:
     return None, None, parts[0], subresource
 
 
+def match_entries(block: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A block's filters: ``any`` and ``all`` entries, or the legacy ``resources``."""
+    if "resources" in block:
+        return [{"resources": block["resources"]}]
+    return list(block.get("any") or []) + list(block.get("all") or [])
+
+
 def possible_kinds(block: Mapping[str, Any] | None) -> frozenset[str] | None:
     """The object kinds a match block can ever match, for a quick first
     test; None when it could match any kind."""
     if not block:
         return frozenset()
-    entries = _entries(block)
+    entries = match_entries(block)
     kinds: set[str] = set()
     for entry in entries:
         listed = (entry.get("resources") or {}).get("kinds") or []
@@ -188,142 +185,41 @@ def possible_kinds(block: Mapping[str, Any] | None) -> frozenset[str] | None:
     return frozenset(kinds)
 
 
-# --- autogen ------------------------------------------------------------------
-
-REPLACEMENTS = {
-    "template": [
-        ("request.object.spec", "request.object.spec.template.spec"),
-        ("request.oldObject.spec", "request.oldObject.spec.template.spec"),
-        ("request.object.metadata", "request.object.spec.template.metadata"),
-        ("request.oldObject.metadata", "request.oldObject.spec.template.metadata"),
-    ],
-    "cronjob": [
-        ("request.object.spec", "request.object.spec.jobTemplate.spec.template.spec"),
-        ("request.oldObject.spec", "request.oldObject.spec.jobTemplate.spec.template.spec"),
-        ("request.object.metadata", "request.object.spec.jobTemplate.spec.template.metadata"),
-        (
-            "request.oldObject.metadata",
-            "request.oldObject.spec.jobTemplate.spec.template.metadata",
-        ),
-    ],
-}
+def admission(obj: Mapping[str, Any], req: Request) -> Admission:
+    return Admission(
+        obj,
+        req.namespace,
+        req.operation,
+        req.subresource,
+        req.namespace_labels,
+        req.user_info,
+        req.roles,
+        req.cluster_roles,
+    )
 
 
-CEL_REPLACEMENTS = {
-    flavour: [(old.removeprefix("request."), new.removeprefix("request.")) for old, new in pairs]
-    for flavour, pairs in REPLACEMENTS.items()
-}
-
-
-def autogen_controllers(policy: Mapping[str, Any]) -> list[str]:
-    annotations = (policy.get("metadata") or {}).get("annotations") or {}
-    value = annotations.get(AUTOGEN_ANNOTATION)
-    if value is None:
-        return list(POD_CONTROLLERS)
-    if value == "none":
-        return []
-    if value == "all":
-        raise UnsupportedConstruct("kyverno", AUTOGEN_ANNOTATION, "'all' is rejected by Kyverno")
-    return sorted(v.strip() for v in value.split(",") if v.strip() in POD_CONTROLLERS)
-
-
-def _can_autogen(rule: Mapping[str, Any]) -> bool:
-    if "generate" in rule or "patchesJson6902" in json.dumps(rule.get("mutate") or {}):
+def rule_applies(rule: Rule, obj: Mapping[str, Any], req: Request) -> bool:
+    """Whether a rule matches the request and is not excluded from it."""
+    if rule.kinds is not None and obj.get("kind") not in rule.kinds:
         return False
-    kinds: list[str] = []
-    for block_name in ("match", "exclude"):
-        block = rule.get(block_name) or {}
-        for entry in _entries(block):
-            res = entry.get("resources") or {}
-            if any(res.get(k) for k in ("name", "names", "selector", "annotations")):
-                return False
-            if block_name == "match":
-                kinds.extend(res.get("kinds") or [])
-            elif res.get("kinds") and "Pod" not in res["kinds"]:
-                return False
-    return bool(kinds) and all(k == "Pod" for k in kinds)
+    adm = admission(obj, req)
+    where = f"{rule.policy}.rules[{rule.name}]"
+    try:
+        if not matches(rule.spec.get("match"), adm, f"{where}.match"):
+            return False
+    except NamespaceUnknown:
+        # Offline only (a cluster always has the Namespace): a rule
+        # whose exclude drops the request on what is known, such as an
+        # excluded namespace's name, never needed its labels.
+        if _surely_excluded(rule.spec.get("exclude"), adm, f"{where}.exclude"):
+            return False
+        raise
+    return not matches(rule.spec.get("exclude"), adm, f"{where}.exclude")
 
 
-def _entries(block: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    if "resources" in block:
-        return [{"resources": block["resources"]}]
-    return list(block.get("any") or []) + list(block.get("all") or [])
-
-
-def autogen_rules(policy: Mapping[str, Any], rule: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The rules Kyverno generates for controllers from a Pod rule."""
-    controllers = autogen_controllers(policy)
-    if not controllers or not _can_autogen(rule):
-        return []
-    out = []
-    plain = [c for c in controllers if c != "CronJob"]
-    if plain:
-        out.append(_generate(rule, "autogen-", plain, "template", ["spec", "template"]))
-    if "CronJob" in controllers:
-        path = ["spec", "jobTemplate", "spec", "template"]
-        out.append(_generate(rule, "autogen-cronjob-", ["CronJob"], "cronjob", path))
-    return out
-
-
-def _generate(
-    rule: Mapping[str, Any], prefix: str, kinds: list[str], flavour: str, wrap: list[str]
-) -> dict[str, Any]:
-    """generateRule of pkg/autogen/v1/rule.go, then its byte replacements."""
-    text = json.dumps(rule)
-    # a CEL rule's text is rewritten for CEL's roots (updateFields, cel=true)
-    cel = "cel" in (rule.get("validate") or {})
-    for old, new in (CEL_REPLACEMENTS if cel else REPLACEMENTS)[flavour]:
-        text = text.replace(old, new)
-    out: dict[str, Any] = json.loads(text)
-    out["name"] = (prefix + str(rule["name"]))[:63]
-    for block_name in ("match", "exclude"):
-        for entry in _entries(out.get(block_name) or {}):
-            res = entry.get("resources") or {}
-            if res.get("kinds"):
-                res["kinds"] = list(kinds)
-    if "mutate" in out:
-        out["mutate"] = _autogen_mutate(out["mutate"], wrap)
-    if "validate" in out:
-        out["validate"] = _autogen_validate(out["validate"], wrap)
-    return out
-
-
-def _autogen_mutate(mutate: Mapping[str, Any], wrap: list[str]) -> dict[str, Any]:
-    if "patchStrategicMerge" in mutate:
-        return {"patchStrategicMerge": _wrap(mutate["patchStrategicMerge"], wrap)}
-    foreach = []
-    for fe in mutate.get("foreach") or []:
-        kept = {k: fe[k] for k in ("list", "context", "preconditions") if k in fe}
-        kept["patchStrategicMerge"] = _wrap(fe.get("patchStrategicMerge"), wrap)
-        foreach.append(kept)
-    return {"foreach": foreach}
-
-
-#: what an autogen validate rule keeps of the original besides the check
-#: itself: emitWarning is not among them, so controllers get no warnings.
-VALIDATE_KEPT = ("message", "failureAction", "failureActionOverrides", "allowExistingViolations")
-
-
-def _autogen_validate(validate: Mapping[str, Any], wrap: list[str]) -> dict[str, Any]:
-    out = {k: validate[k] for k in VALIDATE_KEPT if k in validate}
-    if "pattern" in validate:
-        out["pattern"] = _wrap(validate["pattern"], wrap)
-    elif "deny" in validate:
-        out["deny"] = validate["deny"]
-    elif "anyPattern" in validate:
-        out["anyPattern"] = [_wrap(p, wrap) for p in validate["anyPattern"]]
-    elif "foreach" in validate:
-        out["foreach"] = validate["foreach"]
-    else:
-        return dict(validate)  # cel, assert, podSecurity: refused later
-    return out
-
-
-def _wrap(pattern: Any, path: list[str]) -> Any:
-    """A Pod pattern's ``spec``/``metadata`` moved under the controller's template."""
-    if not isinstance(pattern, dict):
-        return pattern
-    inner = copy.deepcopy(pattern)
-    for key in reversed(path):
-        inner = {key: inner}
-    return inner
+def _surely_excluded(exclude: Mapping[str, Any] | None, adm: Admission, where: str) -> bool:
+    """Whether the exclude block holds on what is known of the request."""
+    try:
+        return matches(exclude, adm, where)
+    except NamespaceUnknown:
+        return False

@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from policygen.engines._kyverno_pattern import anchor, validate_pattern
+from policygen.engines.kyverno.anchor import anchor
+from policygen.engines.kyverno.validate import validate_pattern
 from policygen.errors import UnsupportedConstruct
 
 

@@ -1,0 +1,97 @@
+"""A Kyverno rule's context (pkg/engine/context and its loaders): the
+request data the rule's variables read, and its ``context`` entries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from policygen.engines.kyverno.api import Request, VariableError
+from policygen.engines.kyverno.variables import CLUSTER_ONLY, query, substitute, substitute_string
+
+
+def rule_data(
+    obj: Mapping[str, Any],
+    req: Request,
+    old: Mapping[str, Any] | None,
+    images: dict[str, Any],
+) -> dict[str, Any]:
+    """A rule's JSON context: the request and the ``images`` variable, then
+    the test's values merged in."""
+    data: dict[str, Any] = {
+        "request": {
+            "object": obj,
+            "oldObject": old,
+            "operation": req.operation,
+            "namespace": req.namespace,
+            "userInfo": dict(req.user_info),
+            "roles": list(req.roles),
+            "clusterRoles": list(req.cluster_roles),
+            "name": (obj.get("metadata") or {}).get("name", ""),
+        },
+        "images": images,
+    }
+    merge_maps(req.values, data)
+    merge_maps(req.request_values, data["request"])
+    data["request"]["operation"] = req.operation  # re-checking an old object changes it
+    return data
+
+
+def load_context(
+    entries: list[Mapping[str, Any]],
+    data: dict[str, Any],
+    values: Mapping[str, Any],
+    where: str,
+) -> None:
+    """Context entries, after the test's values for the rule (``values``):
+    a variable is computed and replaces a value of the same name; entries
+    that need a cluster (configMap, apiCall, imageRegistry, globalReference)
+    are not loaded offline, as in the Kyverno CLI, so only a value can stand
+    in for them. Which ones were missing is remembered, so that a rule that
+    then cannot resolve a variable is refused rather than reported."""
+    merge_maps(values, data)
+    for i, entry in enumerate(entries):
+        name = str(entry.get("name", ""))
+        variable = entry.get("variable")
+        if variable is None:
+            if name not in data:
+                kinds = sorted(set(entry) - {"name"})
+                missing = dict(data.get(CLUSTER_ONLY) or {})
+                missing[name] = f"{where}.context[{i}] ({', '.join(kinds)}) needs a cluster"
+                data[CLUSTER_ONLY] = missing
+            continue
+        # loaders/variable.go: a query that fails or gives null takes the
+        # default when there is one; with none, the entry is an error.
+        default = substitute(variable["default"], data) if "default" in variable else None
+        expression = variable.get("jmesPath")
+        if expression:
+            expression = str(substitute_string(str(expression), data))
+        try:
+            if "value" in variable:
+                value = substitute(variable["value"], data)
+                if expression:
+                    # the path reads the value itself, a list as much as a map
+                    value = query(expression, value)
+            elif expression:
+                value = query(expression, data)
+            else:
+                value = None
+        except VariableError:
+            if default is None:
+                raise
+            value = None
+        if value is None:
+            value = default
+        if value is None:
+            raise VariableError(f"context variable '{name}' evaluated to null")
+        data[name] = value
+
+
+def merge_maps(src: Mapping[str, Any], dst: dict[str, Any]) -> None:
+    """Kyverno's context merge: maps merge deeply, anything else replaces."""
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            dst[k] = dict(dst[k])  # never write into the request's objects
+            merge_maps(v, dst[k])
+        else:
+            dst[k] = v

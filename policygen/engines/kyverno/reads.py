@@ -1,0 +1,75 @@
+"""Which data paths a Kyverno rule reads, so that the engine can memoise its
+outcome on their values (the same idea as _cel_reads and _rego_reads)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jmespath
+
+from policygen.engines.kyverno.variables import VARIABLE, expression_inputs
+
+#: Fields whose value is a bare JMESPath expression rather than text with {{ }}.
+_EXPRESSION_FIELDS = {"jmesPath", "list"}
+
+
+#: Parts of a rule that compare against the whole object: not memoisable.
+_WHOLE_OBJECT = {"pattern", "anyPattern", "patchStrategicMerge", "cel", "podSecurity"}
+
+
+DATA_ROOTS = {"request", "images"}
+
+
+def rule_inputs(rule: Mapping[str, Any]) -> tuple[tuple[str, ...], ...] | None:
+    """The data paths a rule's context, conditions, foreach and message read,
+    so that its outcome can be memoised on their values; None when that
+    cannot be known (patterns read the whole object, ``@`` reads anything).
+    Variables the rule defines itself (context entries, ``element``) are not
+    inputs: they are computed from inputs."""
+    expressions: list[str] = []
+    local = {"element", "elementIndex"}
+
+    def walk(node: Any, key: str = "") -> bool:
+        if key in _WHOLE_OBJECT:
+            return False
+        if isinstance(node, str):
+            inner = [m.group(1).strip() for m in VARIABLE.finditer(node)]
+            expressions.extend(inner)
+            if key in _EXPRESSION_FIELDS:
+                # a {{ }} inside an expression makes its paths dynamic: keep roots
+                outer = VARIABLE.sub("x", node).strip()
+                expressions.append(f"__root__:{outer}" if inner else outer)
+            return True
+        if isinstance(node, list):
+            return all(walk(item, key) for item in node)
+        if isinstance(node, dict):
+            if key == "context":
+                local.add(str(node.get("name", "")))
+            if key == "variable" and "value" in node and isinstance(node.get("jmesPath"), str):
+                # that path reads the value, not the data: only its {{ }} are inputs
+                expressions.extend(m.group(1).strip() for m in VARIABLE.finditer(node["jmesPath"]))
+                return all(walk(v, k) for k, v in node.items() if k != "jmesPath")
+            return all(walk(v, "context" if k == "context" else k) for k, v in node.items())
+        return True
+
+    body = {k: rule.get(k) for k in ("context", "preconditions", "validate") if k in rule}
+    if not walk(body):
+        return None
+    if local & DATA_ROOTS:
+        return None  # a context entry shadows request or images
+    paths: set[tuple[str, ...]] = set()
+    for expression in expressions:
+        roots_only = expression.startswith("__root__:")
+        text = expression.removeprefix("__root__:")
+        try:
+            found = expression_inputs(jmespath.compile(text).parsed)
+        except jmespath.exceptions.JMESPathError:
+            return None
+        if found is None:
+            return None
+        for path in found:
+            if path[0] in local:
+                continue
+            paths.add(path[:1] if roots_only else path)
+    return tuple(sorted(paths))

@@ -1,0 +1,291 @@
+"""Kyverno's validate rules (pkg/engine/handlers/validation,
+pkg/engine/validation.go): one rule's response for one request: deny
+conditions, patterns, foreach and ``cel``, and an Enforce rule's check of
+the old object on UPDATE (allowExistingViolations)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from policygen.engines import NamespaceUnknown
+from policygen.engines.kyverno.api import (
+    NotFound,
+    Request,
+    Rule,
+    RuleResult,
+    VariableError,
+    refuse_extra,
+)
+from policygen.engines.kyverno.conditions import conditions_hold
+from policygen.engines.kyverno.context import load_context, rule_data
+from policygen.engines.kyverno.exceptions import excepted
+from policygen.engines.kyverno.match import rule_applies
+from policygen.engines.kyverno.validate import validate_pattern
+from policygen.engines.kyverno.variables import evaluate_list, lookup, substitute, substitute_string
+from policygen.errors import UnsupportedConstruct
+from policygen.memo import fingerprint
+
+if TYPE_CHECKING:
+    from policygen.engines.kyverno.engine import PolicySet
+
+
+VALIDATE_FIELDS = {
+    "message",
+    "failureAction",
+    "allowExistingViolations",
+    "pattern",
+    "anyPattern",
+    "deny",
+    "foreach",
+    "failureActionOverrides",
+    "cel",  # evaluated by kyverno_cel.validate_cel
+    "podSecurity",  # refused below
+    "manifests",
+    "assert",
+}
+
+
+FOREACH_FIELDS = {
+    "list",
+    "context",
+    "preconditions",
+    "deny",
+    "pattern",
+    "anyPattern",
+    "elementScope",
+}
+
+
+FOREACH_FIELDS = FOREACH_FIELDS | {"foreach"}
+
+
+def validate_rule(
+    ps: PolicySet, rule: Rule, obj: dict[str, Any], req: Request
+) -> RuleResult | None:
+    """validateResourceHandler.Process and validator.validate: None when
+    the rule gives no response (not matched, or a foreach over nothing)."""
+    try:
+        if not rule_applies(rule, obj, req):
+            return None
+    except NamespaceUnknown as exc:
+        msg = exc.message(f"{rule.policy}/{rule.name}")
+        return RuleResult(rule.policy, rule.name, "error", msg, "deny")
+    validate = rule.spec["validate"]
+    where = f"{rule.policy}.{rule.name}.validate"
+    refuse_extra(validate, VALIDATE_FIELDS, where)
+    if validate.get("failureActionOverrides"):
+        raise UnsupportedConstruct("kyverno", f"{where}.failureActionOverrides", "")
+    result = _check(ps, rule, obj, req, req.old_obj)
+    if (
+        rule.enforce
+        and req.operation == "UPDATE"
+        and req.old_obj is not None
+        and validate.get("allowExistingViolations", True)
+        and result is not None
+        and result.status == "fail"
+        and "cel" not in validate  # Kyverno's CEL handler has no such check
+    ):
+        # An Enforce rule re-checks the old object as if it were being
+        # created; a violation it already had is allowed to stay.
+        old = dict(req.old_obj)
+        as_created = dataclasses.replace(req, obj=old, operation="CREATE", old_obj=None)
+        try:
+            old_matches = rule_applies(rule, old, as_created)
+        except NamespaceUnknown:
+            old_matches = False
+        if old_matches:
+            prior = _check(ps, rule, old, as_created, None)
+            if prior is not None and prior.status == "fail":
+                return RuleResult(rule.policy, rule.name, "skip", "existing violation", rule.action)
+    return result
+
+
+def _check(
+    ps: PolicySet, rule: Rule, obj: dict[str, Any], req: Request, old: Mapping[str, Any] | None
+) -> RuleResult | None:
+    validate = rule.spec["validate"]
+    where = f"{rule.policy}.{rule.name}.validate"
+
+    def result(status: str, message: str = "", element: Any = None) -> RuleResult:
+        return RuleResult(rule.policy, rule.name, status, message, rule.action, element)
+
+    try:
+        data = rule_data(obj, req, old, ps.images(obj))
+        if excepted(ps.exceptions, rule, obj, req, data):
+            return result("skip", "exception")
+    except VariableError as exc:
+        return result("error", str(exc))
+    key = None
+    if rule.inputs is not None:
+        # The rest depends only on these values: memoise it.
+        values = [lookup(data, path) for path in rule.inputs]
+        extra = (sorted(req.values.items()), req.rule_values.get(rule.name))
+        key = (id(rule), fingerprint((values, extra, req.operation)))
+        hit = ps.memo.get(key)
+        if hit is None or isinstance(hit, RuleResult):
+            return hit
+    spec = {
+        "context": rule.spec.get("context") or [],
+        "preconditions": rule.spec.get("preconditions"),
+        "celPreconditions": rule.spec.get("celPreconditions"),
+        **validate,
+    }
+    found = _Validator(validate, where, req.rule_values.get(rule.name, {})).run(spec, data, 0)
+    answer = None if found is None else result(found.status, found.message, found.element)
+    if key is not None:
+        ps.memo.put(key, answer)
+    return answer
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: str
+    message: str = ""
+    element: Any = None
+
+
+class _Validator:
+    """pkg/engine/handlers/validation/validate_resource.go's validator: one
+    rule, or one foreach level of it (``nesting`` > 0)."""
+
+    def __init__(self, validate: Mapping[str, Any], where: str, values: Mapping[str, Any]):
+        self.validate = validate  # the rule's validate block (message, failureAction)
+        self.where = where
+        self.values = values  # the test's values for this rule
+
+    def message(self, data: Mapping[str, Any]) -> str:
+        text = str(self.validate.get("message", ""))
+        try:
+            return str(substitute_string(text, data))
+        except VariableError:
+            return text
+
+    def run(self, spec: Mapping[str, Any], data: dict[str, Any], nesting: int) -> _Response | None:
+        at = self.where if nesting == 0 else f"{self.where}.foreach"
+        try:
+            load_context(spec.get("context") or [], data, self.values if nesting == 0 else {}, at)
+        except VariableError as exc:
+            return _Response("error", f"failed to load context: {exc}")
+        try:
+            met = conditions_hold(spec.get("preconditions"), data, at)
+        except VariableError as exc:
+            return _Response("error", f"failed to evaluate preconditions: {exc}")
+        if not met:
+            return _Response("skip", "preconditions not met")
+        if "deny" in spec and spec["deny"] is not None:
+            try:
+                denied = conditions_hold((spec["deny"] or {}).get("conditions"), data, at)
+            except VariableError as exc:
+                return _Response("error", f"failed to check deny conditions: {exc}")
+            if denied:
+                return _Response("fail", self.message(data), data.get("element"))
+            return _Response("pass")
+        if spec.get("pattern") is not None or spec.get("anyPattern") is not None:
+            return self._patterns(spec, data)
+        if spec.get("foreach") is not None:
+            return self._foreach(spec["foreach"], data, nesting)
+        if spec.get("cel") is not None and nesting == 0:
+            from policygen.engines.kyverno_cel import validate_cel
+
+            request = data["request"]
+            status, message = validate_cel(
+                spec, request["object"], request.get("oldObject"), request, self.where
+            )
+            return _Response(status, message)
+        for construct in ("podSecurity", "manifests", "assert", "cel"):
+            if spec.get(construct) is not None:
+                raise UnsupportedConstruct("kyverno", f"{at}.{construct}", "")
+        return None  # Kyverno logs "invalid validation rule" and answers nothing
+
+    def _patterns(self, spec: Mapping[str, Any], data: dict[str, Any]) -> _Response:
+        element = data.get("__scoped__")
+        resource = element if element is not None else data["request"]["object"]
+        try:
+            if spec.get("pattern") is not None:
+                patterns = [substitute(spec["pattern"], data)]
+                single = True
+            else:
+                any_pattern = spec["anyPattern"]
+                if not isinstance(any_pattern, list):
+                    return _Response("error", "failed to deserialize anyPattern")
+                patterns = [substitute(p, data) for p in any_pattern]
+                single = False
+        except VariableError as exc:
+            return _Response("error", f"variable substitution failed: {exc}")
+        if single:
+            status, path = validate_pattern(resource, patterns[0])
+            if status == "fail":
+                return _Response("fail", self.message(data), data.get("element"))
+            return _Response(status, path)
+        skipped = failed = 0
+        for pattern in patterns:
+            status, _ = validate_pattern(resource, pattern)
+            if status == "pass":
+                return _Response("pass")
+            if status == "skip":
+                skipped += 1
+            else:
+                failed += 1
+        if failed:
+            return _Response("fail", self.message(data), data.get("element"))
+        if skipped:
+            return _Response("skip")
+        return _Response("pass")
+
+    def _foreach(self, entries: Any, data: dict[str, Any], nesting: int) -> _Response | None:
+        if not isinstance(entries, list):
+            raise UnsupportedConstruct("kyverno", f"{self.where}.foreach", "not a list")
+        applied = 0
+        list_error: str | None = None
+        for i, fe in enumerate(entries):
+            at = f"{self.where}.foreach[{i}]"
+            refuse_extra(fe, FOREACH_FIELDS, at)
+            try:
+                elements = evaluate_list(fe, data)
+            except NotFound:
+                continue  # "optional field not found, skipping"
+            except VariableError as exc:
+                list_error = str(exc)
+                continue
+            response, count = self._elements(fe, elements, data, nesting, at)
+            if response.status != "pass":
+                return response
+            applied += count
+        if applied == 0:
+            if list_error is not None:
+                return _Response("error", f"failed to evaluate list: {list_error}")
+            return None
+        return _Response("pass")
+
+    def _elements(
+        self, fe: Mapping[str, Any], elements: list[Any], data: dict[str, Any], nesting: int,
+        at: str,
+    ) -> tuple[_Response, int]:  # fmt: skip
+        applied = 0
+        scope = fe.get("elementScope")
+        for index, element in enumerate(elements):
+            if element is None:
+                continue
+            scoped = dict(data)
+            scoped["element"] = scoped[f"element{nesting}"] = element
+            scoped["elementIndex"] = scoped[f"elementIndex{nesting}"] = index
+            is_map = isinstance(element, dict)
+            if scope is True and not is_map:
+                return _Response("error", "elementScope true needs map elements"), applied
+            scoped["__scoped__"] = element if (is_map if scope is None else scope) else None
+            if scoped["__scoped__"] is None:
+                scoped.pop("__scoped__")
+            response = self.run(fe, scoped, nesting + 1)
+            if response is None or response.status == "skip":
+                continue
+            if response.status != "pass":
+                if response.status == "error" and response.message.startswith(
+                    "failed to evaluate preconditions"
+                ):
+                    continue
+                return response, applied
+            applied += 1
+        return _Response("pass"), applied
