@@ -339,8 +339,13 @@ def _preserve_everywhere(node: Mapping[str, Any]) -> dict[str, Any]:
 BUILTIN = {
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): "1.30",
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): "1.30",
+    # MutatingAdmissionPolicy: v1 from 1.36; v1beta1 from 1.34 (a feature
+    # gate until 1.36), for clusters of those versions. 1.30 has neither:
+    # a vap bundle that mutates needs 1.34 or later.
     ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy"): "1.36",
     ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicyBinding"): "1.36",
+    ("admissionregistration.k8s.io/v1beta1", "MutatingAdmissionPolicy"): "1.34",
+    ("admissionregistration.k8s.io/v1beta1", "MutatingAdmissionPolicyBinding"): "1.34",
 }
 
 

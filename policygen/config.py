@@ -526,7 +526,7 @@ spec:
       action: audit               # deny | warn | audit | off: audit first, then enforce
       algorithms: [sha256]
     pullPolicy:
-      action: deny                # deny | warn | audit | mutate | off (mutate: kyverno, gatekeeper)
+      action: deny                # deny | warn | audit | mutate | off
     registries:
       action: deny
       allowed: [registry.k8s.io]  # shared by every namespace in scope

@@ -76,6 +76,12 @@ DEFAULTS: dict[tuple[str, str], tuple[tuple[Path_, Any], ...]] = {
         (("spec", "evaluation", "admission", "enabled"), True),
         (("spec", "evaluation", "background", "enabled"), True),
     ),
+    ("policies.kyverno.io", "MutatingPolicy"): (
+        (("spec", "evaluation", "admission", "enabled"), True),
+        (("spec", "evaluation", "background", "enabled"), True),
+        (("spec", "evaluation", "mutateExisting", "enabled"), False),
+        (("spec", "evaluation", "skipBackgroundRequests"), True),
+    ),
     ("templates.gatekeeper.sh", "ConstraintTemplate"): (
         (("spec", "crd", "spec", "validation"), {"legacySchema": False}),
         (("spec", "crd", "spec", "validation", "legacySchema"), False),
@@ -85,6 +91,14 @@ DEFAULTS: dict[tuple[str, str], tuple[tuple[Path_, Any], ...]] = {
         *((("spec", "matchConstraints", *p), v) for p, v in _MATCH),
     ),
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): tuple(
+        (("spec", "matchResources", *p), v) for p, v in _MATCH
+    ),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"): (
+        (("spec", "failurePolicy"), "Fail"),
+        (("spec", "reinvocationPolicy"), "Never"),
+        *((("spec", "matchConstraints", *p), v) for p, v in _MATCH),
+    ),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"): tuple(
         (("spec", "matchResources", *p), v) for p, v in _MATCH
     ),
 }

@@ -32,15 +32,10 @@ def rendered(text: str, target: str) -> list[dict[str, Any]]:
 # --- every target, every action, selectors ------------------------------------
 
 ACTIONS = ("deny", "warn", "audit", "mutate", "off")
-MUTATING = ("kyverno", "gatekeeper")
 
 
 @pytest.mark.parametrize("selectors", [False, True], ids=["globs", "selectors"])
-@pytest.mark.parametrize(
-    ("target", "action"),
-    # the config refuses mutate for the other targets (test_config)
-    [(t, a) for t in scale.ALL_TARGETS for a in ACTIONS if a != "mutate" or t in MUTATING],
-)
+@pytest.mark.parametrize(("target", "action"), [(t, a) for t in scale.ALL_TARGETS for a in ACTIONS])
 def test_every_target_action_and_selector_renders_what_a_cluster_accepts(
     target: str, action: str, selectors: bool
 ) -> None:

@@ -253,9 +253,9 @@ def test_test_progress_goes_to_stderr_only() -> None:
     assert "proving" not in loud.stdout
 
 
-def test_scan_all_engines_with_mutate_runs_those_that_can(tmp_path: Path) -> None:
-    """vap and kyverno-cel cannot express pullPolicy: mutate: scan says so
-    per target and the other engines still run."""
+def test_scan_all_engines_with_mutate_runs_every_engine(tmp_path: Path) -> None:
+    """Every target expresses pullPolicy: mutate, so every engine runs and
+    agrees: the pod's unset pull policy is mutated to Always by each."""
     from tests import golden
 
     cfg = golden.cases()["mutate-selectors"]
@@ -269,21 +269,52 @@ def test_scan_all_engines_with_mutate_runs_those_that_can(tmp_path: Path) -> Non
         "scan", str(manifest), "--engine", "all", "--format", "json", "-c", str(cfg),
         "--now", "2026-11-28",
     )  # fmt: skip
+    assert (code, err) == (0, "")
+    (result,) = json.loads(out)["results"]
+    assert list(result["engines"]) == ["model", "kyverno", "kyverno-cel", "gatekeeper", "vap"]
+    assert result["verdict"] == "audit"
+    assert {
+        (name, v["rule"], v["action"])
+        for name, engine in result["engines"].items()
+        for v in engine["violations"]
+    } == {(name, "registries", "audit") for name in result["engines"]}
+
+
+def test_scan_all_engines_runs_those_whose_target_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target that cannot express the config (a stand-in vap that cannot
+    mutate): scan says so and the other engines still run."""
+    from tests import golden
+    from tests.test_config import stand_in_registry
+
+    stand_in_registry(monkeypatch)
+    cfg = tmp_path / "policygen.yaml"  # vap is not among its targets, but --engine all runs it
+    cfg.write_text(
+        golden.cases()["mutate-selectors"]
+        .read_text()
+        .replace("targets: [gatekeeper, kyverno, kyverno-cel, vap]", "targets: [kyverno]")
+    )
+    manifest = tmp_path / "p.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: prod-a}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: prod-a}\n"
+        "spec: {containers: [{name: c, image: 'ghcr.io/x/y:1'}]}\n"
+    )
+    code, out, err = run(
+        "scan", str(manifest), "--engine", "all", "--format", "json", "-c", str(cfg),
+        "--now", "2026-11-28",
+    )  # fmt: skip
     assert code == 0, err
     assert err.splitlines() == [
-        "policygen: engine kyverno-cel not run: target kyverno-cel cannot mutate "
-        "(policygen does not emit MutatingPolicy yet)",
-        "policygen: engine vap not run: target vap cannot mutate "
-        "(MutatingAdmissionPolicy is not GA)",
+        "policygen: engine vap not run: target vap cannot mutate (no mutating kind)",
     ]
     (result,) = json.loads(out)["results"]
-    assert list(result["engines"]) == ["model", "kyverno", "gatekeeper"]
+    assert list(result["engines"]) == ["model", "kyverno", "kyverno-cel", "gatekeeper"]
     assert result["verdict"] == "audit"
     code, out, err = run("scan", str(manifest), "--engine", "vap", "-c", str(cfg))
     assert (code, out) == (2, "")
-    assert err == (
-        "policygen: --engine vap: target vap cannot mutate (MutatingAdmissionPolicy is not GA)\n"
-    )
+    assert err == "policygen: --engine vap: target vap cannot mutate (no mutating kind)\n"
 
 
 @pytest.mark.parametrize("fmt", ["json", "sarif", "junit"])

@@ -315,3 +315,54 @@ def test_two_tenants_with_the_same_selector() -> None:
         "p.yaml:19:7: spec.tenants[2].namespaceSelector: the same namespaceSelector as "
         "tenant 'team-s': every namespace it selects would belong to both"
     ]
+
+
+class _CannotMutate:
+    """A stand-in target that declares it cannot express ``mutate``, as a
+    target without a mutating kind would: the config names it and the
+    field. (vap and kyverno-cel used to be such targets.)"""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+        self.name = "vap"
+
+    def unsupported(self, cfg: config.Config) -> str | None:
+        if cfg.spec.rules.pullPolicy.action == "mutate":
+            return "cannot mutate (no mutating kind)"
+        return None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+def stand_in_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    import policygen.targets
+
+    real = policygen.targets.registry
+
+    def registry() -> dict[str, object]:
+        found: dict[str, object] = dict(real())
+        found["vap"] = _CannotMutate(found["vap"])
+        return found
+
+    monkeypatch.setattr(policygen.targets, "registry", registry)
+
+
+def test_a_target_that_cannot_express_the_config_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stand_in_registry(monkeypatch)
+    text = BASE.replace("[kyverno, gatekeeper]", "[kyverno, vap]").replace(
+        "  rules:\n", "  rules:\n    pullPolicy: {action: mutate}\n"
+    )
+    assert errors(text) == [
+        "p.yaml:8:18: spec.rules.pullPolicy.action: target vap cannot mutate (no mutating kind): "
+        "use deny, warn or audit, or the kyverno or gatekeeper target"
+    ]
+
+
+def test_every_target_expresses_mutate() -> None:
+    text = BASE.replace("[kyverno, gatekeeper]", "[kyverno, kyverno-cel, gatekeeper, vap]")
+    text = text.replace("  rules:\n", "  rules:\n    pullPolicy: {action: mutate}\n")
+    cfg = config.parse(text, "p.yaml", today=NOW)
+    assert cfg.spec.rules.pullPolicy.action == "mutate"

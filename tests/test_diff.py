@@ -48,6 +48,15 @@ def as_served(obj: dict[str, Any], n: int) -> dict[str, Any]:
         for rule in spec["rules"]:
             rule.setdefault("skipBackgroundRequests", True)
         out["status"] = {"ready": True, "rulecount": {"validate": len(spec["rules"])}}
+    if obj["kind"] == "MutatingAdmissionPolicy":
+        spec.setdefault("failurePolicy", "Fail")
+        spec.setdefault("reinvocationPolicy", "Never")
+        match = spec.setdefault("matchConstraints", {})
+        match.setdefault("matchPolicy", "Equivalent")
+        match.setdefault("namespaceSelector", {})
+        match.setdefault("objectSelector", {})
+        for rule in match.get("resourceRules", []):
+            rule.setdefault("scope", "*")
     if obj["kind"] == "ValidatingAdmissionPolicy":
         spec.setdefault("failurePolicy", "Fail")
         match = spec.setdefault("matchConstraints", {})
@@ -57,7 +66,7 @@ def as_served(obj: dict[str, Any], n: int) -> dict[str, Any]:
         for rule in match.get("resourceRules", []):
             rule.setdefault("scope", "*")
         out["status"] = {"observedGeneration": 2, "typeChecking": {}}
-    if obj["kind"] == "ValidatingAdmissionPolicyBinding" and "matchResources" in spec:
+    if obj["kind"].endswith("AdmissionPolicyBinding") and "matchResources" in spec:
         # defaulted only when set: the field is a pointer the server leaves nil
         match = spec["matchResources"]
         match.setdefault("matchPolicy", "Equivalent")
@@ -89,6 +98,22 @@ def test_a_cluster_running_the_bundle_has_no_drift(tmp_path: Path, target: str) 
     served = [as_served(o, i) for i, o in enumerate(bundle_objects(target))]
     code, out, _ = run(export(tmp_path, served))
     assert (code, out.splitlines()[-1]) == (
+        0,
+        f"{len(served)} objects compared (targets: {target}): no drift",
+    )
+
+
+@pytest.mark.parametrize("target", ["vap", "kyverno-cel"])
+def test_mutating_policies_as_served_have_no_drift(tmp_path: Path, target: str) -> None:
+    from tests import golden
+
+    bundle = golden.GOLDEN / "mutate-selectors"
+    objects = [o.obj for o in diff.read_bundle(bundle) if o.target == target]
+    assert any(o["kind"].startswith("Mutating") for o in objects)
+    served = [as_served(o, i) for i, o in enumerate(objects)]
+    argv = ["diff", export(tmp_path, served), "-c", str(golden.cases()["mutate-selectors"])]
+    result = CliRunner().invoke(app, [*argv, "--bundle", str(bundle), "--now", "2026-11-28"])
+    assert (result.exit_code, result.stdout.splitlines()[-1]) == (
         0,
         f"{len(served)} objects compared (targets: {target}): no drift",
     )

@@ -53,6 +53,7 @@ from policygen.engines.vap import (
     Function,
     Policy,
     PolicySet,
+    Rejection,
     VapEngine,
     _expressions,
     _matches,
@@ -64,6 +65,7 @@ from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
 from policygen.model import labelled_namespace
 from policygen.violations import Action
+from policygen.workloads import with_api_defaults
 
 ENGINE = "kyverno-cel"
 GROUP = "policies.kyverno.io"
@@ -166,6 +168,8 @@ class ValidatingPolicySet(PolicySet):
         #: with its name (namespace/matcher.go), and namespaceObject is null
         self.cli = False
         self._responses: Memo[tuple[str, bytes], Response] = Memo(MEMO_SIZE)
+        #: the MutatingPolicies Kyverno's mutating webhook applies first
+        self.mutating: MutatingPolicySet | None = None
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
@@ -173,6 +177,46 @@ class ValidatingPolicySet(PolicySet):
         for doc in documents:
             out._add(doc)
         return out
+
+    @classmethod
+    def load_admission(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
+        """A bundle's policies as admission runs them: the MutatingPolicies
+        in Kyverno's mutating webhook, then the ValidatingPolicies."""
+        mutating = [d for d in documents if d.get("kind") == "MutatingPolicy"]
+        out = ValidatingPolicySet.load([d for d in documents if d.get("kind") != "MutatingPolicy"])
+        assert isinstance(out, ValidatingPolicySet)
+        if mutating:
+            loaded = MutatingPolicySet.load(mutating)
+            assert isinstance(loaded, MutatingPolicySet)
+            out.mutating = loaded
+        return out
+
+    def admit(
+        self,
+        obj: Mapping[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        subresource: str,
+    ) -> dict[str, Any] | Rejection:
+        """Kyverno's mutating webhook: every MutatingPolicy in turn; one that
+        errs under ``failurePolicy: Fail`` rejects the request. The API
+        server defaults the object the webhook patched. An unknown
+        namespace is left to the validating policies to report."""
+        if self.mutating is None:
+            return dict(obj)
+        current = with_api_defaults(dict(obj))
+        try:
+            final, responses = self.mutating.mutate(current, namespace, ns_obj, operation)
+        except NamespaceUnknown:
+            return current
+        for entry, response in responses:
+            if response is None or response.status != "error":
+                continue
+            policy = self.mutating.policies[entry.key]
+            if policy.spec.get("failurePolicy", "Fail") == "Fail":
+                return Rejection(policy, f"policy {policy.name} failed: {response.message}")
+        return with_api_defaults(final)
 
     @classmethod
     def load_for_cli(
@@ -718,7 +762,7 @@ class KyvernoCelEngine(VapEngine):
     per_rule = True  # a policy's message names its first offending container
 
     def __init__(self) -> None:
-        self._cache = PolicyCache(ENGINE, ValidatingPolicySet.load, lambda _: None)
+        self._cache = PolicyCache(ENGINE, ValidatingPolicySet.load_admission, lambda _: None)
 
 
 # --- validate.cel in kyverno.io/v1 ClusterPolicies ----------------------------
@@ -910,7 +954,7 @@ class MutatingPolicySet(ValidatingPolicySet):
                 self._compile(expr, f"{self.KIND}/{name}")
             self.policies[key] = Policy(
                 name,
-                name,
+                str((meta.get("annotations") or {}).get("policygen.dev/rule", name)),
                 one,
                 any("namespaceObject" in reads(e)[0] for e in expressions),
                 activation_paths(expressions),

@@ -14,6 +14,15 @@ a default, when that errs). An evaluation error follows ``failurePolicy``
 (Fail: the request is rejected with the error). ``validationActions``
 Deny/Warn/Audit map onto deny/warn/audit. Anything else (paramKind,
 authorizer, auditAnnotations) is refused.
+
+MutatingAdmissionPolicies (v1, v1beta1) run first, as the API server orders
+admission (mutating, then validating; plugin/policy/mutating/dispatcher.go):
+each binding whose policy matches, past its matchConditions, applies the
+policy's mutations in order (an apply configuration merged as server-side
+apply merges it, or a JSON patch, ``_cel_mutation``), the object defaulted
+again after each; a policy with ``reinvocationPolicy: IfNeeded`` runs once
+more when any mutation ran. A mutation that fails under ``failurePolicy:
+Fail`` rejects the request before any validation.
 """
 
 from __future__ import annotations
@@ -27,6 +36,13 @@ from typing import Any, cast
 
 from policygen.config import Config, LabelSelector
 from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
+from policygen.engines._cel_mutation import (
+    MutationError,
+    Unsupported,
+    apply_configuration,
+    apply_json_patch,
+    rewrite_construction,
+)
 from policygen.engines._cel_reads import ROOTS, activation_paths
 from policygen.engines._kube import cluster_scoped, gvr
 from policygen.engines._projection import Path, project
@@ -45,6 +61,19 @@ POLICY_FIELDS = {
     "variables",
     "validations",
 }
+#: MutatingAdmissionPolicy: the API versions read and the spec fields (all
+#: but paramKind, which is refused)
+MUTATING_API_VERSIONS = ("admissionregistration.k8s.io/v1", "admissionregistration.k8s.io/v1beta1")
+MUTATING_FIELDS = {
+    "failurePolicy",
+    "matchConstraints",
+    "matchConditions",
+    "variables",
+    "mutations",
+    "reinvocationPolicy",
+}
+#: patchType → the field holding its expression
+PATCH_FIELDS = {"ApplyConfiguration": "applyConfiguration", "JSONPatch": "jsonPatch"}
 #: The CEL libraries both the API server's base environment and Kyverno's
 #: (pkg/cel/compiler/env.go) enable and cel-expr-python has: optional types
 #: (``.?``, ``orValue``, ``optional.of``), lists, sets, math, encoders,
@@ -209,6 +238,32 @@ class Binding:
     match: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class Patch:
+    """One mutation: its patchType and its expression, typed construction
+    rewritten into map literals (``_cel_mutation.rewrite_construction``)."""
+
+    kind: str  # ApplyConfiguration | JSONPatch
+    expression: str
+
+
+@dataclass
+class Mutator:
+    """A MutatingAdmissionPolicy."""
+
+    policy: Policy
+    patches: list[Patch]
+    reinvoke: bool  # reinvocationPolicy: IfNeeded
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A request refused in the mutating phase: validation never runs."""
+
+    policy: Policy
+    message: str
+
+
 class PolicySet:
     #: How errors name the engine and the policy kind (a subclass evaluates
     #: Kyverno's ValidatingPolicy through this one).
@@ -220,6 +275,9 @@ class PolicySet:
     def __init__(self) -> None:
         self.policies: dict[str, Policy] = {}
         self.bindings: list[Binding] = []
+        self.mutators: dict[str, Mutator] = {}
+        #: MutatingAdmissionPolicyBindings (no validationActions: actions empty)
+        self.mutator_bindings: list[Binding] = []
         self.cel = Cel(self.ENGINE, self.EXTRA_VARIABLES, self._functions())
         self._memo: Memo[tuple[str, bytes], Any] = Memo(MEMO_SIZE)
         self._outcomes: Memo[tuple[str, bytes], list[str] | CelError | None] = Memo(MEMO_SIZE)
@@ -250,6 +308,8 @@ class PolicySet:
                     name, str(rule), spec, reads_namespace, activation_paths(expressions)
                 )
                 out.policies[name] = policy
+            elif kind in ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"):
+                out._add_mutating(doc)
             elif kind == "ValidatingAdmissionPolicyBinding":
                 if spec.get("paramRef"):
                     raise UnsupportedConstruct(cls.ENGINE, f"{name}.spec.paramRef", "params")
@@ -264,6 +324,48 @@ class PolicySet:
                 )
         return out
 
+    def _add_mutating(self, doc: Mapping[str, Any]) -> None:
+        kind = str(doc.get("kind"))
+        name = str((doc.get("metadata") or {}).get("name", ""))
+        spec = doc.get("spec") or {}
+        if doc.get("apiVersion") not in MUTATING_API_VERSIONS:
+            raise UnsupportedConstruct(self.ENGINE, f"{kind}/{name}", str(doc.get("apiVersion")))
+        if kind == "MutatingAdmissionPolicyBinding":
+            if spec.get("paramRef"):
+                raise UnsupportedConstruct(self.ENGINE, f"{name}.spec.paramRef", "params")
+            self.mutator_bindings.append(
+                Binding(name, str(spec.get("policyName", "")), [], spec.get("matchResources") or {})
+            )
+            return
+        extra = set(spec) - MUTATING_FIELDS
+        if extra:
+            raise UnsupportedConstruct(self.ENGINE, f"{name}.spec.{sorted(extra)[0]}", "field")
+        patches = []
+        for i, mutation in enumerate(spec.get("mutations") or []):
+            at = f"{name}.spec.mutations[{i}]"
+            patch_type = str(mutation.get("patchType", ""))
+            if patch_type not in PATCH_FIELDS:
+                raise UnsupportedConstruct(self.ENGINE, f"{at}.patchType", patch_type)
+            expression = str((mutation.get(PATCH_FIELDS[patch_type]) or {}).get("expression", ""))
+            try:
+                rewritten, _ = rewrite_construction(expression)
+            except Unsupported as exc:
+                raise UnsupportedConstruct(self.ENGINE, at, str(exc)) from None
+            patches.append(Patch(patch_type, rewritten))
+        rule = (doc["metadata"].get("annotations") or {}).get("policygen.dev/rule", name)
+        expressions = _expressions(spec) + [p.expression for p in patches]
+        for expr in expressions:
+            self.cel.compile(expr, f"MutatingAdmissionPolicy/{name}")
+        policy = Policy(
+            name,
+            str(rule),
+            spec,
+            any("namespaceObject" in reads(e)[0] for e in expressions),
+            activation_paths(expressions),
+        )
+        reinvoke = spec.get("reinvocationPolicy", "Never") == "IfNeeded"
+        self.mutators[name] = Mutator(policy, patches, reinvoke)
+
     def review(
         self,
         obj: Mapping[str, Any],
@@ -272,9 +374,134 @@ class PolicySet:
         operation: str,
         subresource: str,
     ) -> list[tuple[Policy, Action, str]]:
-        """(policy, action, message) for each failed validation."""
-        verdicts = self.verdicts(obj, namespace, ns_obj, operation, subresource)
+        """(policy, action, message) for each failed validation, on the
+        object as the mutating phase left it; a request the mutating phase
+        rejected gets only that rejection."""
+        mutated = self.admit(obj, namespace, ns_obj, operation, subresource)
+        if isinstance(mutated, Rejection):
+            return [(mutated.policy, "deny", mutated.message)]
+        verdicts = self.verdicts(mutated, namespace, ns_obj, operation, subresource)
         return [failure for _, failures in verdicts for failure in failures]
+
+    def admit(
+        self,
+        obj: Mapping[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        subresource: str,
+    ) -> dict[str, Any] | Rejection:
+        """The mutating phase: the object after every MutatingAdmissionPolicy
+        that applies, or the rejection of the first that failed under
+        ``failurePolicy: Fail``. Without mutating policies, the object."""
+        if not self.mutator_bindings:
+            return dict(obj)
+        current = with_api_defaults(dict(obj))
+        if cluster_scoped(str(current.get("apiVersion", "")), str(current.get("kind", ""))):
+            namespace = ""
+        invoked: list[Binding] = []  # IfNeeded policies run so far
+        reinvoke: list[Binding] = []
+        dirty = False
+        for binding in self.mutator_bindings:
+            outcome = self._mutate(binding, current, namespace, ns_obj, operation, subresource)
+            if isinstance(outcome, Rejection):
+                return outcome
+            if outcome is None:
+                continue
+            patched, ran = outcome
+            dirty = dirty or ran
+            if patched != current:
+                # dispatcher.go: a change makes the earlier IfNeeded policies due again
+                reinvoke += invoked
+                invoked = []
+            current = patched
+            if self.mutators[binding.policy].reinvoke:
+                invoked.append(binding)
+        if dirty:
+            # a mutation ran (the object is dirty): the admission chain
+            # reinvokes, once, the IfNeeded policies invoked so far
+            reinvoke += invoked
+        for binding in self.mutator_bindings:
+            if binding not in reinvoke:
+                continue
+            outcome = self._mutate(binding, current, namespace, ns_obj, operation, subresource)
+            if isinstance(outcome, Rejection):
+                return outcome
+            if outcome is not None:
+                current = outcome[0]
+        return current
+
+    def _mutate(
+        self,
+        binding: Binding,
+        obj: dict[str, Any],
+        namespace: str,
+        ns_obj: Mapping[str, Any] | None,
+        operation: str,
+        subresource: str,
+    ) -> tuple[dict[str, Any], bool] | Rejection | None:
+        """One binding's invocation: (the object, whether a mutation ran),
+        a rejection, or None when its policy does not apply."""
+        mutator = self.mutators.get(binding.policy)
+        if mutator is None:
+            raise UnsupportedConstruct(self.ENGINE, f"binding {binding.name}", "no such policy")
+        policy = mutator.policy
+        spec = policy.spec
+        try:
+            if not _matches(
+                spec.get("matchConstraints") or {}, obj, namespace, ns_obj, operation, subresource
+            ):
+                return None
+            if binding.match and not _matches(
+                binding.match, obj, namespace, ns_obj, operation, subresource, narrowing=True
+            ):
+                return None
+            if ns_obj is None and policy.reads_namespace:
+                raise NamespaceUnknown(namespace)
+        except NamespaceUnknown:
+            return None  # the validating policies report the unknown namespace
+        fail = spec.get("failurePolicy", "Fail") == "Fail"
+        where = f"MutatingAdmissionPolicy/{policy.name}"
+        activation: dict[str, Any] = {
+            "object": obj,
+            "oldObject": None,
+            "request": admission_request(obj, namespace, operation, subresource),
+            "namespaceObject": labelled_namespace(ns_obj, namespace)
+            if ns_obj is not None
+            else None,
+            "variables": {},
+        }
+        activation, placeholder = without_nul(activation)  # the binding cuts at NUL
+        try:
+            for condition in spec.get("matchConditions") or []:
+                at = f"{where} matchCondition {condition['name']}"
+                if self._eval(condition["expression"], activation, at) is not True:
+                    return None
+        except CelError as exc:
+            return Rejection(policy, f"policy {policy.name} failed: {exc}") if fail else None
+        activation["variables"] = self._variables(policy, activation, where)
+        current, ran, errors = obj, False, []
+        for i, patch in enumerate(mutator.patches):
+            at = f"{where} mutations[{i}]"
+            try:
+                value = _restore(self._eval(patch.expression, activation, at), placeholder)
+                if patch.kind == "JSONPatch":
+                    patched = apply_json_patch(current, value)
+                else:
+                    patched = apply_configuration(current, value)
+            except (CelError, MutationError) as exc:
+                errors.append(str(exc))  # the dispatcher goes on with the next mutation
+                continue
+            except Unsupported as exc:
+                raise UnsupportedConstruct(self.ENGINE, at, str(exc)) from None
+            # the API server defaults the patched object before the next step
+            current, ran = with_api_defaults(patched), True
+            swapped, _ = without_nul({"object": current}, placeholder)
+            activation = {**activation, "object": swapped["object"]}
+            activation["variables"] = self._variables(policy, activation, where)
+        if errors and fail:
+            return Rejection(policy, f"policy {policy.name} failed: {'; '.join(errors)}")
+        return current, ran
 
     def verdicts(
         self,
@@ -533,13 +760,18 @@ NUL = "\x00"
 PLACEHOLDERS = tuple(chr(c) for c in range(0xE000, 0xE010))
 
 
-def without_nul(activation: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def without_nul(
+    activation: dict[str, Any], placeholder: str | None = None
+) -> tuple[dict[str, Any], str | None]:
     """The activation with NUL replaced by a character it does not hold
-    (and that character), or unchanged (and None) when it has no NUL."""
+    (and that character), or unchanged (and None) when it has no NUL.
+    ``placeholder``: the one an earlier call chose, kept (or None: none
+    was needed then, and a NUL now is left as it is)."""
     strings = list(_strings(activation))
     if not any(NUL in text for text in strings):
-        return activation, None
-    placeholder = next(p for p in PLACEHOLDERS if not any(p in text for text in strings))
+        return activation, placeholder
+    if placeholder is None:
+        placeholder = next(p for p in PLACEHOLDERS if not any(p in text for text in strings))
 
     def swap(node: Any) -> Any:
         if isinstance(node, str):
@@ -551,6 +783,20 @@ def without_nul(activation: dict[str, Any]) -> tuple[dict[str, Any], str | None]
         return node
 
     return swap(activation), placeholder
+
+
+def _restore(value: Any, placeholder: str | None) -> Any:
+    """A value CEL computed with NUL's stand-in given NUL back (a patch
+    copies names and images from the object)."""
+    if placeholder is None:
+        return value
+    if isinstance(value, str):
+        return value.replace(placeholder, NUL)
+    if isinstance(value, dict):
+        return {_restore(k, placeholder): _restore(v, placeholder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore(v, placeholder) for v in value]
+    return value
 
 
 def _strings(node: Any) -> Iterator[str]:

@@ -24,8 +24,10 @@ from policygen.violations import MESSAGES
 from policygen.workloads import CONTAINER_LISTS, VOLUMES, policy_field
 from policygen.yamlio import dump
 
-#: config action → validationActions entry
-VALIDATION_ACTIONS = {"deny": "Deny", "warn": "Warn", "audit": "Audit"}
+#: config action → validationActions entry; under ``mutate`` the pull-policy
+#: validation still denies what the mutation cannot reach (ephemeral
+#: containers, image volumes)
+VALIDATION_ACTIONS = {"deny": "Deny", "warn": "Warn", "audit": "Audit", "mutate": "Deny"}
 #: rule → the name of its policy and file
 POLICY_NAMES = {"digest": "digest", "pullPolicy": "pull-policy", "registries": "registries"}
 
@@ -49,6 +51,26 @@ RESOURCE_RULES = [
         "resources": ["cronjobs", "jobs"],
     },
 ]
+
+
+#: The API version of MutatingAdmissionPolicy and its binding: v1 from
+#: Kubernetes 1.36 (KEP-3962); v1beta1 (1.34, feature gate) and v1alpha1
+#: (1.32) are what older clusters serve.
+MUTATING_API_VERSION = "admissionregistration.k8s.io/v1"
+MUTATING_API_VERSIONS = (
+    "admissionregistration.k8s.io/v1",
+    "admissionregistration.k8s.io/v1beta1",
+)
+#: The container lists ``mutate`` sets to Always (model.MUTATED_LISTS):
+#: ephemeral containers arrive through a subresource the mutation does not
+#: match, image volumes are not mutated.
+MUTATED_LISTS = ("containers", "initContainers")
+
+
+def mutated_resource_rules() -> list[dict[str, Any]]:
+    """The resources the mutation matches: the validation's, without
+    ``pods/ephemeralcontainers``."""
+    return [{**r, "resources": [x for x in r["resources"] if "/" not in x]} for r in RESOURCE_RULES]
 
 
 def q(text: str) -> str:
@@ -333,3 +355,67 @@ def render_policies(config: Config, template: str) -> dict[str, str]:
             message=message(rule, config),
         )
     return files
+
+
+# --- mutation ------------------------------------------------------------------
+
+
+def _typed(path: tuple[str, ...], fields: str) -> str:
+    """``Object.a.b{fields}``: a typed object of an apply configuration,
+    named by its field path from the root, as the API server requires."""
+    return ".".join(("Object", *path)) + "{" + fields + "}"
+
+
+def _lists_always(base: tuple[str, ...]) -> str:
+    """The fields of a pod spec at ``base`` (a path from ``object``) that set
+    ``imagePullPolicy: Always`` on each container of the mutated lists, by
+    name (containers are a list-map keyed by name, so the apply merges into
+    each); a list the object lacks is left absent."""
+    fields = []
+    source = "object." + ".".join(base)
+    for list_name in MUTATED_LISTS:
+        item = _typed((*base, list_name), 'name: c.name, imagePullPolicy: "Always"')
+        fields.append(
+            f"?{list_name}: has({source}.{list_name}) "
+            f"? optional.of({source}.{list_name}.map(c, {item})) : optional.none()"
+        )
+    return ", ".join(fields)
+
+
+def _wrapped(path: tuple[str, ...], done: tuple[str, ...] = ()) -> str:
+    """The apply configuration that reaches the pod spec at ``path``, each
+    object on the way typed by its path (``Object{spec: Object.spec{…}}``)."""
+    if len(done) == len(path):
+        return _typed(done, _lists_always(path))
+    field = path[len(done)]
+    return _typed(done, f"{field}: {_wrapped(path, (*done, field))}")
+
+
+def apply_pull_always() -> str:
+    """One ApplyConfiguration expression for every matched kind: the Pod's
+    own spec, a CronJob's job template, or any other controller's
+    template."""
+    return (
+        f"object.kind == 'Pod' ? {_wrapped(('spec',))} : "
+        f"(object.kind == 'CronJob' ? "
+        f"{_wrapped(('spec', 'jobTemplate', 'spec', 'template', 'spec'))} : "
+        f"{_wrapped(('spec', 'template', 'spec'))})"
+    )
+
+
+def render_mutation(config: Config, template: str, api_version: str) -> str:
+    """The mutating policy of ``pullPolicy: mutate`` as ``api_version``: the
+    same scope as the validation (matchConditions, namespaceSelector), one
+    apply configuration."""
+    selector = config.spec.scope.namespaceSelector
+    return render(
+        template,
+        api_version=api_version,
+        name=f"{config.name}-pull-always",
+        resource_rules=dump(mutated_resource_rules()),
+        namespace_selector=""
+        if selector.empty
+        else dump(selector.model_dump(exclude_defaults=True)),
+        match_conditions=dump(match_conditions(config, "pullPolicy")),
+        expression=apply_pull_always(),
+    )

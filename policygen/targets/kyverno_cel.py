@@ -6,8 +6,13 @@ the scope selector is the matchConstraints' namespaceSelector, tenants and
 exemptions are written into the CEL. The CEL parses images with the
 distribution grammar rather than Kyverno's ``parseImageReference``, which
 follows go-containerregistry (``index.docker.io``, and references the API
-server refuses). ``pullPolicy: mutate`` is refused by the config for this
-target: policygen does not emit MutatingPolicy yet.
+server refuses).
+
+``pullPolicy: mutate`` adds a ``policies.kyverno.io/v1`` MutatingPolicy with
+the same apply configuration as the vap target's MutatingAdmissionPolicy:
+Kyverno's mutating webhook runs before its validating one, so the
+pull-policy ValidatingPolicy then denies only what the mutation cannot
+reach (ephemeral containers, image volumes).
 """
 
 from __future__ import annotations
@@ -15,20 +20,25 @@ from __future__ import annotations
 import datetime as dt
 
 from policygen.config import Config
-from policygen.targets._cel import render_policies
+from policygen.targets._cel import render_mutation, render_policies
+
+MUTATING_POLICY_API_VERSION = "policies.kyverno.io/v1"
 
 
 class KyvernoCelTarget:
     name = "kyverno-cel"
-    description = "Kyverno ValidatingPolicies (policies.kyverno.io/v1, CEL)"
+    description = "Kyverno CEL policies (policies.kyverno.io/v1)"
 
     def unsupported(self, config: Config) -> str | None:
-        if config.spec.rules.pullPolicy.action == "mutate":
-            return "cannot mutate (policygen does not emit MutatingPolicy yet)"
-        return None
+        return None  # every rule and action, mutate included
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
-        return render_policies(config, "kyverno-cel/policy.yaml.j2")
+        files = render_policies(config, "kyverno-cel/policy.yaml.j2")
+        if config.spec.rules.pullPolicy.action == "mutate":
+            files["mutate-pull-policy.yaml"] = render_mutation(
+                config, "kyverno-cel/mutating.yaml.j2", MUTATING_POLICY_API_VERSION
+            )
+        return files
 
 
 TARGET = KyvernoCelTarget()

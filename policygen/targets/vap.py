@@ -1,11 +1,17 @@
-"""Native ``admissionregistration.k8s.io/v1`` ValidatingAdmissionPolicies.
+"""Native ``admissionregistration.k8s.io/v1`` admission policies.
 
-One policy and one binding per rule, with the CEL of ``targets/_cel.py``.
-Scope globs, exclusions and digest opt-in namespaces are matchConditions;
-the scope selector is the binding's namespaceSelector; tenants and
-exemptions are written into the CEL. ``pullPolicy: mutate`` is refused by
-the config for this target: MutatingAdmissionPolicy is not GA. Policies
-match ``pods/ephemeralcontainers`` only when it is listed.
+One ValidatingAdmissionPolicy and one binding per rule, with the CEL of
+``targets/_cel.py``. Scope globs, exclusions and digest opt-in namespaces
+are matchConditions; the scope selector is the binding's namespaceSelector;
+tenants and exemptions are written into the CEL. Policies match
+``pods/ephemeralcontainers`` only when it is listed.
+
+``pullPolicy: mutate`` adds a MutatingAdmissionPolicy and binding
+(``admissionregistration.k8s.io/v1``, stable in Kubernetes 1.36, KEP-3962)
+that sets ``imagePullPolicy: Always`` on containers and init containers
+with an apply configuration; the API server runs it before validation, so
+the pull-policy ValidatingAdmissionPolicy then denies only what it cannot
+reach (ephemeral containers, image volumes), as the model does.
 """
 
 from __future__ import annotations
@@ -13,20 +19,34 @@ from __future__ import annotations
 import datetime as dt
 
 from policygen.config import Config
-from policygen.targets._cel import render_policies
+from policygen.targets._cel import (
+    MUTATING_API_VERSION,
+    MUTATING_API_VERSIONS,
+    render_mutation,
+    render_policies,
+)
 
 
 class VapTarget:
     name = "vap"
-    description = "Kubernetes ValidatingAdmissionPolicies (admissionregistration.k8s.io/v1)"
+    description = "Kubernetes admission policies (admissionregistration.k8s.io/v1)"
+
+    def __init__(self, mutating_api_version: str = MUTATING_API_VERSION) -> None:
+        if mutating_api_version not in MUTATING_API_VERSIONS:
+            raise ValueError(f"no MutatingAdmissionPolicy in {mutating_api_version}")
+        #: the MutatingAdmissionPolicy version to emit (v1beta1 for 1.34–1.35)
+        self.mutating_api_version = mutating_api_version
 
     def unsupported(self, config: Config) -> str | None:
-        if config.spec.rules.pullPolicy.action == "mutate":
-            return "cannot mutate (MutatingAdmissionPolicy is not GA)"
-        return None
+        return None  # every rule and action, mutate included (Kubernetes 1.36)
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
-        return render_policies(config, "vap/policy.yaml.j2")
+        files = render_policies(config, "vap/policy.yaml.j2")
+        if config.spec.rules.pullPolicy.action == "mutate":
+            files["mutate-pull-policy.yaml"] = render_mutation(
+                config, "vap/mutating.yaml.j2", self.mutating_api_version
+            )
+        return files
 
 
 TARGET = VapTarget()

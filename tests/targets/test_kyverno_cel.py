@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import yaml
 
 from policygen import config
-from policygen.errors import ConfigError
 from policygen.targets import kyverno_cel
 from tests.conftest import EXAMPLE, NOW
 
@@ -51,12 +49,31 @@ def test_actions_and_scope_selector() -> None:
     assert spec["matchConstraints"]["namespaceSelector"] == {"matchLabels": {"tier": "prod"}}
 
 
-def test_mutate_is_refused_for_kyverno_cel() -> None:
+def test_mutate_adds_a_mutating_policy_matching_controllers_directly() -> None:
     text = EXAMPLE.read_text().replace(
         "      action: deny\n    registries", "      action: mutate\n    registries"
     )
-    with pytest.raises(ConfigError) as info:
-        config.parse(text, "c.yaml", today=NOW)
-    assert "target kyverno-cel cannot mutate (policygen does not emit MutatingPolicy yet)" in str(
-        info.value
+    found = docs(config.parse(text, "c.yaml", today=NOW))
+    assert [(d["apiVersion"], d["kind"], d["metadata"]["name"]) for d in found][-1] == (
+        "policies.kyverno.io/v1",
+        "MutatingPolicy",
+        "acme-pull-always",
     )
+    spec = found[-1]["spec"]
+    pull = next(d for d in found if d["metadata"]["name"] == "acme-pull-policy")
+    assert pull["spec"]["validationActions"] == ["Deny"]
+    # autogen would wrap the Pod apply configuration a second time
+    assert spec["autogen"] == {
+        "podControllers": {"controllers": []},
+        "mutatingAdmissionPolicy": {"enabled": False},
+    }
+    assert spec["reinvocationPolicy"] == "IfNeeded"
+    resources = {r for rule in spec["matchConstraints"]["resourceRules"] for r in rule["resources"]}
+    assert "pods/ephemeralcontainers" not in resources
+    assert {"pods", "deployments", "cronjobs"} <= resources
+    (mutation,) = spec["mutations"]
+    assert mutation["patchType"] == "ApplyConfiguration"
+    # the same apply configuration as the vap target's
+    from policygen.targets._cel import apply_pull_always
+
+    assert mutation["applyConfiguration"]["expression"] == apply_pull_always()

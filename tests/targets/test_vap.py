@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from policygen import config, imageref
 from policygen.engines.vap import Cel
-from policygen.errors import ConfigError
 from policygen.targets import vap
 from policygen.targets._cel import parse_stages
 from tests.conftest import EXAMPLE, NOW
@@ -78,13 +77,56 @@ def test_only_selector_tenants_read_the_namespace_object(example: config.Config)
     assert "namespaceObject" not in yaml.safe_dump(docs(example))
 
 
-def test_mutate_is_refused_for_vap() -> None:
+def mutate_config() -> config.Config:
     text = EXAMPLE.read_text().replace(
         "      action: deny\n    registries", "      action: mutate\n    registries"
     )
-    with pytest.raises(ConfigError) as info:
-        config.parse(text, "c.yaml", today=NOW)
-    assert "target vap cannot mutate (MutatingAdmissionPolicy is not GA)" in str(info.value)
+    return config.parse(text, "c.yaml", today=NOW)
+
+
+def test_mutate_adds_a_mutating_admission_policy_and_binding() -> None:
+    found = docs(mutate_config())
+    assert [(d["apiVersion"], d["kind"], d["metadata"]["name"]) for d in found][-2:] == [
+        ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy", "acme-pull-always"),
+        ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicyBinding", "acme-pull-always"),
+    ]
+    policy, binding = found[-2]["spec"], found[-1]["spec"]
+    # what the mutation cannot reach is still denied by the validation
+    pull = next(
+        d
+        for d in found
+        if (d["kind"], d["metadata"]["name"])
+        == ("ValidatingAdmissionPolicyBinding", "acme-pull-policy")
+    )
+    assert pull["spec"]["validationActions"] == ["Deny"]
+    assert policy["failurePolicy"] == "Fail"
+    assert policy["reinvocationPolicy"] == "IfNeeded"
+    resources = {
+        r for rule in policy["matchConstraints"]["resourceRules"] for r in rule["resources"]
+    }
+    # ephemeral containers are not mutated (model.MUTATED_LISTS)
+    assert "pods/ephemeralcontainers" not in resources
+    assert {"pods", "deployments", "cronjobs"} <= resources
+    assert [c["name"] for c in policy["matchConditions"]] == ["in-scope", "not-excluded"]
+    (mutation,) = policy["mutations"]
+    assert mutation["patchType"] == "ApplyConfiguration"
+    expression = mutation["applyConfiguration"]["expression"]
+    assert "ephemeralContainers" not in expression and "volumes" not in expression
+    assert binding == {"policyName": "acme-pull-always"}
+
+
+def test_the_mutating_api_version_is_a_parameter_of_rendering() -> None:
+    beta = vap.VapTarget("admissionregistration.k8s.io/v1beta1")
+    found = [d for t in beta.render(mutate_config(), NOW).values() for d in yaml.safe_load_all(t)]
+    assert {d["apiVersion"] for d in found if d["kind"].startswith("Mutating")} == {
+        "admissionregistration.k8s.io/v1beta1"
+    }
+    from policygen import apicheck
+
+    # v1beta1 is served from 1.34 (behind a feature gate until 1.36)
+    assert all(apicheck.object_errors(d) == [] for d in found)
+    with pytest.raises(ValueError, match="no MutatingAdmissionPolicy in admissionregistration"):
+        vap.VapTarget("admissionregistration.k8s.io/v2")
 
 
 def test_every_expression_compiles_without_tenants_or_exemptions() -> None:
