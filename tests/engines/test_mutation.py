@@ -324,3 +324,20 @@ def test_a_failing_kyverno_mutating_policy_rejects_the_request() -> None:
     ignore["spec"]["failurePolicy"] = "Ignore"
     got = ValidatingPolicySet.load_admission([ignore]).admit(pod("ns"), "ns", None, "CREATE", "")
     assert policies_of(got) == [("app", "IfNotPresent")]
+
+
+def test_a_v1beta1_bundle_mutates_alike_and_v1alpha1_is_refused(selectors: config.Config) -> None:
+    """What a 1.34–1.35 cluster serves (spec.versions will choose it)."""
+    import yaml
+
+    from policygen.targets.vap import VapTarget
+
+    rendered = VapTarget("admissionregistration.k8s.io/v1beta1").render(selectors, NOW)
+    docs = [d for text in rendered.values() for d in yaml.safe_load_all(text) if d]
+    got = PolicySet.load(docs).admit(pod(), "prod-a", NAMESPACES["prod-a"], "CREATE", "")
+    assert policies_of(got) == [("app", "Always")]
+    for doc in docs:
+        if doc["kind"].startswith("Mutating"):
+            doc["apiVersion"] = "admissionregistration.k8s.io/v1alpha1"
+    with pytest.raises(UnsupportedConstruct, match=r"admissionregistration\.k8s\.io/v1alpha1"):
+        PolicySet.load(docs)
