@@ -1,18 +1,19 @@
 """The bundle at issue #21's envelope: 1,000 tenants, each with two
 namespace globs and two registries, plus 200 exemptions. Kyverno and
 Gatekeeper objects stay small (tenants are data, not rules); the CEL
-targets are refused with the object, its size and the limit until they
-carry tenants as parameters or policies of their own."""
+targets split the registries rule into a policy per group of tenants, each
+holding its tenants as data. A config past what the API server takes is
+refused with the object, its size and the limit."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from policygen import apicheck, bundle
+from policygen import apicheck
 from policygen.apicheck import ObjectTooLarge
 from policygen.config import Config
-from policygen.targets import registry
+from policygen.targets import _cel, registry
 from tests import scale
 from tests.conftest import NOW
 
@@ -37,7 +38,7 @@ def sizes(cfg: Config, target: str) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("target", ["kyverno", "gatekeeper"])
+@pytest.mark.parametrize("target", ["kyverno", "kyverno-cel", "gatekeeper", "vap"])
 def test_every_object_fits_at_a_thousand_tenants(large: Config, target: str) -> None:
     for name, size in sizes(large, target).items():
         assert size < apicheck.SIZE_LIMIT, name
@@ -55,18 +56,36 @@ def test_kyverno_grows_by_bytes_per_tenant_not_kilobytes(large: Config, small: C
 
 
 @pytest.mark.parametrize("target", ["vap", "kyverno-cel"])
-def test_the_cel_targets_are_refused_with_size_and_limit(large: Config, target: str) -> None:
+def test_the_cel_targets_hold_a_hundred_tenants_a_policy(large: Config, target: str) -> None:
     files = registry()[target].render(large, NOW)
-    docs = {f"{target}/{rel}": list(yaml.safe_load_all(text)) for rel, text in files.items()}
-    with pytest.raises(ObjectTooLarge) as info:
-        apicheck.check_documents({k: [d for d in v if d] for k, v in docs.items()})
-    kind = "ValidatingAdmissionPolicy" if target == "vap" else "ValidatingPolicy"
-    assert f"{target}/registries.yaml: {kind}/scale-registries is " in str(info.value)
-    assert "over the 204,800-byte limit" in str(info.value)
+    policies = [
+        d for d in yaml.safe_load_all(files["registries.yaml"]) if "Binding" not in d["kind"]
+    ]
+    names = [p["metadata"]["name"] for p in policies]
+    # the namespaces of no tenant, then ten groups of a hundred tenants
+    assert names == ["scale-registries", *(f"scale-registries-{k:02d}" for k in range(1, 11))]
+    conditions = [c["name"] for c in policies[0]["spec"]["matchConditions"]]
+    assert conditions[2:] == [f"not-tenants-{k:02d}" for k in range(1, 11)]
+    first = {v["name"]: v["expression"] for v in policies[1]["spec"]["variables"]}
+    assert first["byName"].count("request.namespace.matches(") == 100
+    assert "t0099" in first["byName"] and "t0100" not in first["byName"]
+    if target == "vap":
+        bindings = [
+            d for d in yaml.safe_load_all(files["registries.yaml"]) if "Binding" in d["kind"]
+        ]
+        assert [b["spec"]["policyName"] for b in bindings] == names
+    # the other rules do not read tenants: one policy each, the same size
+    for rule in ("digest.yaml", "pull-policy.yaml"):
+        assert len([d for d in yaml.safe_load_all(files[rule]) if "Binding" not in d["kind"]]) == 1
 
 
-def test_build_refuses_rather_than_write(large: Config, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "scale.yaml"
-    path.write_text(scale.config_text(1000, 200))
-    with pytest.raises(ObjectTooLarge, match=r"kyverno-cel/registries\.yaml"):
-        bundle.render_bundle(large, path, NOW)
+def test_past_64_groups_the_policy_of_no_tenant_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 6,200 tenants at a hundred a group, made cheap by smaller groups
+    monkeypatch.setattr(_cel, "TENANTS_PER_POLICY", 2)
+    cfg = scale.load(scale.config_text(124, 0, targets=("vap",)), NOW)
+    registry()["vap"].render(cfg, NOW)  # 62 groups and 2 scope conditions fit
+    cfg = scale.load(scale.config_text(125, 0, targets=("vap",)), NOW)
+    with pytest.raises(ObjectTooLarge, match="65 matchConditions, over the API server's 64"):
+        registry()["vap"].render(cfg, NOW)

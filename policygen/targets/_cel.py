@@ -14,12 +14,20 @@ installed.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from policygen import globs, imageref
+from policygen.apicheck import ObjectTooLarge
 from policygen.config import Config, LabelSelector
 from policygen.render import render
-from policygen.targets._common import active_rules, alternation, exemptions_for, prefix_regex
+from policygen.targets._common import (
+    NOTHING,
+    active_rules,
+    alternation,
+    exemptions_for,
+    prefix_regex,
+)
 from policygen.violations import MESSAGES
 from policygen.workloads import CONTAINER_LISTS, VOLUMES, policy_field
 from policygen.yamlio import dump
@@ -215,8 +223,8 @@ def containers_expression() -> str:
     return " + ".join(parts)
 
 
-def selector_expression(selector: LabelSelector) -> str:
-    labels = "variables.labels"
+def selector_expression(selector: LabelSelector, labels: str = "variables.labels") -> str:
+    """CEL for a label selector over ``labels`` (a map expression)."""
     terms = [
         f"({q(k)} in {labels} && {labels}[{q(k)}] == {q(v)})"
         for k, v in sorted(selector.matchLabels.items())
@@ -234,15 +242,28 @@ def selector_expression(selector: LabelSelector) -> str:
     return "(" + (" && ".join(terms) or "true") + ")"
 
 
+def exemption_variables(config: Config, rule: str) -> list[dict[str, str]]:
+    """``exemptions``: the image regexes of the exemptions of ``rule`` whose
+    namespace globs take the request's namespace. Each namespace regex is a
+    constant (compiled once) tested once per request; each container is then
+    tested only against the few exemptions of its namespace."""
+    exemptions = exemptions_for(config, rule)
+    if not exemptions:
+        return []
+    picks = ", ".join(
+        f"request.namespace.matches({q(alternation(e['namespaces']))}) "
+        f"? {q(alternation(e['images']))} : ''"
+        for e in exemptions
+    )
+    return [{"name": "exemptions", "expression": f"[{picks}].filter(r, r != '')"}]
+
+
 def exempt_expression(config: Config, rule: str) -> str:
     """Whether container ``c`` is exempt from ``rule`` here: only a valid
     image is, by its normalised reference."""
-    terms = [
-        f"(c.valid == 'yes' && request.namespace.matches({q(alternation(e['namespaces']))}) "
-        f"&& c.key.matches({q(alternation(e['images']))}))"
-        for e in exemptions_for(config, rule)
-    ]
-    return "(" + (" || ".join(terms) or "false") + ")"
+    if not exemptions_for(config, rule):
+        return "false"
+    return "(c.valid == 'yes' && variables.exemptions.exists(r, c.key.matches(r)))"
 
 
 def message(rule: str, config: Config) -> str:
@@ -267,40 +288,117 @@ def message(rule: str, config: Config) -> str:
 
 
 def offending(rule: str, config: Config) -> str:
-    not_exempt = f"!{exempt_expression(config, rule)}"
+    """``bad``: the containers that break ``rule``. For registries, a
+    container passes under a shared entry, or under the own entries of every
+    tenant that owns the namespace (``variables.owners``, indices into
+    ``variables.tenantRegistries``); a namespace no tenant owns has the
+    shared entries only."""
+    exempt = exempt_expression(config, rule)
+    not_exempt = "" if exempt == "false" else f"!{exempt} && "
     if rule == "digest":
         # A small regex on the parsed digest: the whole reference was
         # already matched against the grammar once, in the parse stages.
         allowed = imageref.digest_regex(list(config.spec.rules.digest.algorithms))
         digest = "^@" + allowed.removeprefix("^")
         pinned = f"(c.valid == 'yes' && c.digest.matches({q(digest)}))"
-        return f"variables.images.filter(c, {not_exempt} && !{pinned})"
+        return f"variables.images.filter(c, {not_exempt}!{pinned})"
     if rule == "pullPolicy":
-        return f"variables.images.filter(c, {not_exempt} && c.policy != 'Always')"
-    shared = list(config.spec.rules.registries.allowed)
-    allowed_for_each = [
-        f"(!{_owns(t)} || {_under(shared + list(t.registries))})" for t in config.spec.tenants
-    ]
-    if not config.spec.tenants:
-        allowed = _under(shared)
-    else:
-        owned = " || ".join(_owns(t) for t in config.spec.tenants)
-        allowed = f"(({owned}) ? ({' && '.join(allowed_for_each)}) : {_under(shared)})"
-    return f"variables.images.filter(c, {not_exempt} && (c.valid != 'yes' || !{allowed}))"
+        return f"variables.images.filter(c, {not_exempt}c.policy != 'Always')"
+    shared = _under(list(config.spec.rules.registries.allowed))
+    return (
+        f"variables.images.filter(c, {not_exempt}(c.valid != 'yes' || !({shared}"
+        " || (size(variables.owners) > 0 && variables.owners.all(i, "
+        "variables.tenantRegistries[i].exists(p, (c.ref + '/').startsWith(p)))))))"
+    )
 
 
 def _under(entries: list[str]) -> str:
     return f"c.ref.matches({q(prefix_regex(entries))})"
 
 
-def _owns(tenant: Any) -> str:
-    terms = []
-    if tenant.namespaces:
-        regex = alternation([globs.to_regex(n) for n in tenant.namespaces])
-        terms.append(f"request.namespace.matches({q(regex)})")
-    if tenant.namespaceSelector is not None:
-        terms.append(selector_expression(tenant.namespaceSelector))
-    return "(" + " || ".join(terms) + ")"
+# --- tenants, a policy for each group of them -----------------------------------
+# The registries rule reads the tenants. Written into one expression they
+# grow it by kilobytes per tenant and its cost per container with their
+# number; instead each registries policy holds a group of tenants as data,
+# selects the request's owners once per request (one precompiled regex per
+# tenant), and tests each container against its owners' entries only.
+
+#: Tenants per registries policy, and the CEL their data may take in one:
+#: each keeps the policy far under the 100,000-code-point and 200 KiB limits
+#: and bounds the work of selecting a request's tenant.
+TENANTS_PER_POLICY = 100
+TENANT_DATA_BUDGET = 40_000
+#: matchConditions a policy may have (apiserver validation); the policy of
+#: the namespaces no tenant owns has one per tenant group.
+MAX_MATCH_CONDITIONS = 64
+#: The Namespace's labels, where a matchCondition reads them (matchConditions
+#: read no variables).
+INLINE_LABELS = f"({LABELS})"
+
+
+def _glob_regex(tenant: Any) -> str:
+    return alternation([globs.to_regex(n) for n in tenant.namespaces])
+
+
+def _tenant_data_size(tenant: Any) -> int:
+    return len(_glob_regex(tenant)) * 2 + sum(len(r) + 4 for r in tenant.registries) + 40
+
+
+def tenant_groups(config: Config) -> list[list[Any]]:
+    """The tenants in config order, cut into groups that each fit a policy."""
+    groups: list[list[Any]] = []
+    size = 0
+    for tenant in config.spec.tenants:
+        cost = _tenant_data_size(tenant)
+        if groups and len(groups[-1]) < TENANTS_PER_POLICY and size + cost <= TENANT_DATA_BUDGET:
+            groups[-1].append(tenant)
+            size += cost
+        else:
+            groups.append([tenant])
+            size = cost
+    return groups
+
+
+def owned_expression(group: list[Any], labels: str = INLINE_LABELS) -> str:
+    """Whether some tenant of ``group`` owns the request's namespace."""
+    regex = alternation([globs.to_regex(n) for t in group for n in t.namespaces])
+    terms = [f"request.namespace.matches({q(regex)})"] if regex != NOTHING else []
+    terms += [
+        selector_expression(t.namespaceSelector, labels)
+        for t in group
+        if t.namespaceSelector is not None
+    ]
+    return " || ".join(terms) or "false"
+
+
+def owner_variables(group: list[Any]) -> list[dict[str, str]]:
+    """``owners``: the indices (into ``tenantRegistries``) of the tenants of
+    ``group`` that own the request's namespace. Tenants' globs never
+    overlap (the config refuses it), so ``byName`` holds at most one true;
+    any number of tenants may also select it by labels."""
+    registries = ", ".join("[" + ", ".join(q(r + "/") for r in t.registries) + "]" for t in group)
+    by_name = ", ".join(
+        f"request.namespace.matches({q(_glob_regex(t))})" if t.namespaces else "false"
+        for t in group
+    )
+    out = [
+        {"name": "tenantRegistries", "expression": f"[{registries}]"},
+        {"name": "byName", "expression": f"[{by_name}]"},
+        {"name": "named", "expression": "variables.byName.indexOf(true)"},
+    ]
+    owners = "(variables.named >= 0 ? [variables.named] : [])"
+    selected = [(i, t) for i, t in enumerate(group) if t.namespaceSelector is not None]
+    if selected:
+        by_labels = ", ".join(
+            f"{selector_expression(t.namespaceSelector)} ? {i} : -1" for i, t in selected
+        )
+        out += [
+            {"name": "labels", "expression": LABELS},
+            {"name": "byLabels", "expression": f"[{by_labels}].filter(i, i >= 0)"},
+        ]
+        owners += " + variables.byLabels"
+    out.append({"name": "owners", "expression": owners})
+    return out
 
 
 def match_conditions(config: Config, rule: str) -> list[dict[str, str]]:
@@ -320,39 +418,84 @@ def match_conditions(config: Config, rule: str) -> list[dict[str, str]]:
     return conditions
 
 
-def rule_variables(config: Config, rule: str) -> list[dict[str, str]]:
-    """The variables a rule's policy needs, ending with ``bad``: the
-    offending containers."""
-    variables = [
+def parse_variables() -> list[dict[str, str]]:
+    return [
         {"name": "spec", "expression": SPEC},
         {"name": "containers", "expression": containers_expression()},
         *parse_stages(),
     ]
-    if rule == "registries" and any(t.namespaceSelector for t in config.spec.tenants):
-        # only tenants chosen by labels need the Namespace object
-        variables.append({"name": "labels", "expression": LABELS})
-    variables.append({"name": "bad", "expression": offending(rule, config)})
-    return variables
+
+
+@dataclass(frozen=True)
+class PolicyPart:
+    """One policy of a rule: its name suffix, matchConditions and variables."""
+
+    suffix: str
+    conditions: list[dict[str, str]]
+    variables: list[dict[str, str]]
+
+
+def rule_policies(config: Config, rule: str) -> list[PolicyPart]:
+    """The policies that enforce ``rule``: one, or for registries with more
+    tenants than one policy holds, one per tenant group (for the namespaces
+    its tenants own) and one for the namespaces of no tenant."""
+    conditions = match_conditions(config, rule)
+    common = [*parse_variables(), *exemption_variables(config, rule)]
+    bad = {"name": "bad", "expression": offending(rule, config)}
+    if rule != "registries":
+        return [PolicyPart("", conditions, [*common, bad])]
+    groups = tenant_groups(config)
+    nobody = [{"name": "owners", "expression": "[]"}]
+    if len(groups) <= 1:
+        owners = owner_variables(groups[0]) if groups else nobody
+        return [PolicyPart("", conditions, [*common, *owners, bad])]
+    if len(conditions) + len(groups) > MAX_MATCH_CONDITIONS:
+        raise ObjectTooLarge(
+            f"{len(config.spec.tenants):,} tenants need {len(groups)} registries policies, "
+            "and the policy for namespaces of no tenant would need "
+            f"{len(conditions) + len(groups)} matchConditions, over the API server's "
+            f"{MAX_MATCH_CONDITIONS}"
+        )
+    width = len(str(len(groups)))
+    unowned = [
+        {"name": f"not-tenants-{k + 1:0{width}d}", "expression": f"!({owned_expression(g)})"}
+        for k, g in enumerate(groups)
+    ]
+    parts = [PolicyPart("", conditions + unowned, [*common, *nobody, bad])]
+    for k, group in enumerate(groups):
+        owned = {"name": "tenants", "expression": owned_expression(group)}
+        parts.append(
+            PolicyPart(
+                f"-{k + 1:0{width}d}",
+                [*conditions, owned],
+                [*common, *owner_variables(group), bad],
+            )
+        )
+    return parts
 
 
 def render_policies(config: Config, template: str) -> dict[str, str]:
     """One file per active rule, ``template`` filled with that rule's
-    envelope data and CEL: what every CEL-speaking target writes."""
+    envelope data and CEL for each of the rule's policies: what every
+    CEL-speaking target writes."""
     selector = config.spec.scope.namespaceSelector
     files = {}
     for rule in active_rules(config):
-        files[f"{POLICY_NAMES[rule]}.yaml"] = render(
-            template,
-            name=f"{config.name}-{POLICY_NAMES[rule]}",
-            rule=rule,
-            action=VALIDATION_ACTIONS[config.spec.rules.action(rule)],
-            resource_rules=dump(RESOURCE_RULES),
-            namespace_selector=""
-            if selector.empty
-            else dump(selector.model_dump(exclude_defaults=True)),
-            match_conditions=dump(match_conditions(config, rule)),
-            variables=dump(rule_variables(config, rule)),
-            message=message(rule, config),
+        files[f"{POLICY_NAMES[rule]}.yaml"] = "---\n".join(
+            render(
+                template,
+                name=f"{config.name}-{POLICY_NAMES[rule]}{part.suffix}",
+                rule=rule,
+                action=VALIDATION_ACTIONS[config.spec.rules.action(rule)],
+                resource_rules=dump(RESOURCE_RULES),
+                namespace_selector=""
+                if selector.empty
+                else dump(selector.model_dump(exclude_defaults=True)),
+                match_conditions=dump(part.conditions),
+                variables=dump(part.variables),
+                message=message(rule, config),
+            )
+            for part in rule_policies(config, rule)
         )
     return files
 

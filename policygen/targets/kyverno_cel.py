@@ -1,12 +1,14 @@
 """Kyverno's CEL policies: one ``policies.kyverno.io/v1`` ValidatingPolicy per
-rule (Kyverno 1.17 and later), with the CEL of ``targets/_cel.py``.
+rule (Kyverno 1.17 and later; the registries rule: per group of tenants),
+with the CEL of ``targets/_cel.py``.
 
 Scope globs, exclusions and digest opt-in namespaces are matchConditions,
 the scope selector is the matchConstraints' namespaceSelector, tenants and
-exemptions are written into the CEL. The CEL parses images with the
-distribution grammar rather than Kyverno's ``parseImageReference``, which
-follows go-containerregistry (``index.docker.io``, and references the API
-server refuses).
+exemptions are data in variables (a ValidatingPolicy has no parameters;
+the registries rule is a policy per group of tenants). The CEL parses images
+with the distribution grammar rather than Kyverno's ``parseImageReference``,
+which follows go-containerregistry (``index.docker.io``, and references the
+API server refuses).
 
 ``pullPolicy: mutate`` adds a ``policies.kyverno.io/v1`` MutatingPolicy with
 the same apply configuration as the vap target's MutatingAdmissionPolicy:

@@ -1,9 +1,10 @@
 """Native ``admissionregistration.k8s.io/v1`` admission policies.
 
-One ValidatingAdmissionPolicy and one binding per rule, with the CEL of
+One ValidatingAdmissionPolicy and one binding per rule (the registries rule:
+per group of tenants, see ``targets/_cel.py``), with the CEL of
 ``targets/_cel.py``. Scope globs, exclusions and digest opt-in namespaces
 are matchConditions; the scope selector is the binding's namespaceSelector;
-tenants and exemptions are written into the CEL. Policies match
+tenants and exemptions are data in variables. Policies match
 ``pods/ephemeralcontainers`` only when it is listed.
 
 ``pullPolicy: mutate`` adds a MutatingAdmissionPolicy and binding

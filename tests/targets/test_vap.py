@@ -54,6 +54,7 @@ def test_a_policy_and_a_binding_per_rule(example: config.Config) -> None:
         "domains",
         "refs",
         "images",
+        "exemptions",
         "bad",
     ]
     assert found[1]["spec"]["validationActions"] == ["Deny"]
