@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from policygen import globs, imageref
+from policygen import celcost, globs, imageref, overlap
 from policygen.apicheck import ObjectTooLarge
 from policygen.config import Config, LabelSelector
 from policygen.render import render
@@ -287,7 +287,7 @@ def message(rule: str, config: Config) -> str:
     return f"{head} + ' image \"' + {c}.image + '\"' + ({c}.valid == 'yes' ? {why} : {q(invalid)})"
 
 
-def offending(rule: str, config: Config) -> str:
+def offending(rule: str, config: Config, *, owners: bool = True) -> str:
     """``bad``: the containers that break ``rule``. For registries, a
     container passes under a shared entry, or under the own entries of every
     tenant that owns the namespace (``variables.owners``, indices into
@@ -305,6 +305,8 @@ def offending(rule: str, config: Config) -> str:
     if rule == "pullPolicy":
         return f"variables.images.filter(c, {not_exempt}c.policy != 'Always')"
     shared = _under(list(config.spec.rules.registries.allowed))
+    if not owners:  # the namespaces of no tenant (variables are typed: none read)
+        return f"variables.images.filter(c, {not_exempt}(c.valid != 'yes' || !{shared}))"
     return (
         f"variables.images.filter(c, {not_exempt}(c.valid != 'yes' || !({shared}"
         " || (size(variables.owners) > 0 && variables.owners.all(i, "
@@ -445,10 +447,11 @@ def rule_policies(config: Config, rule: str) -> list[PolicyPart]:
     if rule != "registries":
         return [PolicyPart("", conditions, [*common, bad])]
     groups = tenant_groups(config)
-    nobody = [{"name": "owners", "expression": "[]"}]
-    if len(groups) <= 1:
-        owners = owner_variables(groups[0]) if groups else nobody
-        return [PolicyPart("", conditions, [*common, *owners, bad])]
+    nobody = {"name": "bad", "expression": offending(rule, config, owners=False)}
+    if not groups:
+        return [PolicyPart("", conditions, [*common, nobody])]
+    if len(groups) == 1:
+        return [PolicyPart("", conditions, [*common, *owner_variables(groups[0]), bad])]
     if len(conditions) + len(groups) > MAX_MATCH_CONDITIONS:
         raise ObjectTooLarge(
             f"{len(config.spec.tenants):,} tenants need {len(groups)} registries policies, "
@@ -461,7 +464,7 @@ def rule_policies(config: Config, rule: str) -> list[PolicyPart]:
         {"name": f"not-tenants-{k + 1:0{width}d}", "expression": f"!({owned_expression(g)})"}
         for k, g in enumerate(groups)
     ]
-    parts = [PolicyPart("", conditions + unowned, [*common, *nobody, bad])]
+    parts = [PolicyPart("", conditions + unowned, [*common, nobody])]
     for k, group in enumerate(groups):
         owned = {"name": "tenants", "expression": owned_expression(group)}
         parts.append(
@@ -561,4 +564,111 @@ def render_mutation(config: Config, template: str, api_version: str) -> str:
         else dump(selector.model_dump(exclude_defaults=True)),
         match_conditions=dump(match_conditions(config, "pullPolicy")),
         expression=apply_pull_always(),
+    )
+
+
+# --- the requests whose cost policygen bounds ------------------------------------
+
+#: The envelope of the CEL cost bound (README "Limits"): images of one
+#: object (containers, init and ephemeral containers and image volumes
+#: together), the characters of each image, and the Namespace's labels.
+ENVELOPE_IMAGES = 32
+ENVELOPE_IMAGE_LENGTH = 1024
+ENVELOPE_LABELS = 64
+#: What the API server bounds itself: a namespace name (DNS label), a label
+#: key (253-character prefix, '/', 63) and value, a container or volume name,
+#: a pull policy, a kind.
+NAMESPACE_LENGTH = 63
+LABEL_KEY_LENGTH = 317
+LABEL_VALUE_LENGTH = 63
+NAME_LENGTH = 63
+PULL_POLICY_LENGTH = len("IfNotPresent")
+KIND_LENGTH = len("ReplicationController")
+
+
+def exemptions_per_namespace(config: Config, rule: str) -> int:
+    """At most how many of ``rule``'s exemptions can take one namespace: one
+    more than the most others an exemption's namespace globs can meet (a
+    set of exemptions that all take one namespace meet pairwise)."""
+    chosen = [e for e in config.spec.exemptions if rule in e.rules]
+    degree = [0] * len(chosen)
+    met = {(g, h) for g, _, h, _ in overlap.glob_pairs([list(e.namespaces) for e in chosen])}
+    for g, h in met:
+        degree[g] += 1
+        degree[h] += 1
+    return 1 + max(degree, default=0) if chosen else 0
+
+
+def _disjoint(a: LabelSelector, b: LabelSelector) -> bool:
+    """Whether no label set can satisfy both selectors (conservatively:
+    False unless one key's requirements exclude each other)."""
+
+    def allowed(s: LabelSelector) -> dict[str, set[str] | None]:
+        # key -> the values it may have (None: must be absent)
+        out: dict[str, set[str] | None] = {k: {v} for k, v in s.matchLabels.items()}
+        for req in s.matchExpressions:
+            if req.operator == "In":
+                have = out.get(req.key, set(req.values))
+                out[req.key] = None if have is None else have & set(req.values)
+            elif req.operator == "DoesNotExist":
+                out[req.key] = None if req.key not in out else set()
+        return out
+
+    left, right = allowed(a), allowed(b)
+    for key in left.keys() & right.keys():
+        x, y = left[key], right[key]
+        if (x is None) != (y is None) or (x is not None and y is not None and not x & y):
+            return True
+    return False
+
+
+def label_owners_per_namespace(config: Config) -> int:
+    """At most how many tenants of one group can select one namespace by
+    labels: one more than the most others a tenant's selector is not
+    disjoint from (such tenants are pairwise compatible)."""
+    worst = 0
+    for group in tenant_groups(config):
+        chosen = [t.namespaceSelector for t in group if t.namespaceSelector is not None]
+        for i, a in enumerate(chosen):
+            degree = sum(1 for j, b in enumerate(chosen) if i != j and not _disjoint(a, b))
+            worst = max(worst, 1 + degree)
+    return worst
+
+
+def cost_envelope(config: Config, rule: str) -> celcost.Envelope:
+    """The envelope's inputs as the CEL of ``rule``'s policies reads them."""
+    image = celcost.Str(ENVELOPE_IMAGE_LENGTH)
+    policy = celcost.Str(PULL_POLICY_LENGTH)
+    name = celcost.Str(NAME_LENGTH)
+    container = celcost.Rec({"name": name, "image": image, "imagePullPolicy": policy})
+    volume = celcost.Rec(
+        {"name": name, "image": celcost.Rec({"reference": image, "pullPolicy": policy})}
+    )
+    lists = {
+        **{n: celcost.Lst(ENVELOPE_IMAGES, container) for n in CONTAINER_LISTS},
+        VOLUMES: celcost.Lst(ENVELOPE_IMAGES, volume),
+    }
+    template = celcost.Rec({"spec": celcost.Rec(lists)})
+    spec = celcost.Rec(
+        {
+            **lists,
+            "template": template,
+            "jobTemplate": celcost.Rec({"spec": celcost.Rec({"template": template})}),
+        }
+    )
+    labels = celcost.Dict(
+        ENVELOPE_LABELS, celcost.Str(LABEL_KEY_LENGTH), celcost.Str(LABEL_VALUE_LENGTH)
+    )
+    return celcost.Envelope(
+        roots={
+            "object": celcost.Rec({"kind": celcost.Str(KIND_LENGTH), "spec": spec}),
+            "request": celcost.Rec({"namespace": celcost.Str(NAMESPACE_LENGTH)}),
+            "namespaceObject": celcost.Rec({"metadata": celcost.Rec({"labels": labels})}),
+        },
+        # Each list may hold the whole envelope, but together they hold it once.
+        variables={
+            "containers": ENVELOPE_IMAGES,
+            "exemptions": exemptions_per_namespace(config, rule),
+            "byLabels": label_owners_per_namespace(config),
+        },
     )
