@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from policygen import __version__, bundle, config
 from policygen.errors import EXIT_BUG, EXIT_INPUT, EXIT_NO, EXIT_OK, PolicygenError
@@ -31,7 +33,62 @@ EXIT_CODES_HELP = (
     "2 bad input or usage; 3 a bug in policygen."
 )
 
+#: Click's own signals (usage errors, exits), from whichever click typer uses:
+#: its own copy in recent typer (0.29 here), the click package in older ones.
+_CLICK_SIGNALS: tuple[type[BaseException], ...] = (
+    typer.Exit,
+    typer.Abort,
+    *(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
+)
+
+
+class _Edge(TyperGroup):
+    """The one error edge: every command's failure becomes one message on
+    stderr and one exit code here, so no command catches anything itself.
+
+    - a ``PolicygenError`` (bad input, a refusal, a stale bundle): each of its
+      problems on a line of its own, ``policygen: file:line:col: field:
+      message``, and the error's exit code (2, or 1 for a stale bundle, 3 for
+      an object policygen rendered wrong);
+    - an ``OSError`` (a full disk, a closed pipe): the environment said no,
+      exit 2 with what it said;
+    - anything else is a bug: exit 3, one line, no traceback unless
+      ``POLICYGEN_DEBUG`` is set.
+
+    Click's own exits (usage errors, ``typer.Exit``) pass through."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _CLICK_SIGNALS:
+            raise
+        except PolicygenError as exc:
+            for problem in exc.problems_text():
+                say(problem)
+            raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # click's main turns a closed pipe into exit 1
+                raise
+            raise typer.Exit(_environment_failed(exc)) from None
+        except Exception as exc:
+            raise typer.Exit(_bug(exc)) from None
+
+
+def say(line: str) -> None:
+    """One message to the user on stderr, named as policygen's once."""
+    print(f"policygen: {line}", file=sys.stderr)
+
+
+def _bug(exc: BaseException) -> int:
+    if os.environ.get("POLICYGEN_DEBUG"):
+        traceback.print_exception(exc)
+    with contextlib.suppress(OSError):
+        say(f"internal error (a bug, please report it): {type(exc).__name__}: {exc}")
+    return EXIT_BUG
+
+
 app = typer.Typer(
+    cls=_Edge,
     name="policygen",
     help="Admission policies that pin images by digest and pull them every time.\n\n"
     + EXIT_CODES_HELP,
@@ -75,11 +132,6 @@ def _now(value: str | None) -> dt.date:
         raise PolicygenError(f"--now: '{value}' is not a date (YYYY-MM-DD)") from None
 
 
-def _fail(exc: PolicygenError) -> NoReturn:
-    print(f"policygen: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
-    raise typer.Exit(exc.exit_code)
-
-
 @app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path(
@@ -91,21 +143,15 @@ def init(
     from policygen import atomic
 
     if path.exists() and not force:
-        _fail(PolicygenError(f"{path} exists; pass --force to overwrite it"))
-    try:
-        atomic.write_text(path, config.STARTER)
-    except PolicygenError as exc:
-        _fail(exc)
+        raise PolicygenError(f"{path} exists; pass --force to overwrite it")
+    atomic.write_text(path, config.STARTER)
     print(f"wrote {path}")
 
 
 @app.command()
 def validate(cfg: ConfigOpt = Path("policygen.yaml"), now: NowOpt = None) -> None:
     """Check the config; errors are reported as FILE:LINE:COL: field: message."""
-    try:
-        loaded = config.load(cfg, today=_now(now))
-    except PolicygenError as exc:
-        _fail(exc)
+    loaded = config.load(cfg, today=_now(now))
     print(
         f"{cfg}: ok ({len(loaded.spec.tenants)} tenants, {len(loaded.spec.exemptions)} exemptions)"
     )
@@ -127,17 +173,14 @@ def build(
     now: NowOpt = None,
 ) -> None:
     """Render the bundle: one folder per target, kustomizations and bundle.lock."""
-    try:
-        today = _now(now)
-        loaded = config.load(cfg, today=today)
-        rendered = bundle.render_bundle(loaded, cfg, today)
-        if check:
-            bundle.check(rendered, out)
-            print(f"{out}: up to date ({len(rendered.files)} files)")
-            return
-        bundle.write(rendered, out)
-    except PolicygenError as exc:
-        _fail(exc)
+    today = _now(now)
+    loaded = config.load(cfg, today=today)
+    rendered = bundle.render_bundle(loaded, cfg, today)
+    if check:
+        bundle.check(rendered, out)
+        print(f"{out}: up to date ({len(rendered.files)} files)")
+        return
+    bundle.write(rendered, out)
     for rel in rendered.files:
         print(f"wrote {out / rel}")
 
@@ -174,36 +217,33 @@ def test_command(
     from policygen.engines import EvalContext
     from policygen.prove import prove_config
 
-    try:
-        today = _now(now)
-        if show not in ("failed", "all", "none"):
-            raise PolicygenError(f"--show: '{show}' is not failed, all or none")
-        loaded = config.load(cfg, today=today)
-        ctx = EvalContext(today, bundle=bundle_dir)
-        counting = sys.stderr.isatty() if progress is None else progress
-        with (
-            _progress_bar("proving: {task.completed} objects done")
-            if counting
-            else contextlib.nullcontext(None)
-        ) as advance:
-            done = 0
+    today = _now(now)
+    if show not in ("failed", "all", "none"):
+        raise PolicygenError(f"--show: '{show}' is not failed, all or none")
+    loaded = config.load(cfg, today=today)
+    ctx = EvalContext(today, bundle=bundle_dir)
+    counting = sys.stderr.isatty() if progress is None else progress
+    with (
+        _progress_bar("proving: {task.completed} objects done")
+        if counting
+        else contextlib.nullcontext(None)
+    ) as advance:
+        done = 0
 
-            def told(now_done: int, total: int) -> None:
-                nonlocal done
-                if advance is not None:
-                    advance(now_done - done, total)
-                done = now_done
+        def told(now_done: int, total: int) -> None:
+            nonlocal done
+            if advance is not None:
+                advance(now_done - done, total)
+            done = now_done
 
-            proof = prove_config(
-                loaded,
-                ctx,
-                fixture_paths or [],
-                builtin=not no_builtin,
-                rego_engine=rego_engine,
-                progress=told,
-            )
-    except PolicygenError as exc:
-        _fail(exc)
+        proof = prove_config(
+            loaded,
+            ctx,
+            fixture_paths or [],
+            builtin=not no_builtin,
+            rego_engine=rego_engine,
+            progress=told,
+        )
     _print_proof(proof, show, rego_engine)
     if proof.failed:
         raise typer.Exit(EXIT_NO)
@@ -283,28 +323,23 @@ def report(
     from policygen.engines import EvalContext
     from policygen.prove import prove_config
 
-    try:
-        today = _now(now)
-        if fmt not in reporting.FORMATS:
-            raise PolicygenError(f"--format: '{fmt}' is not markdown or html")
-        loaded = config.load(cfg, today=today)
-        proof = prove_config(
-            loaded, EvalContext(today), fixture_paths or [], rego_engine=rego_engine
-        )
-        state = reporting.bundle_state(loaded, cfg, today, bundle_dir)
-        report_data = reporting.data(
-            loaded, cfg, today, proof, state, kubernetes=kubernetes, fail_within=fail_within
-        )
-        text = reporting.write(fmt, report_data)
-        if out is None:
-            sys.stdout.write(text)
-        else:
-            atomic.write_text(out, text)
-    except PolicygenError as exc:
-        _fail(exc)
+    today = _now(now)
+    if fmt not in reporting.FORMATS:
+        raise PolicygenError(f"--format: '{fmt}' is not markdown or html")
+    loaded = config.load(cfg, today=today)
+    proof = prove_config(loaded, EvalContext(today), fixture_paths or [], rego_engine=rego_engine)
+    state = reporting.bundle_state(loaded, cfg, today, bundle_dir)
+    report_data = reporting.data(
+        loaded, cfg, today, proof, state, kubernetes=kubernetes, fail_within=fail_within
+    )
+    text = reporting.write(fmt, report_data)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic.write_text(out, text)
     failures: list[str] = report_data["status"]["failures"]
     for failure in failures:
-        print(f"policygen: report: {failure}", file=sys.stderr)
+        say(f"report: {failure}")
     if failures:
         raise typer.Exit(EXIT_NO)
 
@@ -324,22 +359,19 @@ def node(
     from policygen import atomic
     from policygen import node as node_posture
 
-    try:
-        loaded = config.load(cfg, today=_now(now))
-        posture = node_posture.posture(loaded, kubernetes)
-        if not posture.fragment:
-            raise PolicygenError(
-                f"Kubernetes {kubernetes}: the kubelet has no credential verification "
-                f"for cached images ({posture.gate}); imagePullPolicy: Always at "
-                "admission is the only protection"
-            )
-        if out is None:
-            sys.stdout.write(posture.fragment)
-        else:
-            atomic.write_text(out, posture.fragment)
-    except PolicygenError as exc:
-        _fail(exc)
-    print(f"policygen: node: {posture.gate}; policy {posture.policy}", file=sys.stderr)
+    loaded = config.load(cfg, today=_now(now))
+    posture = node_posture.posture(loaded, kubernetes)
+    if not posture.fragment:
+        raise PolicygenError(
+            f"Kubernetes {kubernetes}: the kubelet has no credential verification "
+            f"for cached images ({posture.gate}); imagePullPolicy: Always at "
+            "admission is the only protection"
+        )
+    if out is None:
+        sys.stdout.write(posture.fragment)
+    else:
+        atomic.write_text(out, posture.fragment)
+    say(f"node: {posture.gate}; policy {posture.policy}")
 
 
 @app.command()
@@ -401,41 +433,38 @@ def pin(
     from policygen.pin import pin_paths
     from policygen.registry import Client
 
-    try:
-        if fmt not in ("table", "json"):
-            raise PolicygenError(f"--format: '{fmt}' is not table or json")
-        if lock_only and lock is None:
-            raise PolicygenError("--lock-only needs --lock FILE")
-        if verify and (dry_run or lock_only):
-            raise PolicygenError("--verify writes nothing: it takes no --dry-run or --lock-only")
-        paths = paths or []
-        if not paths and not (verify and lock is not None):
-            raise PolicygenError("give the manifest files or folders to pin")
-        password = None
-        if password_stdin:
-            if username is None:
-                raise PolicygenError("--password-stdin needs --username")
-            if sys.stdin is None:
-                raise PolicygenError("--password-stdin: standard input is closed")
-            password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
-        store = Store(explicit=explicit(registry, username, password, os.environ))
-        client = Client(
-            plain_http=plain_http or (),
-            credentials=store,
-            token_realms=token_realm or (),
-            ca_file=str(ca_file) if ca_file else None,
-        )
-        if verify:
-            checked = pinverify.verify(paths, client.digest, lock)
-        else:
-            locked = pinlock.read(lock) if lock is not None else []
-            report = pin_paths(paths, client.digest, dry_run=dry_run or lock_only)
-            if lock is not None and not dry_run:
-                resolved_at = pinlock.now()
-                fresh = [pinlock.entry(c.site.image, c.pinned, resolved_at) for c in report.changes]
-                pinlock.update(lock, locked, fresh)
-    except PolicygenError as exc:
-        _fail(exc)
+    if fmt not in ("table", "json"):
+        raise PolicygenError(f"--format: '{fmt}' is not table or json")
+    if lock_only and lock is None:
+        raise PolicygenError("--lock-only needs --lock FILE")
+    if verify and (dry_run or lock_only):
+        raise PolicygenError("--verify writes nothing: it takes no --dry-run or --lock-only")
+    paths = paths or []
+    if not paths and not (verify and lock is not None):
+        raise PolicygenError("give the manifest files or folders to pin")
+    password = None
+    if password_stdin:
+        if username is None:
+            raise PolicygenError("--password-stdin needs --username")
+        if sys.stdin is None:
+            raise PolicygenError("--password-stdin: standard input is closed")
+        password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+    store = Store(explicit=explicit(registry, username, password, os.environ))
+    client = Client(
+        plain_http=plain_http or (),
+        credentials=store,
+        token_realms=token_realm or (),
+        ca_file=str(ca_file) if ca_file else None,
+    )
+    if verify:
+        checked = pinverify.verify(paths, client.digest, lock)
+    else:
+        locked = pinlock.read(lock) if lock is not None else []
+        report = pin_paths(paths, client.digest, dry_run=dry_run or lock_only)
+        if lock is not None and not dry_run:
+            resolved_at = pinlock.now()
+            fresh = [pinlock.entry(c.site.image, c.pinned, resolved_at) for c in report.changes]
+            pinlock.update(lock, locked, fresh)
     if verify:
         _print_verify(checked, fmt)
         return
@@ -444,7 +473,7 @@ def pin(
         site = change.site
         print(f"{change.path}:{site.line}: {verb} {site.container or '-'}: {change.pinned}")
     for problem in report.problems:
-        print(f"policygen: {problem}", file=sys.stderr)
+        say(str(problem))
     if report.problems:
         raise typer.Exit(EXIT_INPUT)
 
@@ -478,7 +507,7 @@ def _print_verify(report: VerifyReport, fmt: str) -> NoReturn:
                     f"but the tag now points to {c.current}"
                 )
         for problem in report.errors:
-            print(f"policygen: {problem}", file=sys.stderr)
+            say(str(problem))
         n = report.summary()
         unlocked = f", {n['unlocked']} not in the lock file" if n["unlocked"] else ""
         print(
@@ -514,28 +543,23 @@ def explain(
     """Show the parsed, normalised reference and each rule's verdict and why."""
     from policygen.explain import explain as run
 
-    try:
-        today = _now(now)
-        namespaces = {}
-        if label is not None:
-            labels = {}
-            for item in label:
-                key, sep, value = item.partition("=")
-                if not sep or not key:
-                    raise PolicygenError(f"--label: '{item}' is not KEY=VALUE")
-                labels[key] = value
-            namespaces[namespace] = {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": namespace, "labels": labels},
-            }
-        loaded = config.load(cfg, today=today)
-        text = run(
-            loaded, image, namespace, pull_policy, today, volume=volume, namespaces=namespaces
-        )
-        print(text, end="")
-    except PolicygenError as exc:
-        _fail(exc)
+    today = _now(now)
+    namespaces = {}
+    if label is not None:
+        labels = {}
+        for item in label:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise PolicygenError(f"--label: '{item}' is not KEY=VALUE")
+            labels[key] = value
+        namespaces[namespace] = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": labels},
+        }
+    loaded = config.load(cfg, today=today)
+    text = run(loaded, image, namespace, pull_policy, today, volume=volume, namespaces=namespaces)
+    print(text, end="")
 
 
 @app.command()
@@ -594,53 +618,48 @@ def scan(
     from policygen.pathfilter import Ignore
     from policygen.scan import scan as run
 
-    try:
-        today = _now(now)
-        if engine not in (*NAMES, "all"):
-            raise PolicygenError(
-                f"--engine: unknown engine '{engine}' ({', '.join((*NAMES, 'all'))})"
-            )
-        if fmt not in formatters():
-            raise PolicygenError(f"--format: unknown format '{fmt}' ({', '.join(formatters())})")
-        if show not in ("failed", "all"):
-            raise PolicygenError(f"--show: '{show}' is not failed or all")
-        loaded = config.load(cfg, today=today)
-        names = list(NAMES) if engine == "all" else [engine]
-        skipped = _inexpressible(loaded, names)
-        if skipped and len(skipped) == len(names):
-            raise PolicygenError("; ".join(f"--engine {n}: {why}" for n, why in skipped.items()))
-        for name, why in skipped.items():
-            print(f"policygen: engine {name} not run: {why}", file=sys.stderr)
-        evaluators = [create(n, rego_engine=rego_engine) for n in names if n not in skipped]
-        globs = Ignore.of((ignore or [], Path.cwd()), (loaded.spec.scan.ignore, cfg.parent))
-        # By default only on a terminal, and never interleaved with a
-        # machine-readable report on the same terminal.
-        readable = fmt == "table" or not sys.stdout.isatty()
-        counting = sys.stderr.isatty() and readable if progress is None else progress
-        # A file, and a machine-read report on stdout, is complete or absent;
-        # the table is for people and streams.
-        sink = (
-            atomic.open_text(output)
-            if output is not None
-            else contextlib.nullcontext(sys.stdout)
-            if fmt == "table"
-            else atomic.all_or_nothing(sys.stdout)
-        )
-        with sink as out:
-            formatter = formatters()[fmt](out, engine)
-            formatter.show = show
-            formatter.config = loaded
-            if now is not None:  # reproducible: the report's timestamps are that day's start
-                formatter.when = dt.datetime.combine(today, dt.time(), dt.UTC)
-            formatter.label = _engine_label(engine, rego_engine)
-            items = run(loaded, paths, evaluators, EvalContext(today), namespace, ignore=globs)
-            summary = formatter.write(_with_progress(items) if counting else items)
-    except PolicygenError as exc:
-        _fail(exc)
+    today = _now(now)
+    if engine not in (*NAMES, "all"):
+        raise PolicygenError(f"--engine: unknown engine '{engine}' ({', '.join((*NAMES, 'all'))})")
+    if fmt not in formatters():
+        raise PolicygenError(f"--format: unknown format '{fmt}' ({', '.join(formatters())})")
+    if show not in ("failed", "all"):
+        raise PolicygenError(f"--show: '{show}' is not failed or all")
+    loaded = config.load(cfg, today=today)
+    names = list(NAMES) if engine == "all" else [engine]
+    skipped = _inexpressible(loaded, names)
+    if skipped and len(skipped) == len(names):
+        raise PolicygenError("; ".join(f"--engine {n}: {why}" for n, why in skipped.items()))
+    for name, why in skipped.items():
+        say(f"engine {name} not run: {why}")
+    evaluators = [create(n, rego_engine=rego_engine) for n in names if n not in skipped]
+    globs = Ignore.of((ignore or [], Path.cwd()), (loaded.spec.scan.ignore, cfg.parent))
+    # By default only on a terminal, and never interleaved with a
+    # machine-readable report on the same terminal.
+    readable = fmt == "table" or not sys.stdout.isatty()
+    counting = sys.stderr.isatty() and readable if progress is None else progress
+    # A file, and a machine-read report on stdout, is complete or absent;
+    # the table is for people and streams.
+    sink = (
+        atomic.open_text(output)
+        if output is not None
+        else contextlib.nullcontext(sys.stdout)
+        if fmt == "table"
+        else atomic.all_or_nothing(sys.stdout)
+    )
+    with sink as out:
+        formatter = formatters()[fmt](out, engine)
+        formatter.show = show
+        formatter.config = loaded
+        if now is not None:  # reproducible: the report's timestamps are that day's start
+            formatter.when = dt.datetime.combine(today, dt.time(), dt.UTC)
+        formatter.label = _engine_label(engine, rego_engine)
+        items = run(loaded, paths, evaluators, EvalContext(today), namespace, ignore=globs)
+        summary = formatter.write(_with_progress(items) if counting else items)
     for problem in summary.problems:
-        print(f"policygen: {problem}", file=sys.stderr)
+        say(str(problem))
     if summary.disagreements:
-        print(f"policygen: {summary.disagreements} objects where engines disagree", file=sys.stderr)
+        say(f"{summary.disagreements} objects where engines disagree")
     if summary.denied:
         raise typer.Exit(EXIT_NO)
     if summary.problems:
@@ -721,11 +740,8 @@ def diff_command(
     removing what the API server and GitOps tools set; exit 1 on drift."""
     from policygen import diff
 
-    try:
-        loaded = config.load(cfg, today=_now(now))
-        drift = diff.compare(bundle_dir, exported, loaded.name, target)
-    except PolicygenError as exc:
-        _fail(exc)
+    loaded = config.load(cfg, today=_now(now))
+    drift = diff.compare(bundle_dir, exported, loaded.name, target)
     for ident, found in drift.changed.items():
         print(f"DRIFT {diff.describe(ident)}")
         for line in found:
@@ -735,7 +751,7 @@ def diff_command(
     for ident in drift.extra:
         print(f"EXTRA {diff.describe(ident)}: in the cluster, not in the bundle")
     for problem in drift.problems:
-        print(f"policygen: {problem}", file=sys.stderr)
+        say(str(problem))
     targets = ", ".join(drift.targets) or "none: no bundle object is in the export"
     bad = len(drift.changed) + len(drift.missing) + len(drift.extra)
     verdict = f"{bad} differ" if bad else "no drift"
@@ -772,10 +788,7 @@ def gatekeeper_verify(
     """Run gator verify suites (test.gatekeeper.sh/v1alpha1); exit 1 on a failed case."""
     from policygen.gatekeeper_suite import verify
 
-    try:
-        report = verify(paths, rego_engine, run, cel=native_validation)
-    except PolicygenError as exc:
-        _fail(exc)
+    report = verify(paths, rego_engine, run, cel=native_validation)
     for r in report.results:
         marks = {"pass": "ok  ", "fail": "FAIL", "skip": "skip", "refused": "REFUSED"}
         print(f"{marks[r.status]} {r.title}")
@@ -792,10 +805,10 @@ def gatekeeper_verify(
     if report.failed:
         raise typer.Exit(EXIT_NO)
     if report.refused:
-        print("policygen: the engine refused some templates (see REFUSED)", file=sys.stderr)
+        say("the engine refused some templates (see REFUSED)")
         raise typer.Exit(EXIT_INPUT)
     if not report.results:
-        print("policygen: no suite cases found", file=sys.stderr)
+        say("no suite cases found")
         raise typer.Exit(EXIT_INPUT)
 
 
@@ -822,10 +835,7 @@ def kyverno_test(
     them; exit 1 on a wrong result, 2 when a result could not be evaluated."""
     from policygen.kyverno_suite import run_tests
 
-    try:
-        report = run_tests(paths, api_defaults=api_defaults, file_name=file_name)
-    except PolicygenError as exc:
-        _fail(exc)
+    report = run_tests(paths, api_defaults=api_defaults, file_name=file_name)
     for r in report.rows:
         where = f"{r.test}  {r.policy}/{r.rule}  {r.resource}"
         if r.refused:
@@ -843,7 +853,7 @@ def kyverno_test(
     if refused:
         raise typer.Exit(EXIT_INPUT)
     if not report.files:
-        print("policygen: no test files found", file=sys.stderr)
+        say("no test files found")
         raise typer.Exit(EXIT_INPUT)
 
 
@@ -854,13 +864,14 @@ def version() -> None:
 
 
 def main() -> None:
-    """Entry point: turn anything unexpected into exit 3 without a traceback
-    (set POLICYGEN_DEBUG=1 to see it). A failing stream or file system is the
-    environment saying no, not a bug: exit 2 with what it said."""
+    """Entry point. The commands' errors are turned into messages and exit
+    codes by ``_Edge``; here only what happens outside a command: closed
+    standard streams, Ctrl-C, and a full disk behind stdout that shows only
+    when it is flushed."""
     if sys.stderr is None:  # policygen 2>&-: nowhere to say anything
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     if sys.stdout is None:  # policygen >&-
-        print("policygen: standard output is closed", file=sys.stderr)
+        say("standard output is closed")
         sys.exit(EXIT_INPUT)
     code: int = EXIT_OK
     try:
@@ -869,16 +880,10 @@ def main() -> None:
         code = exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_BUG
     except KeyboardInterrupt:
         code = 130
-    except OSError as exc:
+    except OSError as exc:  # outside a command: while click parses or prints usage
         code = _environment_failed(exc)
-    except Exception as exc:
-        if os.environ.get("POLICYGEN_DEBUG"):
-            traceback.print_exc()
-        print(
-            f"policygen: internal error (a bug, please report it): {type(exc).__name__}: {exc}",
-            file=sys.stderr,
-        )
-        code = EXIT_BUG
+    except Exception as exc:  # outside a command, still a bug
+        code = _bug(exc)
     try:
         sys.stdout.flush()  # a full disk behind stdout shows only here
     except OSError as exc:
@@ -889,7 +894,7 @@ def main() -> None:
 def _environment_failed(exc: OSError) -> int:
     where = f"{exc.filename}: " if exc.filename else "writing the output: "
     with contextlib.suppress(OSError):
-        print(f"policygen: {where}{exc.strerror or exc}", file=sys.stderr)
+        say(f"{where}{exc.strerror or exc}")
     # Python flushes stdout again at exit; let that write go nowhere.
     with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)

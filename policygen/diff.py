@@ -176,7 +176,7 @@ def read_bundle(bundle: Path) -> list[BundleObject]:
             if isinstance(item, Document):
                 out.append(BundleObject(rel.split("/", 1)[0], rel, item.obj))
             elif isinstance(item, FileProblem):
-                raise PolicygenError(f"policygen: {item}")
+                raise PolicygenError(str(item))
     return out
 
 

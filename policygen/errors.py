@@ -38,6 +38,24 @@ class PolicygenError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def problems_text(self) -> list[str]:
+        """What the CLI prints, one problem each, as ``file:line:col: field:
+        message`` where a place is known. A problem may go on over indented
+        lines (a diff, a list of objects); the CLI prefixes only its first."""
+        return [self.message]
+
+
+class Problems(PolicygenError):
+    """Several independent problems, each already located in its own words
+    (``file:line: message``), reported together."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+    def problems_text(self) -> list[str]:
+        return list(self.problems)
+
 
 class InputError(PolicygenError):
     """Located problems in a file the user gave us (config, manifest, fixture)."""
@@ -45,6 +63,9 @@ class InputError(PolicygenError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def problems_text(self) -> list[str]:
+        return [str(p) for p in self.problems]
 
     @classmethod
     def at(cls, file: object, field: str, message: str) -> InputError:

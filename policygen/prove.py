@@ -15,7 +15,7 @@ from policygen.agreement import disagreements
 from policygen.config import RULES as CONFIG_RULES
 from policygen.config import Config
 from policygen.engines import EvalContext, Evaluator, Review, create
-from policygen.errors import PolicygenError
+from policygen.errors import PolicygenError, Problems
 from policygen.fixtures import Fixture, builtin_corpus, read_fixtures
 from policygen.model import namespace_of
 from policygen.scan import CHUNK
@@ -70,7 +70,7 @@ def prove_config(
     fixtures, namespaces = builtin_corpus(config) if builtin else ([], {})
     user, user_namespaces, problems = read_fixtures(fixture_paths)
     if problems:
-        raise PolicygenError("\n".join(f"policygen: {p}" for p in problems))
+        raise Problems([str(p) for p in problems])
     if not fixtures and not user:
         raise PolicygenError("nothing to test: no fixtures (and --no-builtin)")
     every = fixtures + user

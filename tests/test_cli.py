@@ -11,6 +11,7 @@ from policygen.cli import app
 from tests.conftest import CORPUS, EXAMPLE
 
 runner = CliRunner()
+NOW = "2026-11-28"
 
 
 def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
@@ -32,7 +33,8 @@ def test_validate_reports_file_line_and_writes_nothing(tmp_path: Path) -> None:
     code, _, err = run("build", "-c", str(bad), "-o", str(tmp_path / "out"), "--now", "2026-11-28")
     assert code == 2
     assert err == (
-        f"{bad}:7:1: spec.targets: required field is missing\n{bad}:8:3: spec.targetz: unknown field\n"
+        f"policygen: {bad}:7:1: spec.targets: required field is missing\n"
+        f"policygen: {bad}:8:3: spec.targetz: unknown field\n"
     )
     assert not (tmp_path / "out").exists()
 
@@ -337,12 +339,18 @@ def test_scan_output_is_complete_or_absent(
 
     monkeypatch.setattr(policygen.scan, "_evaluate", fails_later)
     result = runner.invoke(app, ["scan", str(CORPUS), "--format", fmt, "-c", str(EXAMPLE)])
-    assert isinstance(result.exception, RuntimeError)
+    assert (result.exit_code, result.stderr) == (
+        3,
+        "policygen: internal error (a bug, please report it): RuntimeError: engine crashed\n",
+    )
     assert result.stdout == ""  # not a prefix that parses as a clean report
     result = runner.invoke(
         app, ["scan", str(CORPUS), "--format", fmt, "-o", str(target), "-c", str(EXAMPLE)]
     )
-    assert isinstance(result.exception, RuntimeError)
+    assert (result.exit_code, result.stderr) == (
+        3,
+        "policygen: internal error (a bug, please report it): RuntimeError: engine crashed\n",
+    )
     assert target.read_text() == whole  # the last complete report stays
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
@@ -362,3 +370,125 @@ def test_explain_an_image_volume_with_namespace_labels() -> None:
     ]
     code, out, err = run(*args, "--label", "tenant")
     assert (code, out, err) == (2, "", "policygen: --label: 'tenant' is not KEY=VALUE\n")
+
+
+# --- the one error edge ---------------------------------------------------------
+
+
+def test_every_problem_is_one_line_named_once(tmp_path: Path) -> None:
+    """A bad fixture used to read ``policygen: policygen: …``, and one config
+    problem had the prefix where two had none: each problem is one line,
+    prefixed once, whichever command and however many."""
+    (tmp_path / "a.yaml").write_text("a: [\n")
+    (tmp_path / "b.yaml").write_bytes(b"\0\1")
+    code, out, err = run(
+        "test", "-c", str(EXAMPLE), "--no-builtin", "--fixtures", str(tmp_path), "--now", NOW
+    )
+    assert (code, out, err) == (
+        2,
+        "",
+        f"policygen: {tmp_path}/a.yaml:2:1: invalid YAML: did not find expected node content\n"
+        f"policygen: {tmp_path}/b.yaml: binary file, not a manifest\n",
+    )
+    one = tmp_path / "one.yaml"
+    one.write_text(EXAMPLE.read_text().replace("[kyverno, kyverno-cel, gatekeeper, vap]", "[x]"))
+    code, _, err = run("validate", "-c", str(one), "--now", NOW)
+    assert (code, err) == (
+        2,
+        f"policygen: {one}:8:13: spec.targets[0]: "
+        "Input should be 'kyverno', 'kyverno-cel', 'gatekeeper' or 'vap'\n",
+    )
+
+
+def test_a_problem_over_several_lines_is_prefixed_once(tmp_path: Path) -> None:
+    """A stale bundle's diff goes on below its first line, unprefixed."""
+    cfg = tmp_path / "policygen.yaml"
+    shutil.copy(EXAMPLE, cfg)
+    out = tmp_path / "policies"
+    assert run("build", "-c", str(cfg), "-o", str(out), "--now", NOW)[0] == 0
+    cfg.write_text(
+        cfg.read_text().replace("action: deny\n      algorithms", "action: warn\n      algorithms")
+    )
+    code, _, err = run("build", "--check", "-c", str(cfg), "-o", str(out), "--now", NOW)
+    lines = err.splitlines()
+    assert code == 1
+    assert lines[0] == f"policygen: {out} is stale: run `policygen build` and commit the result."
+    assert [line for line in lines if line.startswith("policygen:")] == [lines[0]]
+
+
+def _boom(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("boom")
+
+
+def test_a_bug_is_exit_3_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("policygen.config.load", _boom)
+    monkeypatch.delenv("POLICYGEN_DEBUG", raising=False)
+    assert run("validate", "-c", str(EXAMPLE)) == (
+        3,
+        "",
+        "policygen: internal error (a bug, please report it): RuntimeError: boom\n",
+    )
+
+
+def test_a_bug_in_a_subcommand_group_is_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("policygen.kyverno_suite.run_tests", _boom)
+    code, _, err = run("kyverno", "test", ".")
+    assert (code, err) == (
+        3,
+        "policygen: internal error (a bug, please report it): RuntimeError: boom\n",
+    )
+
+
+def test_a_bug_shows_its_traceback_with_policygen_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("policygen.config.load", _boom)
+    monkeypatch.setenv("POLICYGEN_DEBUG", "1")
+    code, _, err = run("validate", "-c", str(EXAMPLE))
+    assert code == 3
+    assert err.startswith("Traceback (most recent call last):\n")
+    assert err.endswith(
+        "RuntimeError: boom\npolicygen: internal error (a bug, please report it): RuntimeError: boom\n"
+    )
+
+
+def test_a_rendering_bug_is_exit_3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An object policygen renders that the API server would refuse is
+    policygen's bug, although it is a PolicygenError."""
+    from policygen import apicheck
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise apicheck.InvalidObject("policygen rendered objects …:\n  x.yaml: y: z")
+
+    monkeypatch.setattr(apicheck, "check_texts", refuse)
+    code, _, err = run("build", "-c", str(EXAMPLE), "-o", str(tmp_path / "o"), "--now", NOW)
+    assert (code, err) == (3, "policygen: policygen rendered objects …:\n  x.yaml: y: z\n")
+
+
+def test_the_environment_saying_no_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", "/x/policies")
+
+    monkeypatch.setattr("policygen.config.load", full)
+    assert run("validate", "-c", str(EXAMPLE)) == (
+        2,
+        "",
+        "policygen: /x/policies: No space left on device\n",
+    )
+
+
+def test_main_is_the_same_edge(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The installed entry point, not only typer's runner, gives exit 3."""
+    from policygen import cli
+
+    monkeypatch.setattr("policygen.config.load", _boom)
+    monkeypatch.delenv("POLICYGEN_DEBUG", raising=False)
+    monkeypatch.setattr("sys.argv", ["policygen", "validate", "-c", str(EXAMPLE)])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    captured = capsys.readouterr()
+    assert (exited.value.code, captured.out, captured.err) == (
+        3,
+        "",
+        "policygen: internal error (a bug, please report it): RuntimeError: boom\n",
+    )
