@@ -144,7 +144,7 @@ def init(
 
     if path.exists() and not force:
         raise PolicygenError(f"{path} exists; pass --force to overwrite it")
-    atomic.write_text(path, config.STARTER)
+    atomic.write_text(path, config.starter())
     print(f"wrote {path}")
 
 
@@ -613,20 +613,22 @@ def scan(
     YAML that is not a Kubernetes object (CI workflows, Helm values,
     kustomization files) and Helm chart templates are skipped and counted."""
     from policygen import atomic
-    from policygen.engines import NAMES, EvalContext, create
+    from policygen.engines import EvalContext, create
+    from policygen.engines import names as engine_names
     from policygen.formatters import registry as formatters
     from policygen.pathfilter import Ignore
     from policygen.scan import scan as run
 
     today = _now(now)
-    if engine not in (*NAMES, "all"):
-        raise PolicygenError(f"--engine: unknown engine '{engine}' ({', '.join((*NAMES, 'all'))})")
+    known = engine_names()
+    if engine not in (*known, "all"):
+        raise PolicygenError(f"--engine: unknown engine '{engine}' ({', '.join((*known, 'all'))})")
     if fmt not in formatters():
         raise PolicygenError(f"--format: unknown format '{fmt}' ({', '.join(formatters())})")
     if show not in ("failed", "all"):
         raise PolicygenError(f"--show: '{show}' is not failed or all")
     loaded = config.load(cfg, today=today)
-    names = list(NAMES) if engine == "all" else [engine]
+    names = list(known) if engine == "all" else [engine]
     skipped = _inexpressible(loaded, names)
     if skipped and len(skipped) == len(names):
         raise PolicygenError("; ".join(f"--engine {n}: {why}" for n, why in skipped.items()))
@@ -669,11 +671,11 @@ def scan(
 def _inexpressible(loaded: config.Config, names: list[str]) -> dict[str, str]:
     """Engines whose target cannot express this config, with why: they are
     left out, and the other engines still run."""
-    from policygen.targets import registry as targets
+    from policygen.targets import unsupported
 
     out = {}
     for name in names:
-        why = None if name == "model" else targets()[name].unsupported(loaded)
+        why = None if name == "model" else unsupported(name, loaded)
         if why is not None:
             out[name] = f"target {name} {why}"
     return out

@@ -20,8 +20,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from policygen import globs, overlap
+from policygen import overlap
 from policygen.errors import ConfigError, InputError, Problem
 from policygen.imageref import DOMAIN_AND_PORT, LEGACY_DEFAULT_DOMAIN, PATH_COMPONENT
 from policygen.yamlio import (
@@ -40,10 +41,7 @@ RULES: tuple[Literal["digest", "pullPolicy", "registries"], ...] = (
     "pullPolicy",
     "registries",
 )
-TARGETS = ("kyverno", "kyverno-cel", "gatekeeper", "vap")
-
 RuleName = Literal["digest", "pullPolicy", "registries"]
-TargetName = Literal["kyverno", "kyverno-cel", "gatekeeper", "vap"]
 ValidateAction = Literal["deny", "warn", "audit", "off"]
 PullAction = Literal["deny", "warn", "audit", "mutate", "off"]
 
@@ -53,6 +51,28 @@ _ENTRY = re.compile(rf"^{DOMAIN_AND_PORT}(?:/{PATH_COMPONENT})*$")
 
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 NamespaceGlob = Annotated[str, Field(pattern=NAMESPACE_GLOB, max_length=63)]
+
+
+def _known_target(name: str) -> str:
+    """A target of the registry; said as pydantic says a Literal's."""
+    from policygen.targets import names  # the targets import this module
+
+    known = names()
+    if name not in known:
+        expected = ", ".join(f"'{n}'" for n in known[:-1]) + f" or '{known[-1]}'"
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": expected}
+        )
+    return name
+
+
+def _target_enum(schema: dict[str, Any]) -> None:
+    from policygen.targets import names
+
+    schema["enum"] = list(names())
+
+
+TargetName = Annotated[str, AfterValidator(_known_target), Field(json_schema_extra=_target_enum)]
 
 
 class Strict(BaseModel):
@@ -345,48 +365,16 @@ def registry_entry_problem(entry: str) -> str | None:
     return None
 
 
-#: Kyverno rule names are at most 63 characters, and autogen cuts longer
-#: ones; a tenant chosen by labels has a rule ``tenant-<name>``, whose
-#: CronJob twin is ``autogen-cronjob-tenant-<name>``.
-MAX_KYVERNO_TENANT_NAME = 63 - len("autogen-cronjob-tenant-")
-
-
 def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
     spec = config.spec
     problems: list[CrossProblem] = []
-    strict_globs = {"gatekeeper", "vap"} & set(spec.targets)
-
-    def check_globs(path: tuple[str | int, ...], patterns: list[str]) -> None:
-        if not strict_globs:
-            return
-        for i, pattern in enumerate(patterns):
-            if not globs.gatekeeper_expressible(pattern):
-                problems.append(
-                    (
-                        path + (i,),
-                        f"glob '{pattern}' cannot be expressed by target "
-                        f"{sorted(strict_globs)[0]}: use '*' only as prefix or suffix",
-                    )
-                )
-
-    check_globs(("spec", "scope", "namespaces"), spec.scope.namespaces)
-    check_globs(("spec", "scope", "excludeNamespaces"), spec.scope.excludeNamespaces)
-    check_globs(("spec", "rules", "digest", "namespaces"), spec.rules.digest.namespaces)
     if len(set(spec.targets)) != len(spec.targets):
         problems.append((("spec", "targets"), "each target may be listed once"))
 
-    from policygen.targets import registry as targets  # targets import this module
+    from policygen import targets  # the targets import this module
 
-    for target in spec.targets:
-        reason = targets()[target].unsupported(config)
-        if reason is not None:
-            problems.append(
-                (
-                    ("spec", "rules", "pullPolicy", "action"),
-                    f"target {target} {reason}: "
-                    "use deny, warn or audit, or the kyverno or gatekeeper target",
-                )
-            )
+    # What each selected target can express (globs, mutation, its own limits).
+    problems.extend(targets.config_problems(config))
 
     shared = spec.rules.registries.allowed
     for i, entry in enumerate(shared):
@@ -403,20 +391,6 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
         seen_tenants[tenant.name] = t
         if not tenant.namespaces and tenant.namespaceSelector is None:
             problems.append((base, "a tenant needs namespaces and/or a namespaceSelector"))
-        if (
-            "kyverno" in spec.targets
-            and tenant.namespaceSelector is not None
-            and len(tenant.name) > MAX_KYVERNO_TENANT_NAME
-        ):
-            problems.append(
-                (
-                    base + ("name",),
-                    f"at most {MAX_KYVERNO_TENANT_NAME} characters for a tenant chosen by labels "
-                    f"with target kyverno: its rule 'autogen-cronjob-tenant-{tenant.name}' must "
-                    "fit Kyverno's 63",
-                )
-            )
-        check_globs(base + ("namespaces",), tenant.namespaces)
         if tenant.namespaceSelector is not None:
             key = _selector_key(tenant.namespaceSelector)
             first = seen_selectors.setdefault(key, tenant.name)
@@ -490,7 +464,6 @@ def cross_check(config: Config, today: dt.date) -> list[CrossProblem]:
             problems.append(
                 (base, "an exemption must narrow by namespaces, images or both; use action: off")
             )
-        check_globs(base + ("namespaces",), exemption.namespaces)
     return problems
 
 
@@ -508,6 +481,14 @@ def _covers(entry: str, other: str) -> bool:
     return other == entry or other.startswith(entry + "/")
 
 
+def starter() -> str:
+    """The commented starter config ``policygen init`` writes, naming the
+    targets of the registry."""
+    from policygen.targets import names
+
+    return STARTER.replace("{targets}", ", ".join(names()))
+
+
 STARTER = """\
 # policygen.yaml: one config, admission policies for every engine.
 # Docs: policygen schema > policygen.schema.json gives editors completion.
@@ -516,7 +497,7 @@ kind: ImagePolicyConfig
 metadata:
   name: acme                      # DNS-1123 label; prefix of every generated object name
 spec:
-  # Any of: kyverno, kyverno-cel, gatekeeper, vap
+  # Any of: {targets}
   targets: [kyverno, gatekeeper]
   scope:
     namespaces: ["*"]             # globs; '*' only as prefix or suffix (Gatekeeper's limit)

@@ -4,6 +4,8 @@ matcher for namespaces and images, plus what each target can express."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache, lru_cache
 
 
@@ -40,6 +42,28 @@ def gatekeeper_expressible(pattern: str) -> bool:
     core = pattern[1:] if pattern.startswith("*") else pattern
     core = core[:-1] if core.endswith("*") else core
     return "*" not in core and "?" not in pattern
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """Which namespace globs a place in a policy can hold, as a target
+    declares it: ``expressible`` decides, ``hint`` tells the user what to
+    write instead."""
+
+    name: str
+    expressible: Callable[[str], bool]
+    hint: str = ""
+
+
+#: Every glob: the policy holds it as an RE2 regex (``to_regex``), read by
+#: CEL's ``matches()``, Rego's ``regex.match`` or Kyverno's
+#: ``regex_match``, or Kyverno's own wildcard matcher (``*`` and ``?``
+#: anywhere, ext/wildcard).
+ANY = Syntax("any", lambda pattern: True)
+
+#: Gatekeeper's match ``namespaces``/``excludedNamespaces`` (pkg/wildcard;
+#: the Constraint and Assign CRDs' item pattern ``^\*?[-:a-z0-9]*\*?$``).
+PREFIX_SUFFIX = Syntax("prefix-suffix", gatekeeper_expressible, "use '*' only as prefix or suffix")
 
 
 def intersect(a: str, b: str) -> bool:

@@ -328,7 +328,7 @@ def test_build_refuses_an_invalid_object_as_a_bug_and_writes_nothing(
     code, _, err = run("build", "-c", str(EXAMPLE), "-o", str(out), "--now", "2026-11-28")
     assert code == EXIT_BUG
     assert err == (
-        "policygen rendered objects a Kubernetes API server would refuse "
+        "policygen: policygen rendered objects a Kubernetes API server would refuse "
         "(a bug in policygen, please report it):\n"
         "  kyverno/require-image-digest.yaml: ClusterPolicy/acme-require-image-digest: "
         "spec: unknown field(s) bogus\n"

@@ -65,7 +65,20 @@ class Evaluator(Protocol):
         ...
 
 
-NAMES = ("model", "kyverno", "kyverno-cel", "gatekeeper", "vap")
+@dataclass(frozen=True)
+class EngineOptions:
+    """Choices a user makes for the engines that take them."""
+
+    #: the Rego engine the Gatekeeper evaluator runs (policygen.rego.programs)
+    rego_engine: str = "auto"
+
+
+def names() -> tuple[str, ...]:
+    """The reference model, then each target's evaluator, which bears the
+    target's name (``prove`` and ``scan --engine`` rely on it)."""
+    from policygen.targets import names as targets
+
+    return ("model", *targets())
 
 
 def policy_documents(target: str, config: Config, ctx: EvalContext) -> list[dict[str, Any]]:
@@ -136,25 +149,12 @@ def bundle_documents(bundle: Path, target: str) -> list[dict[str, Any]]:
 
 
 def create(name: str, *, rego_engine: str = "auto") -> Evaluator:
-    """A fresh evaluator by name; options go to the engines that take them."""
+    """A fresh evaluator by name: the model, or the one a target declares
+    (``Target.evaluator``); options go to the engines that take them."""
     if name == "model":
         from policygen.engines.model_engine import ModelEngine
 
         return ModelEngine()
-    if name == "kyverno":
-        from policygen.engines.kyverno import KyvernoEngine
+    from policygen.targets import registry
 
-        return KyvernoEngine()
-    if name == "kyverno-cel":
-        from policygen.engines.kyverno_cel import KyvernoCelEngine
-
-        return KyvernoCelEngine()
-    if name == "gatekeeper":
-        from policygen.engines.gatekeeper import GatekeeperEngine
-
-        return GatekeeperEngine(rego_engine)
-    if name == "vap":
-        from policygen.engines.vap import VapEngine
-
-        return VapEngine()
-    raise KeyError(name)
+    return registry()[name].evaluator(EngineOptions(rego_engine=rego_engine))

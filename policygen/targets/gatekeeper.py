@@ -5,10 +5,12 @@ imports, never ``import rego.v1``, which Gatekeeper rejects: gatekeeper #3907)."
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from policygen.config import Config
+from policygen import globs
+from policygen.config import Config, CrossProblem
 from policygen.render import render
+from policygen.targets import Capabilities
 from policygen.targets._common import (
     active_rules,
     camel,
@@ -20,6 +22,9 @@ from policygen.targets._common import (
 )
 from policygen.workloads import CONTAINER_LISTS, VOLUMES, policy_field
 from policygen.yamlio import dump
+
+if TYPE_CHECKING:
+    from policygen.engines import EngineOptions, Evaluator
 
 ENFORCEMENT = {"deny": "deny", "warn": "warn", "audit": "dryrun", "mutate": "deny"}
 REGO_FILES = {"digest": "digest", "pullPolicy": "pullpolicy", "registries": "registries"}
@@ -78,8 +83,28 @@ class GatekeeperTarget:
     name = "gatekeeper"
     description = "OPA Gatekeeper ConstraintTemplates, Constraints, ExpansionTemplates, Assign"
 
-    def unsupported(self, config: Config) -> str | None:
-        return None  # every rule and action, mutate included
+    capabilities = Capabilities(
+        # Constraint and Assign match: Gatekeeper's wildcard (pkg/wildcard);
+        # tenants, opt-in namespaces and exemptions are regexes in the Rego.
+        scope_globs=globs.PREFIX_SUFFIX,
+        selection_globs=globs.ANY,
+        mutates=True,
+        kinds=(
+            ("templates.gatekeeper.sh/v1", "ConstraintTemplate"),
+            # one Constraint kind per rule, named from the config: <Name>Image…
+            ("constraints.gatekeeper.sh/v1beta1", "*"),
+            ("expansion.gatekeeper.sh/v1alpha1", "ExpansionTemplate"),
+            ("mutations.gatekeeper.sh/v1", "Assign"),
+        ),
+    )
+
+    def problems(self, config: Config) -> list[CrossProblem]:
+        return []
+
+    def evaluator(self, options: EngineOptions) -> Evaluator:
+        from policygen.engines.gatekeeper import GatekeeperEngine
+
+        return GatekeeperEngine(options.rego_engine)
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files: dict[str, str] = {}

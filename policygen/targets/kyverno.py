@@ -27,11 +27,12 @@ Facts this shape relies on (../shared/notes/kyverno.md, kyverno sources):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policygen import globs, imageref
-from policygen.config import Config, Tenant
+from policygen.config import Config, CrossProblem, Tenant
 from policygen.render import render
+from policygen.targets import Capabilities
 from policygen.targets._common import (
     active_rules,
     alternation,
@@ -43,6 +44,9 @@ from policygen.targets._common import (
 from policygen.violations import MESSAGES
 from policygen.workloads import CONTAINER_LISTS, VOLUMES, policy_field
 from policygen.yamlio import dump
+
+if TYPE_CHECKING:
+    from policygen.engines import EngineOptions, Evaluator
 
 FAILURE_ACTION = {"deny": "Enforce", "warn": "Audit", "audit": "Audit", "mutate": "Enforce"}
 POLICY_NAMES = {
@@ -58,12 +62,41 @@ PULL_ALWAYS = {"name": "{{ element.name }}", "imagePullPolicy": "Always"}
 IN_NAMESPACE = "[?regex_match(@[0], '{{request.namespace}}')][1] | join('|', @)"
 
 
+#: Kyverno rule names are at most 63 characters, and autogen cuts longer
+#: ones; a tenant chosen by labels has a rule ``tenant-<name>``, whose
+#: CronJob twin is ``autogen-cronjob-tenant-<name>``.
+MAX_TENANT_NAME = 63 - len("autogen-cronjob-tenant-")
+
+
 class KyvernoTarget:
     name = "kyverno"
     description = "Kyverno ClusterPolicies (kyverno.io/v1)"
 
-    def unsupported(self, config: Config) -> str | None:
-        return None  # every rule and action, mutate included
+    capabilities = Capabilities(
+        # match.resources.namespaces: Kyverno's wildcard, '*' and '?' anywhere
+        # (pkg/utils/wildcard over ext/wildcard); the rest are regex_match data.
+        scope_globs=globs.ANY,
+        selection_globs=globs.ANY,
+        mutates=True,
+        kinds=(("kyverno.io/v1", "ClusterPolicy"),),
+    )
+
+    def problems(self, config: Config) -> list[CrossProblem]:
+        return [
+            (
+                ("spec", "tenants", t, "name"),
+                f"at most {MAX_TENANT_NAME} characters for a tenant chosen by labels "
+                f"with target kyverno: its rule 'autogen-cronjob-tenant-{tenant.name}' must "
+                "fit Kyverno's 63",
+            )
+            for t, tenant in enumerate(config.spec.tenants)
+            if tenant.namespaceSelector is not None and len(tenant.name) > MAX_TENANT_NAME
+        ]
+
+    def evaluator(self, options: EngineOptions) -> Evaluator:
+        from policygen.engines.kyverno import KyvernoEngine
+
+        return KyvernoEngine()
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files: dict[str, str] = {}

@@ -20,19 +20,35 @@ reach (ephemeral containers, image volumes).
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from policygen.config import Config
+from policygen import globs
+from policygen.config import Config, CrossProblem
+from policygen.targets import Capabilities
 from policygen.targets._cel import render_mutation, render_policies
 
 MUTATING_POLICY_API_VERSION = "policies.kyverno.io/v1"
+
+if TYPE_CHECKING:
+    from policygen.engines import EngineOptions, Evaluator
 
 
 class KyvernoCelTarget:
     name = "kyverno-cel"
     description = "Kyverno CEL policies (policies.kyverno.io/v1)"
 
-    def unsupported(self, config: Config) -> str | None:
-        return None  # every rule and action, mutate included
+    capabilities = Capabilities(
+        scope_globs=globs.ANY,  # matchConditions: request.namespace.matches()
+        selection_globs=globs.ANY,
+        mutates=True,  # a MutatingPolicy
+        kinds=(
+            ("policies.kyverno.io/v1", "ValidatingPolicy"),
+            (MUTATING_POLICY_API_VERSION, "MutatingPolicy"),
+        ),
+    )
+
+    def problems(self, config: Config) -> list[CrossProblem]:
+        return []
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files = render_policies(config, "kyverno-cel/policy.yaml.j2")
@@ -41,6 +57,11 @@ class KyvernoCelTarget:
                 config, "kyverno-cel/mutating.yaml.j2", MUTATING_POLICY_API_VERSION
             )
         return files
+
+    def evaluator(self, options: EngineOptions) -> Evaluator:
+        from policygen.engines.kyverno_cel import KyvernoCelEngine
+
+        return KyvernoCelEngine()
 
 
 TARGET = KyvernoCelTarget()

@@ -18,14 +18,20 @@ reach (ephemeral containers, image volumes), as the model does.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from policygen.config import Config
+from policygen import globs
+from policygen.config import Config, CrossProblem
+from policygen.targets import Capabilities
 from policygen.targets._cel import (
     MUTATING_API_VERSION,
     MUTATING_API_VERSIONS,
     render_mutation,
     render_policies,
 )
+
+if TYPE_CHECKING:
+    from policygen.engines import EngineOptions, Evaluator
 
 
 class VapTarget:
@@ -38,8 +44,23 @@ class VapTarget:
         #: the MutatingAdmissionPolicy version to emit (v1beta1 for 1.34–1.35)
         self.mutating_api_version = mutating_api_version
 
-    def unsupported(self, config: Config) -> str | None:
-        return None  # every rule and action, mutate included (Kubernetes 1.36)
+    capabilities = Capabilities(
+        scope_globs=globs.ANY,  # matchConditions: request.namespace.matches()
+        selection_globs=globs.ANY,
+        mutates=True,  # MutatingAdmissionPolicy (Kubernetes 1.36; v1beta1 for 1.34-1.35)
+        kinds=(
+            ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"),
+            ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"),
+            *(
+                (version, kind)
+                for version in MUTATING_API_VERSIONS
+                for kind in ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding")
+            ),
+        ),
+    )
+
+    def problems(self, config: Config) -> list[CrossProblem]:
+        return []
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files = render_policies(config, "vap/policy.yaml.j2")
@@ -48,6 +69,11 @@ class VapTarget:
                 config, "vap/mutating.yaml.j2", self.mutating_api_version
             )
         return files
+
+    def evaluator(self, options: EngineOptions) -> Evaluator:
+        from policygen.engines.vap import VapEngine
+
+        return VapEngine()
 
 
 TARGET = VapTarget()

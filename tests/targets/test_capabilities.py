@@ -1,0 +1,179 @@
+"""What each target declares it can express, held against what it renders
+and against the config checks that read the declarations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from typing import Any
+
+import pytest
+import yaml
+
+from policygen import config, globs
+from policygen.engines import EvalContext
+from policygen.errors import ConfigError
+from policygen.prove import prove_config
+from policygen.targets import Capabilities, registry
+from tests.conftest import EXAMPLE
+
+NOW = dt.date(2026, 11, 28)
+TARGETS = tuple(registry())
+
+
+def _config(text: str) -> config.Config:
+    return config.parse(text, "p.yaml", today=NOW)
+
+
+def _with(target: str, **changes: str) -> str:
+    text = EXAMPLE.read_text().replace("[kyverno, kyverno-cel, gatekeeper, vap]", f"[{target}]")
+    for old, new in changes.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def _errors(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        _config(text)
+    return [f"{p.field}: {p.message}" for p in info.value.problems]
+
+
+def _kinds(target: str, cfg: config.Config) -> set[tuple[str, str]]:
+    files = registry()[target].render(cfg, NOW)
+    docs = [d for text in files.values() for d in yaml.safe_load_all(text) if d]
+    return {(d["apiVersion"], d["kind"]) for d in docs}
+
+
+def _declared(caps: Capabilities, kind: tuple[str, str]) -> bool:
+    return any(kind[0] == api and fnmatch.fnmatchcase(kind[1], k) for api, k in caps.kinds)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_target_emits_only_the_kinds_it_declares(target: str) -> None:
+    caps = registry()[target].capabilities
+    actions = ["deny", "mutate"] if caps.mutates else ["deny"]
+    for action in actions:
+        text = _with(
+            target,
+            **{
+                "Always is a central decision.\n      action: deny": f"Always is a central decision.\n      action: {action}"
+            },
+        )
+        kinds = _kinds(target, _config(text))
+        assert [k for k in kinds if not _declared(caps, k)] == []
+
+
+def test_only_mutating_targets_render_a_mutation() -> None:
+    mutation_kinds = {("mutations.gatekeeper.sh/v1", "Assign")}
+    for name, target in registry().items():
+        text = _with(
+            name,
+            **{
+                "Always is a central decision.\n      action: deny": "Always is a central decision.\n      action: mutate"
+            },
+        )
+        if not target.capabilities.mutates:
+            assert _errors(text) == [
+                f"spec.rules.pullPolicy.action: target {name} cannot mutate "
+                f"({target.capabilities.no_mutation}): use deny, warn or audit, "
+                "or the kyverno or gatekeeper target"
+            ]
+            continue
+        files = target.render(_config(text), NOW)
+        rendered = "".join(files.values())
+        # Kyverno: a mutate rule; Gatekeeper: an Assign.
+        assert "set-pull-always" in rendered or _kinds(name, _config(text)) & mutation_kinds
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_namespace_glob_anywhere_in_a_tenant_or_opt_in_is_expressible(target: str) -> None:
+    """``team-a-*-prod`` is a regex inside every target's policy language, so
+    every target takes it for tenants, opt-in namespaces and exemptions (vap
+    used to refuse it while kyverno-cel, with the same CEL, took it)."""
+    text = _with(
+        target,
+        **{
+            "[team-a, team-a-*]": "[team-a, team-a-*-prod, te?m-a-x]",
+            "digest:\n      action: deny": "digest:\n      action: deny\n      namespaces: [team-*-prod, logging]",
+        },
+    )
+    cfg = _config(text)
+    assert cfg.spec.tenants[0].namespaces == ["team-a", "team-a-*-prod", "te?m-a-x"]
+
+
+def test_a_scope_glob_is_refused_only_where_the_engine_matcher_cannot_hold_it() -> None:
+    for name, target in registry().items():
+        text = _with(name, **{'namespaces: ["*"]': 'namespaces: ["team-*-prod"]'})
+        if target.capabilities.scope_globs.expressible("team-*-prod"):
+            _config(text)
+        else:
+            assert _errors(text) == [
+                f"spec.scope.namespaces[0]: glob 'team-*-prod' cannot be expressed by "
+                f"target {name}: use '*' only as prefix or suffix"
+            ]
+    assert [
+        n for n, t in registry().items() if t.capabilities.scope_globs is globs.PREFIX_SUFFIX
+    ] == ["gatekeeper"]
+
+
+def test_inner_globs_agree_with_the_model_on_every_engine() -> None:
+    """Accepting a glob is only right if the policy then decides as the
+    model does: the corpus generated from the config probes each tenant's
+    globs, the opt-in namespaces and the exemptions, on every engine."""
+    text = EXAMPLE.read_text()
+    for old, new in {
+        "[team-a, team-a-*]": "[team-a, team-a-*-prod, te?m-a-x]",
+        "digest:\n      action: deny": "digest:\n      action: deny\n      namespaces: [team-*-prod, te?m-b*]",
+    }.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    cfg = _config(text)
+    proof = prove_config(cfg, EvalContext(NOW), [])
+    assert proof.engines == ["model", *cfg.spec.targets]
+    assert [(r.fixture.source, r.problems) for r in proof.failed] == []
+
+
+def test_a_new_target_is_one_registry_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config checks, the schema and the engines read a target from the
+    registry alone: a stand-in that declares it cannot mutate and holds only
+    prefix/suffix globs everywhere is refused accordingly."""
+    real = registry()["vap"]
+
+    class Narrow:
+        name = "narrow"
+        description = "a stand-in"
+        capabilities = Capabilities(
+            scope_globs=globs.PREFIX_SUFFIX,
+            selection_globs=globs.PREFIX_SUFFIX,
+            mutates=False,
+            no_mutation="no mutation here",
+            kinds=(),
+        )
+
+        def __getattr__(self, attr: str) -> Any:  # the rest of the Target protocol
+            return getattr(real, attr)
+
+        def problems(self, cfg: config.Config) -> list[Any]:
+            return []
+
+    monkeypatch.setattr("policygen.targets.registry", lambda: {**registry(), "narrow": Narrow()})
+    text = _with(
+        "narrow",
+        **{
+            "[team-a, team-a-*]": "[team-a, team-a-*-prod]",
+            "Always is a central decision.\n      action: deny": "Always is a central decision.\n      action: mutate",
+        },
+    )
+    assert _errors(text) == [
+        "spec.rules.pullPolicy.action: target narrow cannot mutate (no mutation here): "
+        "use deny, warn or audit, or the kyverno or gatekeeper target",
+        "spec.tenants[0].namespaces[1]: glob 'team-a-*-prod' cannot be expressed by target "
+        "narrow: use '*' only as prefix or suffix",
+    ]
+    assert (
+        "narrow" in config.json_schema()["$defs"]["Spec"]["properties"]["targets"]["items"]["enum"]
+    )
+    from policygen.engines import names
+
+    assert names()[-1] == "narrow"
