@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -164,8 +165,17 @@ def test_engine_all_reports_each_engine_and_agreement() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["json", "sarif", "junit"])
-def test_progress_never_reaches_stdout(fmt: str) -> None:
-    code, out, _ = scan(str(CORPUS), "--format", fmt, "--progress")
-    assert "scanned 25 objects" not in out
+def test_progress_never_reaches_stdout(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bar draws (rich is told the terminal is interactive, as stderr is
+    when a person watches), on stderr, and stdout is the report alone. The
+    test once looked for "scanned 25 objects", text the bar never wrote."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich >= 14: write terminal codes
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")  # and draw live displays
+    code, out, err = scan(str(CORPUS), "--format", fmt, "--progress")
+    quiet = scan(str(CORPUS), "--format", fmt, "--no-progress")
     assert code == 1
+    bar = re.compile(r"scanned [0-9]+ workloads")
+    assert re.search(r"scanned [1-9][0-9]* workloads", err), err
+    assert (bar.search(out), bar.search(quiet[2])) == (None, None)
+    assert out == quiet[1]
     json.loads(out) if fmt != "junit" else ET.fromstring(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from policygen.cli import app
@@ -145,3 +146,96 @@ def test_every_line_of_the_corpus_fits_80_columns_but_unbreakable_words(tmp_path
     )
     for line in out.splitlines():
         assert len(line) <= 80 or " " not in line.strip(), line
+
+
+LONG = "harbor.corp.example/platform/observability/very-long-repository-name/collector:v1.2.3"
+AUDIT = Violation(
+    "registries",
+    "api",
+    "ghcr.io/acme/api:2.4",
+    'container "api" image "ghcr.io/acme/api:2.4" is not from a registry allowed in '
+    'namespace "team-a"',
+    "audit",
+)
+
+
+def _label(items: list[object], label: str) -> str:
+    out = io.StringIO()
+    formatter = TableFormatter(out, "gatekeeper")
+    formatter.label = label
+    formatter.write(items)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+# Result values and the exact text each gives, as kubeconform's text_test.go.
+CASES: list[tuple[str, list[object], str]] = [
+    (
+        "audited objects come after denied and warned ones",
+        [result("audited", AUDIT), result("warned", PULL), result("denied", DIGEST)],
+        "DENY  Deployment team-a/denied (apps/denied.yaml#1)\n"
+        '  digest      container "api" image "ghcr.io/acme/api:2.4" must be pinned by\n'
+        "              digest (@sha256:<64 hex>)\n"
+        "WARN  Deployment team-a/warned (apps/warned.yaml#1)\n"
+        '  pullPolicy  container "api" must set imagePullPolicy: Always, not IfNotPresent\n'
+        "AUDIT Deployment team-a/audited (apps/audited.yaml#1)\n"
+        '  registries  container "api" image "ghcr.io/acme/api:2.4" is not from a\n'
+        '              registry allowed in namespace "team-a"\n'
+        "3 workloads: 1 deny, 1 warn, 1 audit\n",
+    ),
+    (
+        "an image reference longer than a line is never broken",
+        [
+            result(
+                "long",
+                Violation(
+                    "digest", "c", LONG, f'container "c" image "{LONG}" must be pinned', "deny"
+                ),
+            )
+        ],
+        "DENY  Deployment team-a/long (apps/long.yaml#1)\n"
+        '  digest      container "c" image\n'
+        f'              "{LONG}"\n'
+        "              must be pinned\n"
+        "1 workload: 1 deny\n",
+    ),
+    (
+        "errors are counted in the plural, after the failures",
+        [
+            FileProblem("a.yaml", "binary file, not a manifest"),
+            FileProblem("b.yaml:1:1", "invalid YAML: found character that cannot start any token"),
+        ],
+        "ERROR a.yaml: binary file, not a manifest\n"
+        "ERROR b.yaml:1:1: invalid YAML: found character that cannot start any token\n"
+        "0 workloads: none; 2 errors\n",
+    ),
+    (
+        "YAML that is not Kubernetes is counted as skipped, and listed with --show all",
+        [Skipped(".github/workflows/ci.yaml#1", "not-kubernetes"), result("ok")],
+        "1 workload: 1 allow; also 1 skipped\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"), [(i, e) for _, i, e in CASES], ids=[c[0] for c in CASES]
+)
+def test_table_text(items: list[object], expected: str) -> None:
+    assert table(*items) == expected
+
+
+def test_show_all_names_why_yaml_was_skipped() -> None:
+    assert table(Skipped(".github/workflows/ci.yaml#1", "not-kubernetes"), show="all") == (
+        "SKIP  .github/workflows/ci.yaml#1: not a Kubernetes object\n"
+        "0 workloads: none; also 1 skipped\n"
+    )
+
+
+def test_the_rego_engine_that_ran_is_named_above_the_summary() -> None:
+    assert _label([result("denied", DIGEST)], "gatekeeper (Rego: regorus)") == (
+        "DENY  Deployment team-a/denied (apps/denied.yaml#1)\n"
+        '  digest      container "api" image "ghcr.io/acme/api:2.4" must be pinned by\n'
+        "              digest (@sha256:<64 hex>)\n"
+        "engine: gatekeeper (Rego: regorus)\n"
+        "1 workload: 1 deny\n"
+    )
+    assert _label([], "gatekeeper") == "0 workloads: none\n"
