@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from policygen import config, model
-from policygen.agreement import disagreements
+from policygen import config
 from policygen.engines import EvalContext, Review
 from policygen.engines.kyverno import KyvernoEngine, PolicySet, Request, image_info
 from policygen.errors import UnsupportedConstruct
@@ -18,10 +17,8 @@ from policygen.model import namespace_of
 from policygen.violations import Violation
 from tests import golden
 from tests.conftest import NOW
-from tests.corpus import case_id, cases
 from tests.engines.test_gatekeeper import (
     SELECTOR_NAMESPACES,
-    SELECTOR_OBJECTS,
     first_good_then_bad,
     pod,
 )
@@ -36,20 +33,7 @@ def run_bundle(
     return ENGINE.evaluate(cfg, [Review(obj, namespace_of(obj, "default"))], ctx)[0]
 
 
-@pytest.mark.parametrize("case", cases(), ids=case_id)
-def test_corpus_agrees_with_model_per_rule(example: config.Config, case: Any) -> None:
-    expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
-    assert disagreements(expected, run_bundle(example, case.obj), per_rule=True) == []
-
-
-@pytest.mark.parametrize("index", range(len(SELECTOR_OBJECTS)))
-def test_selectors_and_mutation_agree(index: int) -> None:
-    cfg = config.load(golden.cases()["mutate-selectors"], today=NOW)
-    obj = SELECTOR_OBJECTS[index]
-    expected = model.evaluate(cfg, obj, model.Context(now=NOW, namespaces=SELECTOR_NAMESPACES))
-    known = obj["metadata"]["namespace"] in SELECTOR_NAMESPACES
-    got = run_bundle(cfg, obj, SELECTOR_NAMESPACES)
-    assert disagreements(expected, got, per_rule=True, namespace_known=known) == []
+# Agreement with the model over the corpora: tests/harness.py.
 
 
 def test_first_failing_container_and_exact_messages(example: config.Config) -> None:

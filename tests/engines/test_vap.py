@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from policygen import config, model
-from policygen.agreement import disagreements
+from policygen import config
 from policygen.engines import EvalContext, Review, create
 from policygen.engines.vap import PolicySet
 from policygen.errors import UnsupportedConstruct
@@ -17,10 +16,7 @@ from policygen.model import namespace_of
 from policygen.violations import Violation
 from tests import golden
 from tests.conftest import NOW
-from tests.corpus import case_id, cases
 from tests.engines.test_gatekeeper import (
-    SELECTOR_NAMESPACES,
-    SELECTOR_OBJECTS,
     first_good_then_bad,
     pod,
 )
@@ -51,22 +47,7 @@ def selectors_config(target: str) -> config.Config:
     return config.parse(text, "c.yaml", today=NOW)
 
 
-@pytest.mark.parametrize("engine", list(ENGINES))
-@pytest.mark.parametrize("case", cases(), ids=case_id)
-def test_corpus_agrees_with_model(example: config.Config, case: Any, engine: str) -> None:
-    expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
-    assert disagreements(expected, run(example, case.obj, engine=engine), per_rule=True) == []
-
-
-@pytest.mark.parametrize("engine", list(ENGINES))
-@pytest.mark.parametrize("index", range(len(SELECTOR_OBJECTS)))
-def test_selectors_agree(index: int, engine: str) -> None:
-    cfg = selectors_config(engine)
-    obj = SELECTOR_OBJECTS[index]
-    expected = model.evaluate(cfg, obj, model.Context(now=NOW, namespaces=SELECTOR_NAMESPACES))
-    known = obj["metadata"]["namespace"] in SELECTOR_NAMESPACES
-    got = run(cfg, obj, SELECTOR_NAMESPACES, engine=engine)
-    assert disagreements(expected, got, per_rule=True, namespace_known=known) == []
+# Agreement with the model over the corpora: tests/harness.py.
 
 
 def test_exact_messages_for_the_first_offending_container(example: config.Config) -> None:
