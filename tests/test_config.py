@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -325,14 +327,12 @@ class _CannotMutate:
     target without a mutating kind would: the config names it and the
     field. (vap and kyverno-cel used to be such targets.)"""
 
-    def __init__(self, real: object) -> None:
+    def __init__(self, real: Any) -> None:
         self._real = real
         self.name = "vap"
-
-    def unsupported(self, cfg: config.Config) -> str | None:
-        if cfg.spec.rules.pullPolicy.action == "mutate":
-            return "cannot mutate (no mutating kind)"
-        return None
+        self.capabilities = dataclasses.replace(
+            real.capabilities, mutates=False, no_mutation="no mutating kind"
+        )
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._real, name)
@@ -360,7 +360,7 @@ def test_a_target_that_cannot_express_the_config_is_named(
     )
     assert errors(text) == [
         "p.yaml:8:18: spec.rules.pullPolicy.action: target vap cannot mutate (no mutating kind): "
-        "use deny, warn or audit, or the kyverno or gatekeeper target"
+        "use deny, warn or audit, or the kyverno, kyverno-cel or gatekeeper target"
     ]
 
 

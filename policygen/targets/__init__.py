@@ -80,6 +80,10 @@ def unsupported(name: str, config: Config) -> str | None:
     return None
 
 
+def _either(names: list[str]) -> str:
+    return " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def config_problems(config: Config) -> list[CrossProblem]:
     """The config checks that depend on the selected targets, read from
     their capabilities: every problem, each with its field path."""
@@ -122,7 +126,7 @@ def config_problems(config: Config) -> list[CrossProblem]:
                 (
                     ("spec", "rules", "pullPolicy", "action"),
                     f"target {name} {reason}: use deny, warn or audit, or the "
-                    f"{' or '.join(mutating)} target",
+                    f"{_either(mutating)} target",
                 )
             )
     for target in chosen.values():

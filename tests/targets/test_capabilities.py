@@ -66,7 +66,12 @@ def test_a_target_emits_only_the_kinds_it_declares(target: str) -> None:
 
 #: How each mutating target's mutation shows in what it renders; a target
 #: that starts to mutate says here how its mutation looks.
-MUTATION_SIGN = {"kyverno": "- name: set-pull-always\n", "gatekeeper": "\nkind: Assign\n"}
+MUTATION_SIGN = {
+    "kyverno": "- name: set-pull-always\n",
+    "kyverno-cel": "\nkind: MutatingPolicy\n",
+    "gatekeeper": "\nkind: Assign\n",
+    "vap": "\nkind: MutatingAdmissionPolicy\n",
+}
 PULL_DENY = "Always is a central decision.\n      action: deny"
 
 
@@ -79,7 +84,7 @@ def test_a_target_mutates_exactly_when_it_declares_so(target: str) -> None:
         assert _errors(mutate) == [
             f"spec.rules.pullPolicy.action: target {target} cannot mutate "
             f"({caps.no_mutation}): use deny, warn or audit, or the "
-            f"{' or '.join(mutating)} target"
+            f"{', '.join(mutating[:-1])} or {mutating[-1]} target"
         ]
         assert target not in MUTATION_SIGN
         return
@@ -170,7 +175,7 @@ def test_a_new_target_is_one_registry_line(monkeypatch: pytest.MonkeyPatch) -> N
     )
     assert _errors(text) == [
         "spec.rules.pullPolicy.action: target narrow cannot mutate (no mutation here): "
-        "use deny, warn or audit, or the kyverno or gatekeeper target",
+        "use deny, warn or audit, or the kyverno, kyverno-cel, gatekeeper or vap target",
         "spec.tenants[0].namespaces[1]: glob 'team-a-*-prod' cannot be expressed by target "
         "narrow: use '*' only as prefix or suffix",
     ]
