@@ -74,7 +74,7 @@ class KyvernoTarget:
 
     capabilities = Capabilities(
         # match.resources.namespaces: Kyverno's wildcard, '*' and '?' anywhere
-        # (pkg/utils/wildcard over ext/wildcard); the rest are regex_match data.
+        # (ext/wildcard: IGLOU-EU/go-wildcard v1.0.3); the rest are regex_match data.
         scope_globs=globs.ANY,
         selection_globs=globs.ANY,
         mutates=True,
