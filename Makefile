@@ -36,10 +36,13 @@ QUICK := tests/test_config.py tests/test_imageref.py tests/test_model.py \
 	tests/test_kubeyaml.py tests/test_yamlsafe.py tests/test_manifests.py \
 	tests/test_memo.py tests/test_atomic.py tests/test_explain.py \
 	tests/test_isolation.py tests/test_crosswalk.py tests/test_node.py \
-	tests/test_pin_files.py tests/formatters tests/targets \
+	tests/test_pin_files.py tests/formatters/test_table.py \
+	tests/targets/test_common.py tests/targets/test_capabilities.py \
 	tests/rego/test_v0.py tests/rego/test_faults.py
 quick: lint
-	$(BIN)/pytest -x -q $(QUICK)
+	$(BIN)/pytest -x -q $(QUICK) \
+	  --deselect tests/formatters/test_table.py::test_every_line_of_the_corpus_fits_80_columns_but_unbreakable_words \
+	  --deselect tests/targets/test_capabilities.py::test_inner_globs_agree_with_the_model_where_newly_accepted
 
 # Refresh tests/golden/ after an intended rendering change; review the diff.
 golden: $(STAMP)

@@ -20,7 +20,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from policygen import overlap
 from policygen.errors import ConfigError, InputError, Problem
@@ -60,9 +59,7 @@ def _known_target(name: str) -> str:
     known = names()
     if name not in known:
         expected = ", ".join(f"'{n}'" for n in known[:-1]) + f" or '{known[-1]}'"
-        raise PydanticCustomError(
-            "literal_error", "Input should be {expected}", {"expected": expected}
-        )
+        raise ValueError(f"Input should be {expected}")
     return name
 
 
