@@ -41,8 +41,8 @@ from policygen import config  # noqa: E402
 from policygen.engines import EvalContext, Evaluator, Review, create  # noqa: E402
 from policygen.formatters.json_format import JsonFormatter  # noqa: E402
 from policygen.manifests import Document, read  # noqa: E402
-from policygen.model import namespace_of  # noqa: E402
 from policygen.scan import CHUNK, scan  # noqa: E402
+from policygen.workloads import namespace_of  # noqa: E402
 
 NOW = dt.date(2026, 11, 28)
 DIGEST = "sha256:" + "ab" * 32

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from policygen import overlap
+from policygen import globs, overlap
 from policygen.errors import ConfigError, InputError, Problem
 from policygen.imageref import DOMAIN_AND_PORT, LEGACY_DEFAULT_DOMAIN, PATH_COMPONENT
 from policygen.yamlio import (
@@ -521,3 +521,12 @@ spec:
   #    owner: platform@example.com
   #    expires: 2027-03-31
 """
+
+
+def in_scope(config: Config, ns: str) -> bool:
+    """The namespace is one of scope.namespaces and not excluded (selectors
+    aside: they need the Namespace object)."""
+    scope = config.spec.scope
+    return globs.match_any(scope.namespaces, ns) and not globs.match_any(
+        scope.excludeNamespaces, ns
+    )

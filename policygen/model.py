@@ -17,6 +17,8 @@ from policygen.violations import MESSAGES, Action, Violation, container_kind
 from policygen.workloads import (
     Container,
     containers,
+    namespace_labels,
+    namespace_of,
     pod_spec,
     policy_field,
     with_api_defaults,
@@ -36,38 +38,6 @@ class Context:
     now: dt.date
     namespaces: Mapping[str, Mapping[str, Any]]  # known Namespace objects by name
     default_namespace: str = "default"
-
-
-def namespace_of(obj: Mapping[str, Any], default: str) -> str:
-    meta = obj.get("metadata")
-    ns = meta.get("namespace") if isinstance(meta, dict) else None
-    return ns if isinstance(ns, str) and ns else default
-
-
-def namespace_labels(ns_obj: Mapping[str, Any], name: str) -> dict[str, str]:
-    """Labels of a Namespace, with the ``kubernetes.io/metadata.name`` label
-    the API server sets on every namespace to its name, overwriting whatever
-    a client sent (``SetDefaults_Namespace``, k8s
-    ``pkg/apis/core/v1/defaults.go``): a manifest cannot spoof it."""
-    meta = ns_obj.get("metadata")
-    raw = meta.get("labels") if isinstance(meta, dict) else None
-    labels = {str(k): str(v) for k, v in (raw if isinstance(raw, dict) else {}).items()}
-    labels[NAME_LABEL] = name
-    return labels
-
-
-NAME_LABEL = "kubernetes.io/metadata.name"
-
-
-def labelled_namespace(ns_obj: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """The Namespace object as admission sees it: with its name label."""
-    meta = ns_obj.get("metadata")
-    out = dict(ns_obj)
-    out["metadata"] = {
-        **(meta if isinstance(meta, dict) else {}),
-        "labels": namespace_labels(ns_obj, name),
-    }
-    return out
 
 
 def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Violation]:
@@ -96,15 +66,6 @@ def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Viola
         if _applies(config, "registries", ns, key, ctx.now):
             found.extend(_check_registries(config, c, ref, ns, tenants))
     return sorted(found)
-
-
-def in_scope(config: Config, ns: str) -> bool:
-    """The namespace is one of scope.namespaces and not excluded (selectors
-    aside: they need the Namespace object)."""
-    scope = config.spec.scope
-    return globs.match_any(scope.namespaces, ns) and not globs.match_any(
-        scope.excludeNamespaces, ns
-    )
 
 
 Scope = Literal["in", "outside", "excluded", "unselected", "unknown"]

@@ -17,9 +17,9 @@ from policygen.config import Config
 from policygen.engines import EvalContext, Evaluator, Review, create
 from policygen.errors import PolicygenError, Problems
 from policygen.fixtures import Fixture, builtin_corpus, read_fixtures
-from policygen.model import namespace_of
 from policygen.scan import CHUNK
 from policygen.violations import ACTION_STRENGTH, Violation
+from policygen.workloads import namespace_of
 
 #: Told (done, total) as a proof goes, for a progress bar.
 Progress = Callable[[int, int], None]

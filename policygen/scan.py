@@ -17,10 +17,9 @@ from policygen.agreement import disagreements
 from policygen.config import Config
 from policygen.engines import EvalContext, Evaluator, Review
 from policygen.manifests import Document, FileProblem, Skipped, read
-from policygen.model import namespace_of
 from policygen.pathfilter import NO_IGNORE, Ignore
 from policygen.violations import ACTION_STRENGTH, Verdict, Violation, verdict
-from policygen.workloads import is_workload, structural_problems
+from policygen.workloads import is_workload, namespace_of, structural_problems
 
 #: Objects per evaluation batch. Engines that hand work to other processes
 #: (OPA's workers) wait for all of a batch at its end, so each batch ends

@@ -3,7 +3,7 @@ them before admission."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -284,3 +284,38 @@ def _policy_problem(policy: Any, at: str) -> list[str]:
 
 def is_workload(obj: Any) -> bool:
     return workload_path(obj) is not None
+
+
+# --- the request's namespace, as admission sees it -----------------------------
+
+
+def namespace_of(obj: Mapping[str, Any], default: str) -> str:
+    meta = obj.get("metadata")
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
+    return ns if isinstance(ns, str) and ns else default
+
+
+NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def namespace_labels(ns_obj: Mapping[str, Any], name: str) -> dict[str, str]:
+    """Labels of a Namespace, with the ``kubernetes.io/metadata.name`` label
+    the API server sets on every namespace to its name, overwriting whatever
+    a client sent (``SetDefaults_Namespace``, k8s
+    ``pkg/apis/core/v1/defaults.go``): a manifest cannot spoof it."""
+    meta = ns_obj.get("metadata")
+    raw = meta.get("labels") if isinstance(meta, dict) else None
+    labels = {str(k): str(v) for k, v in (raw if isinstance(raw, dict) else {}).items()}
+    labels[NAME_LABEL] = name
+    return labels
+
+
+def labelled_namespace(ns_obj: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The Namespace object as admission sees it: with its name label."""
+    meta = ns_obj.get("metadata")
+    out = dict(ns_obj)
+    out["metadata"] = {
+        **(meta if isinstance(meta, dict) else {}),
+        "labels": namespace_labels(ns_obj, name),
+    }
+    return out

@@ -23,8 +23,8 @@ from typing import Any
 from policygen import config, model
 from policygen.agreement import disagreements
 from policygen.engines import EvalContext, Evaluator, Review, create
-from policygen.model import namespace_of
 from policygen.targets import registry
+from policygen.workloads import namespace_of
 from tests import golden
 from tests.conftest import EXAMPLE, NOW
 from tests.corpus import case_id, cases

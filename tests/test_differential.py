@@ -22,8 +22,7 @@ from policygen import config, model
 from policygen.agreement import disagreements
 from policygen.engines import EvalContext, Review, create
 from policygen.errors import ConfigError
-from policygen.model import namespace_of
-from policygen.workloads import API_VERSIONS, POD_SPEC_PATHS
+from policygen.workloads import API_VERSIONS, POD_SPEC_PATHS, namespace_of
 from tests.conftest import NOW
 
 # 30 examples in CI; under --hypothesis-profile=long, that profile's count.

@@ -16,8 +16,8 @@ import pytest
 from policygen import config, model
 from policygen.agreement import disagreements, normalised
 from policygen.engines import EvalContext, Evaluator, Review, create
-from policygen.model import namespace_of
 from policygen.violations import Violation, verdict
+from policygen.workloads import namespace_of
 from tests.conftest import EXAMPLE, NOW
 
 PINNED = "@sha256:" + "0123456789abcdef" * 4

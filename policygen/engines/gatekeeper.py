@@ -22,12 +22,11 @@ from policygen.engines._projection import Path, project
 from policygen.engines._rego_reads import input_paths
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
-from policygen.model import namespace_labels
 from policygen.rego.errors import RegoError
 from policygen.rego.pool import OpaPool, usable_cpus, worker_count
 from policygen.rego.programs import Pending, RegoProgram, compile_program, resolve
 from policygen.violations import Action, Violation
-from policygen.workloads import with_api_defaults
+from policygen.workloads import namespace_labels, with_api_defaults
 
 ACTIONS: dict[str, Action] = {"deny": "deny", "warn": "warn", "dryrun": "audit"}
 

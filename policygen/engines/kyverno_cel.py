@@ -63,9 +63,8 @@ from policygen.engines.vap import (
 )
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
-from policygen.model import labelled_namespace
 from policygen.violations import Action
-from policygen.workloads import with_api_defaults
+from policygen.workloads import labelled_namespace, with_api_defaults
 
 ENGINE = "kyverno-cel"
 GROUP = "policies.kyverno.io"

@@ -48,9 +48,8 @@ from policygen.engines._kube import cluster_scoped, gvr
 from policygen.engines._projection import Path, project
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
-from policygen.model import labelled_namespace, namespace_labels
 from policygen.violations import ACTION_STRENGTH, Action, Violation
-from policygen.workloads import with_api_defaults
+from policygen.workloads import labelled_namespace, namespace_labels, with_api_defaults
 
 MEMO_SIZE = 20_000
 ACTIONS: dict[str, Action] = {"Deny": "deny", "Warn": "warn", "Audit": "audit"}

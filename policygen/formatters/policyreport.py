@@ -20,11 +20,10 @@ from typing import Any
 import yaml
 
 from policygen import __version__
-from policygen.config import RULES
+from policygen.config import RULES, in_scope
 from policygen.formatters import Formatter
 from policygen.formatters._findings import Finding, findings
 from policygen.manifests import FileProblem
-from policygen.model import in_scope
 from policygen.scan import ObjectResult, Summary
 
 API_VERSION = "wgpolicyk8s.io/v1alpha2"

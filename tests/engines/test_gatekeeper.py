@@ -13,8 +13,8 @@ from policygen.engines import EvalContext, Review
 from policygen.engines.gatekeeper import GatekeeperEngine, PolicySet, Request
 from policygen.errors import UnsupportedConstruct
 from policygen.fixtures import builtin_corpus
-from policygen.model import namespace_of
 from policygen.violations import Violation
+from policygen.workloads import namespace_of
 from tests import golden
 from tests.conftest import NOW
 from tests.corpus import case_id, cases

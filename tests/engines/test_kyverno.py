@@ -13,8 +13,8 @@ from policygen import config
 from policygen.engines import EvalContext, Review
 from policygen.engines.kyverno import KyvernoEngine, PolicySet, Request, image_info
 from policygen.errors import UnsupportedConstruct
-from policygen.model import namespace_of
 from policygen.violations import Violation
+from policygen.workloads import namespace_of
 from tests import golden
 from tests.conftest import NOW
 from tests.engines.test_gatekeeper import (

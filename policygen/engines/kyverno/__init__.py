@@ -23,8 +23,8 @@ from policygen.engines.kyverno.api import Outcome, Request, RuleResult
 from policygen.engines.kyverno.engine import PolicySet
 from policygen.engines.kyverno.images import image_info
 from policygen.engines.kyverno.policies import POLICY_APIS
-from policygen.model import namespace_labels
 from policygen.violations import Violation
+from policygen.workloads import namespace_labels
 
 __all__ = [
     "POLICY_APIS",
