@@ -52,13 +52,18 @@ def config_with(tenants: int, folder: Path, targets: tuple[str, ...] | None = No
     return path
 
 
-def best(run: Callable[[], object], repeat: int) -> float:
-    times = []
+def best(run: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of the best of ``repeat`` runs. The object-check
+    memo is emptied first: a fresh ``policygen build`` has none, and only
+    compiled schemas (per schema, not per config) may be reused."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        apicheck._memo_errors.cache_clear()
+        start, cpu = time.perf_counter(), time.process_time()
         run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus)
 
 
 def refused(tenants: int, folder: Path) -> dict[str, str]:
@@ -86,24 +91,30 @@ def main() -> None:
         left_out = refused(large, Path(tmp))
         example = config.load(ROOT / "policygen.yaml", today=NOW).spec.targets
         targets = tuple(t for t in example if t not in left_out)
-        results: dict[int, dict[str, float]] = {}
+        results: dict[int, dict[str, tuple[float, float]]] = {}
         for size in sizes:
             path = config_with(size, Path(tmp), targets)
             validate = best(lambda p=path: config.load(p, today=NOW), args.repeat)
             loaded = config.load(path, today=NOW)
             build = best(lambda p=path, c=loaded: bundle.render_bundle(c, p, NOW), args.repeat)
-            results[size] = {"validate": validate, "build": validate + build}
+            results[size] = {
+                "validate": validate,
+                "build": (validate[0] + build[0], validate[1] + build[1]),
+            }
     load = os.getloadavg()[0]
-    print(f"config work, best of {args.repeat} (build includes validate), load average {load:.1f}")
+    print(
+        f"config work, best of {args.repeat} (build includes validate), "
+        f"CPU seconds (wall in brackets), load average {load:.1f}"
+    )
     print(f"build targets: {', '.join(targets)}")
     for name, why in left_out.items():
         print(f"  {name} left out: it cannot build {large} tenants ({why})")
-    print(f"{'step':<10}{small:>10} t{large:>10} t{'ratio':>8}   goal")
+    print(f"{'step':<10}{small:>18} t{large:>18} t{'ratio':>8}   goal")
     for step, goal in GOALS.items():
-        a, b = results[small][step], results[large][step]
+        (wa, a), (wb, b) = results[small][step], results[large][step]
         met = "met" if b < goal and b / a <= RATIO_GOAL else "NOT met"
         print(
-            f"{step:<10}{a:>10.3f}s{b:>10.3f}s{b / a:>7.1f}x   "
+            f"{step:<10}{a:>8.3f}s ({wa:.3f}s){b:>8.3f}s ({wb:.3f}s){b / a:>7.1f}x   "
             f"<{goal}s and <={RATIO_GOAL}x at {large} t: {met}"
         )
 

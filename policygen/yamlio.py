@@ -8,6 +8,7 @@ are an error (PyYAML silently keeps the last one).
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path as FilePath
 from typing import Any
@@ -78,40 +79,92 @@ _PLAIN_TEXT = re.compile(r"[ -~]*\Z")
 _SHORT_LINES = re.compile(r"[ -~\n]{0,1000}\Z")
 _PLAIN_KEY = re.compile(r"[ -~]{1,100}\Z")
 _MAX_DEPTH = 50  # indentation stays far from the line width
+_STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null"))
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
-def emits_alike(data: Any, depth: int = 0) -> bool:
-    """Whether libyaml's emitter writes ``data`` byte for byte as PyYAML's does."""
-    if depth > _MAX_DEPTH:
+class _Unlike(Exception):
+    """A value libyaml would not write as PyYAML does, or that PyYAML's
+    representer treats specially (a float, a subclass, a shared object)."""
+
+
+def _text(value: str) -> yaml.ScalarNode:
+    if _PLAIN_TEXT.match(value) is None and _SHORT_LINES.match(value) is None:
+        raise _Unlike
+    return yaml.ScalarNode(_STR, value)
+
+
+def _nodes(data: Any, seen: set[int], depth: int) -> yaml.Node:
+    """PyYAML's Representer (``sort_keys=False``, block style) for plain
+    JSON-like data, without its per-node dispatch; raises _Unlike for
+    anything else, which then takes PyYAML's whole path."""
+    kind = type(data)
+    if kind is str:
+        return _text(data)
+    if kind is dict or kind is list:
+        if depth > _MAX_DEPTH or id(data) in seen:
+            raise _Unlike  # PyYAML writes a shared object as an anchor and aliases
+        seen.add(id(data))
+        if kind is list:
+            return yaml.SequenceNode(
+                _SEQ, [_nodes(v, seen, depth + 1) for v in data], flow_style=False
+            )
+        pairs = []
+        for key, value in data.items():
+            if type(key) is str:
+                if _PLAIN_KEY.match(key) is None:
+                    raise _Unlike
+                node: yaml.Node = yaml.ScalarNode(_STR, key)
+            else:
+                node = _nodes(key, seen, depth + 1)
+            pairs.append((node, _nodes(value, seen, depth + 1)))
+        return yaml.MappingNode(_MAP, pairs, flow_style=False)
+    if kind is bool:
+        return yaml.ScalarNode(_BOOL, "true" if data else "false")
+    if kind is int:
+        return yaml.ScalarNode(_INT, str(data))
+    if data is None:
+        return yaml.ScalarNode(_NULL, "null")
+    raise _Unlike
+
+
+def emits_alike(data: Any) -> bool:
+    """Whether ``dump`` writes ``data`` through libyaml (byte for byte what
+    PyYAML's emitter would write)."""
+    try:
+        _nodes(data, set(), 0)
+    except _Unlike:
         return False
-    if isinstance(data, str):
-        return _PLAIN_TEXT.match(data) is not None or _SHORT_LINES.match(data) is not None
-    if isinstance(data, dict):
-        return all(
-            (_PLAIN_KEY.match(k) is not None if isinstance(k, str) else _scalar(k))
-            and emits_alike(v, depth + 1)
-            for k, v in data.items()
-        )
-    if isinstance(data, list):
-        return all(emits_alike(v, depth + 1) for v in data)
-    return _scalar(data)
+    return True
 
 
-def _scalar(value: Any) -> bool:
-    return value is None or type(value) in (bool, int, float)
+_OPTIONS: dict[str, Any] = {
+    "sort_keys": False,
+    "default_flow_style": False,
+    "allow_unicode": True,
+    "width": 4096,
+}
 
 
 def dump(data: Any) -> str:
     """Deterministic block YAML for rendered and generated files."""
-    dumper = _CDumper if _CDumper is not None and emits_alike(data) else yaml.Dumper
-    return yaml.dump(
-        data,
-        Dumper=dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=4096,
-    )
+    if _CDumper is not None:
+        try:
+            node = _nodes(data, set(), 0)
+        except _Unlike:
+            pass
+        else:
+            out = io.StringIO()
+            dumper: Any = _CDumper(out, **_OPTIONS)
+            try:
+                dumper.open()
+                dumper.serialize(node)
+                dumper.close()
+            finally:
+                dumper.dispose()
+            return out.getvalue()
+    text: str = yaml.dump(data, Dumper=yaml.Dumper, **_OPTIONS)
+    return text
 
 
 def read_objects(path: FilePath) -> list[dict[str, Any]]:

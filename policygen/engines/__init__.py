@@ -90,13 +90,12 @@ def policy_documents(target: str, config: Config, ctx: EvalContext) -> list[dict
         docs = bundle_documents(ctx.bundle, target)
         apicheck.check_documents({str(ctx.bundle / target): docs}, rendered=False)
         return docs
-    import yaml
-
     from policygen.targets import registry as targets
+    from policygen.yamlio import load_all_fast
 
     files = targets()[target].render(config, ctx.now)
     by_file = {
-        f"{target}/{rel}": [d for d in yaml.safe_load_all(text) if d] for rel, text in files.items()
+        f"{target}/{rel}": [d for d in load_all_fast(text) if d] for rel, text in files.items()
     }
     # What an engine proves must be what a cluster would accept.
     apicheck.check_documents(by_file)
