@@ -565,12 +565,11 @@ def can_autogen(match: Mapping[str, Any] | None) -> bool:
     )
 
 
-def autogen(spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The controller copies of a Pod policy (vpol/autogen/autogen.go), per
-    rewrite config: matchConstraints for the configured controllers with the
-    Pod rule's operations and namespaceSelector, and every ``object.spec``,
-    ``object.metadata`` (and ``oldObject``'s) in the spec's text moved to the
-    template's, except ``object.metadata.namespace``."""
+def _controller_copies(spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Per rewrite config, in order, a copy of a Pod policy's spec whose matchConstraints
+    match the chosen controllers (``autogen.podControllers.controllers``, else all) with the
+    Pod rule's operations and namespaceSelector: what ValidatingPolicy and MutatingPolicy
+    autogen share before each rewrites the copy's expressions."""
     match = spec.get("matchConstraints")
     if not can_autogen(match):
         return []
@@ -582,13 +581,25 @@ def autogen(spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         target = AUTOGEN_TARGETS.get(controller)
         if target is not None:
             by_config.setdefault(target[4], []).append(target)
-    out = []
+    copies = []
+    operations = match["resourceRules"][0].get("operations") or []
     for config in sorted(by_config):
         copied = copy.deepcopy(dict(spec))
-        operations = match["resourceRules"][0].get("operations") or []
         copied["matchConstraints"] = _controller_match(
             by_config[config], operations, match.get("namespaceSelector")
         )
+        copies.append((config, copied))
+    return copies
+
+
+def autogen(spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The controller copies of a Pod policy (vpol/autogen/autogen.go), per
+    rewrite config: matchConstraints for the configured controllers with the
+    Pod rule's operations and namespaceSelector, and every ``object.spec``,
+    ``object.metadata`` (and ``oldObject``'s) in the spec's text moved to the
+    template's, except ``object.metadata.namespace``."""
+    out = []
+    for config, copied in _controller_copies(spec):
         text = json.dumps(copied)
         for old, new in AUTOGEN_REWRITES[config]:
             for root in ("object.", "oldObject."):
@@ -1065,24 +1076,8 @@ def mpol_autogen(spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """mpol/autogen/autogen.go: the controller copies of a Pod policy, with
     only matchConditions and apply configurations rewritten (variables and
     JSON patches are copied as they are, as Kyverno copies them)."""
-    match = spec.get("matchConstraints")
-    if not can_autogen(match):
-        return []
-    assert match is not None
-    controllers = ((spec.get("autogen") or {}).get("podControllers") or {}).get("controllers")
-    chosen = set(AUTOGEN_TARGETS) if controllers is None else {str(c) for c in controllers}
-    by_config: dict[str, list[tuple[str, str, str, str, str]]] = {}
-    for controller in sorted(chosen):
-        target = AUTOGEN_TARGETS.get(controller)
-        if target is not None:
-            by_config.setdefault(target[4], []).append(target)
     out = []
-    for config in sorted(by_config):
-        copied = copy.deepcopy(dict(spec))
-        operations = match["resourceRules"][0].get("operations") or []
-        copied["matchConstraints"] = _controller_match(
-            by_config[config], operations, match.get("namespaceSelector")
-        )
+    for config, copied in _controller_copies(spec):
         for condition in copied.get("matchConditions") or []:
             condition["expression"] = _pod_to_template(str(condition.get("expression", "")), config)
         for mutation in copied.get("mutations") or []:
