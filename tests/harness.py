@@ -85,6 +85,14 @@ EVALUATORS: dict[str, tuple[str, Callable[[], Evaluator]]] = {
     "gatekeeper[opa]": ("gatekeeper", lambda: create("gatekeeper", rego_engine="opa")),
     "gatekeeper[regorus]": ("gatekeeper", lambda: create("gatekeeper", rego_engine="regorus")),
     "gatekeeper[regopy]": ("gatekeeper", lambda: create("gatekeeper", rego_engine="regopy")),
+    # the plain path: no reuse layer, no memos, no worker processes
+    "kyverno[plain]": ("kyverno", lambda: create("kyverno", fast=False)),
+    "kyverno-cel[plain]": ("kyverno-cel", lambda: create("kyverno-cel", fast=False)),
+    "vap[plain]": ("vap", lambda: create("vap", fast=False)),
+    "gatekeeper[opa,plain]": (
+        "gatekeeper",
+        lambda: create("gatekeeper", rego_engine="opa", fast=False),
+    ),
 }
 
 

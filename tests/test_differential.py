@@ -36,12 +36,15 @@ DIGESTS = {
     "upper": "sha256:" + "0123456789ABCDEF" * 4,
 }
 NAMESPACES = ["t0", "t0-a", "t1", "t1-b", "t2", "shared", "kube-system", "sel-x", "unknown-ns"]
+# Every engine twice: the fast path (the reuse layer, the engines' memos and
+# worker processes) and the plain one, each against the model.
 ENGINES = [
     create("model"),
-    create("kyverno"),
-    create("kyverno-cel"),
-    create("gatekeeper", rego_engine="opa"),
-    create("vap"),
+    *(
+        create(name, rego_engine="opa", fast=fast)
+        for fast in (True, False)
+        for name in ("kyverno", "kyverno-cel", "gatekeeper", "vap")
+    ),
 ]
 
 
@@ -209,12 +212,16 @@ def test_every_evaluator_agrees_with_the_model(
         ctx = EvalContext(NOW, namespaces)
         expected = model.evaluate(cfg, obj, model.Context(now=NOW, namespaces=namespaces))
         for engine in ENGINES[1:]:
+            fast = getattr(engine, "fast", True)
+            path = (engine.name, "fast" if fast else "plain")
             got = engine.evaluate(cfg, [review], ctx)[0]
+            if fast:  # asked again, the answer comes from the reuse layer's memo
+                assert engine.evaluate(cfg, [review], ctx)[0] == got, path
             known = review.namespace in namespaces
             assert (
                 disagreements(expected, got, per_rule=engine.per_rule, namespace_known=known) == []
             ), (
-                engine.name,
+                path,
                 obj,
                 namespaces,
             )

@@ -13,8 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from policygen.config import Config
-from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
+from policygen.engines import DocumentEngine, NamespaceUnknown, Review
 from policygen.engines._gatekeeper_cel import CelTemplate
 from policygen.engines._gatekeeper_match import Match
 from policygen.engines._gatekeeper_mutate import Assign, Expansion, applies_to
@@ -108,7 +107,32 @@ class PolicySet:
     )
     #: OPA worker processes for large batches (OPA on a multi-core machine).
     workers: OpaPool | None = None
+    #: the plain path: each request evaluated alone (see DocumentEngine)
+    plain: bool = False
     _threads: ThreadPoolExecutor | None = None
+
+    @property
+    def pure(self) -> bool:
+        """No template reads the clock, randomness or the network."""
+        return all(t.pure for t in self.templates.values())
+
+    def violations(self, reviews: Sequence[Review]) -> list[list[Violation]]:
+        """policygen's question: the violations the webhook reports per request."""
+        # One labelled copy per namespace, not per review: a batch is mostly
+        # a few namespaces.
+        labelled: dict[tuple[str, int], dict[str, Any] | None] = {}
+        requests = []
+        for review in reviews:
+            ns, ns_obj = review.namespace, review.namespace_obj
+            key = (ns, id(ns_obj))
+            if key not in labelled:
+                labelled[key] = None if ns_obj is None else _with_name_label(ns_obj, ns)
+            requests.append(Request(review.obj, ns, labelled[key], review.operation))
+        if self.plain:
+            answers = [self.review_many([r])[0] for r in requests]
+        else:
+            answers = self.review_many(requests)
+        return [sorted({r.violation for r in results}) for results in answers]
 
     @property
     def engines(self) -> list[str]:
@@ -123,6 +147,7 @@ class PolicySet:
         data: Any = None,
         *,
         cel: bool = True,
+        fast: bool = True,
     ) -> PolicySet:
         """``data`` goes into every template's data document (``data.inventory``).
         ``cel``: a template's K8sNativeValidation code is evaluated when it
@@ -130,7 +155,9 @@ class PolicySet:
         without, its Rego (``--enable-k8s-native-validation=false``)."""
         engine = resolve(rego_engine)
         out = cls()
-        workers = worker_count() if engine == "opa" else 0
+        if not fast:  # the plain path: no memos, no worker processes
+            out.answers, out.converted, out.plain = Memo(0), Memo(0), True
+        workers = worker_count() if engine == "opa" and fast else 0
         if workers:
             out.workers = OpaPool(workers)
         for doc in documents:
@@ -553,35 +580,17 @@ def to_violation(result: Result) -> Violation:
     )
 
 
-class GatekeeperEngine:
-    def __init__(self, rego_engine: str = "auto") -> None:
+class GatekeeperEngine(DocumentEngine[PolicySet]):
+    name = "gatekeeper"
+    target = "gatekeeper"
+    per_rule = False
+
+    def __init__(self, rego_engine: str = "auto", *, fast: bool = True) -> None:
         self.rego_engine = rego_engine
-        self.name = "gatekeeper"
-        self.per_rule = False
-        self._cache = PolicyCache(
-            "gatekeeper", lambda docs: PolicySet.load(docs, self.rego_engine), PolicySet.close
-        )
+        super().__init__(fast=fast)
 
-    def policy_set(self, config: Config, ctx: EvalContext) -> PolicySet:
-        return self._cache.get(config, ctx)
-
-    def evaluate(
-        self, config: Config, reviews: Sequence[Review], ctx: EvalContext
-    ) -> list[list[Violation]]:
-        policies = self.policy_set(config, ctx)
-        # One labelled copy per namespace, not per review: a batch is mostly
-        # a few namespaces.
-        labelled: dict[str, dict[str, Any] | None] = {}
-        requests = []
-        for review in reviews:
-            ns = review.namespace
-            if ns not in labelled:
-                ns_obj = ctx.namespaces.get(ns)
-                labelled[ns] = None if ns_obj is None else _with_name_label(ns_obj, ns)
-            requests.append(Request(review.obj, ns, labelled[ns], review.operation))
-        return [
-            sorted({r.violation for r in results}) for results in policies.review_many(requests)
-        ]
+    def load(self, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
+        return PolicySet.load(documents, self.rego_engine, fast=self.fast)
 
 
 def _with_name_label(ns_obj: Mapping[str, Any], name: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from policygen.engines import NamespaceUnknown, PolicyCache
+from policygen.engines import DocumentEngine, NamespaceUnknown
 from policygen.engines._cel_mutation import (
     MutationError,
     Unsupported,
@@ -54,7 +54,6 @@ from policygen.engines.vap import (
     Policy,
     PolicySet,
     Rejection,
-    VapEngine,
     _expressions,
     _matches,
     admission_request,
@@ -171,21 +170,28 @@ class ValidatingPolicySet(PolicySet):
         self.mutating: MutatingPolicySet | None = None
 
     @classmethod
-    def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
+    def load(
+        cls, documents: Sequence[Mapping[str, Any]], *, fast: bool = True
+    ) -> ValidatingPolicySet:
         out = cls()
+        if not fast:  # the plain path memoises nothing
+            out._memo, out._outcomes, out._responses = Memo(0), Memo(0), Memo(0)
         for doc in documents:
             out._add(doc)
         return out
 
     @classmethod
-    def load_admission(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
+    def load_admission(
+        cls, documents: Sequence[Mapping[str, Any]], *, fast: bool = True
+    ) -> ValidatingPolicySet:
         """A bundle's policies as admission runs them: the MutatingPolicies
         in Kyverno's mutating webhook, then the ValidatingPolicies."""
         mutating = [d for d in documents if d.get("kind") == "MutatingPolicy"]
-        out = ValidatingPolicySet.load([d for d in documents if d.get("kind") != "MutatingPolicy"])
+        validating = [d for d in documents if d.get("kind") != "MutatingPolicy"]
+        out = ValidatingPolicySet.load(validating, fast=fast)
         assert isinstance(out, ValidatingPolicySet)
         if mutating:
-            loaded = MutatingPolicySet.load(mutating)
+            loaded = MutatingPolicySet.load(mutating, fast=fast)
             assert isinstance(loaded, MutatingPolicySet)
             out.mutating = loaded
         return out
@@ -767,12 +773,13 @@ def _check_evaluation(name: str, spec: Mapping[str, Any]) -> None:
         raise UnsupportedConstruct(ENGINE, f"{name}.spec.evaluation.mode", evaluation["mode"])
 
 
-class KyvernoCelEngine(VapEngine):
+class KyvernoCelEngine(DocumentEngine["ValidatingPolicySet"]):
     name = ENGINE
+    target = ENGINE
     per_rule = True  # a policy's message names its first offending container
 
-    def __init__(self) -> None:
-        self._cache = PolicyCache(ENGINE, ValidatingPolicySet.load_admission, lambda _: None)
+    def load(self, documents: Sequence[Mapping[str, Any]]) -> ValidatingPolicySet:
+        return ValidatingPolicySet.load_admission(documents, fast=self.fast)
 
 
 # --- validate.cel in kyverno.io/v1 ClusterPolicies ----------------------------

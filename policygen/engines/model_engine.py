@@ -19,8 +19,11 @@ class ModelEngine:
     ) -> list[list[Violation]]:
         out = []
         for review in reviews:
+            namespaces = ctx.namespaces
+            if review.namespace_obj is not None:  # the request's own wins
+                namespaces = {**namespaces, review.namespace: review.namespace_obj}
             mctx = model.Context(
-                now=ctx.now, namespaces=ctx.namespaces, default_namespace=review.namespace
+                now=ctx.now, namespaces=namespaces, default_namespace=review.namespace
             )
             out.append(model.evaluate(config, review.obj, mctx))
         return out

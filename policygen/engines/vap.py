@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from policygen.config import Config, LabelSelector
-from policygen.engines import EvalContext, NamespaceUnknown, PolicyCache, Review
+from policygen.config import LabelSelector
+from policygen.engines import DocumentEngine, NamespaceUnknown, Review
 from policygen.engines._cel_mutation import (
     MutationError,
     Unsupported,
@@ -271,23 +271,27 @@ class PolicySet:
     #: CEL variables beyond the API server's, declared as dyn
     EXTRA_VARIABLES: tuple[str, ...] = ()
 
-    def __init__(self) -> None:
+    #: CEL here has no clock, network or randomness
+    pure = True
+
+    def __init__(self, *, fast: bool = True) -> None:
         self.policies: dict[str, Policy] = {}
         self.bindings: list[Binding] = []
         self.mutators: dict[str, Mutator] = {}
         #: MutatingAdmissionPolicyBindings (no validationActions: actions empty)
         self.mutator_bindings: list[Binding] = []
         self.cel = Cel(self.ENGINE, self.EXTRA_VARIABLES, self._functions())
-        self._memo: Memo[tuple[str, bytes], Any] = Memo(MEMO_SIZE)
-        self._outcomes: Memo[tuple[str, bytes], list[str] | CelError | None] = Memo(MEMO_SIZE)
+        size = MEMO_SIZE if fast else 0  # the plain path memoises nothing
+        self._memo: Memo[tuple[str, bytes], Any] = Memo(size)
+        self._outcomes: Memo[tuple[str, bytes], list[str] | CelError | None] = Memo(size)
 
     def _functions(self) -> list[Function]:
         """CEL functions beyond the API server's, for a subclass to add."""
         return []
 
     @classmethod
-    def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
-        out = cls()
+    def load(cls, documents: Sequence[Mapping[str, Any]], *, fast: bool = True) -> PolicySet:
+        out = cls(fast=fast)
         for doc in documents:
             kind = doc.get("kind")
             name = str((doc.get("metadata") or {}).get("name", ""))
@@ -364,6 +368,31 @@ class PolicySet:
         )
         reinvoke = spec.get("reinvocationPolicy", "Never") == "IfNeeded"
         self.mutators[name] = Mutator(policy, patches, reinvoke)
+
+    def violations(self, reviews: Sequence[Review]) -> list[list[Violation]]:
+        """policygen's question: the violations admission reports per
+        request, each rule's message once, with its strongest action."""
+        out = []
+        for review in reviews:
+            found = self.review(
+                review.obj,
+                review.namespace,
+                review.namespace_obj,
+                review.operation,
+                review.subresource,
+            )
+            best: dict[tuple[str, str], Action] = {}
+            for policy, action, message in found:
+                key = (policy.rule, message)
+                if key not in best or ACTION_STRENGTH[action] > ACTION_STRENGTH[best[key]]:
+                    best[key] = action
+            out.append(
+                sorted(Violation(rule, "", "", msg, act) for (rule, msg), act in best.items())
+            )
+        return out
+
+    def close(self) -> None:
+        """Nothing to release: compiled CEL is Python data."""
 
     def review(
         self,
@@ -953,29 +982,10 @@ def _named_rule(rule: Mapping[str, Any], attrs: _Attributes, kyverno: bool) -> b
     return kyverno and any(attrs.generate_name.startswith(n) for n in names if attrs.generate_name)
 
 
-class VapEngine:
+class VapEngine(DocumentEngine[PolicySet]):
     name = "vap"
+    target = "vap"
     per_rule = True
 
-    def __init__(self) -> None:
-        self._cache = PolicyCache("vap", PolicySet.load, lambda _: None)
-
-    def evaluate(
-        self, config: Config, reviews: Sequence[Review], ctx: EvalContext
-    ) -> list[list[Violation]]:
-        policies = self._cache.get(config, ctx)
-        out = []
-        for review in reviews:
-            ns_obj = ctx.namespaces.get(review.namespace)
-            found = policies.review(
-                review.obj, review.namespace, ns_obj, review.operation, review.subresource
-            )
-            best: dict[tuple[str, str], Action] = {}
-            for policy, action, message in found:
-                key = (policy.rule, message)
-                if key not in best or ACTION_STRENGTH[action] > ACTION_STRENGTH[best[key]]:
-                    best[key] = action
-            out.append(
-                sorted(Violation(rule, "", "", msg, act) for (rule, msg), act in best.items())
-            )
-        return out
+    def load(self, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
+        return PolicySet.load(documents, fast=self.fast)

@@ -104,7 +104,7 @@ class GatekeeperTarget:
     def evaluator(self, options: EngineOptions) -> Evaluator:
         from policygen.engines.gatekeeper import GatekeeperEngine
 
-        return GatekeeperEngine(options.rego_engine)
+        return GatekeeperEngine(options.rego_engine, fast=options.fast)
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files: dict[str, str] = {}

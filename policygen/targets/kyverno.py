@@ -96,7 +96,7 @@ class KyvernoTarget:
     def evaluator(self, options: EngineOptions) -> Evaluator:
         from policygen.engines.kyverno import KyvernoEngine
 
-        return KyvernoEngine()
+        return KyvernoEngine(fast=options.fast)
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files: dict[str, str] = {}

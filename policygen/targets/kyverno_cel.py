@@ -61,7 +61,7 @@ class KyvernoCelTarget:
     def evaluator(self, options: EngineOptions) -> Evaluator:
         from policygen.engines.kyverno_cel import KyvernoCelEngine
 
-        return KyvernoCelEngine()
+        return KyvernoCelEngine(fast=options.fast)
 
 
 TARGET = KyvernoCelTarget()

@@ -73,7 +73,7 @@ class VapTarget:
     def evaluator(self, options: EngineOptions) -> Evaluator:
         from policygen.engines.vap import VapEngine
 
-        return VapEngine()
+        return VapEngine(fast=options.fast)
 
 
 TARGET = VapTarget()

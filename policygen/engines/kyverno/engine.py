@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from policygen.engines import Review
 from policygen.engines.kyverno.api import Outcome, Policy, Request, RuleResult
 from policygen.engines.kyverno.exceptions import Exception_, load_exception
 from policygen.engines.kyverno.images import images
 from policygen.engines.kyverno.mutation import mutate_rule
 from policygen.engines.kyverno.policies import POLICY_APIS, load_policy
+from policygen.engines.kyverno.results import to_violations
 from policygen.engines.kyverno.validation import validate_rule
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import Memo
-from policygen.workloads import with_api_defaults
+from policygen.violations import Violation
+from policygen.workloads import namespace_labels, with_api_defaults
 
 MEMO_SIZE = 20_000
 
@@ -30,15 +34,20 @@ MEMO_SIZE = 20_000
 class PolicySet:
     """Loaded policies and exceptions; one admission request at a time."""
 
-    def __init__(self) -> None:
+    #: no rule policygen renders reads the clock; ``time_*`` JMESPath does
+    pure = True
+
+    def __init__(self, *, fast: bool = True) -> None:
         self.policies: list[Policy] = []
         self.exceptions: list[Exception_] = []
         self._images_of: tuple[Mapping[str, Any], dict[str, Any]] | None = None
-        self.memo: Memo[tuple[int, bytes], RuleResult | None] = Memo(MEMO_SIZE)
+        #: a rule's answer by the values it reads (reads.py); off on the plain path
+        self.memo: Memo[tuple[int, bytes], RuleResult | None] = Memo(MEMO_SIZE if fast else 0)
 
     @classmethod
-    def load(cls, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
-        out = cls()
+    def load(cls, documents: Sequence[Mapping[str, Any]], *, fast: bool = True) -> PolicySet:
+        out = cls(fast=fast)
+        out.pure = "time_" not in json.dumps(documents, default=str)
         for doc in documents:
             kind, api = doc.get("kind"), str(doc.get("apiVersion", ""))
             if kind in ("ClusterPolicy", "Policy") and api in POLICY_APIS:
@@ -50,6 +59,26 @@ class PolicySet:
                     "kyverno", f"{kind}/{api}", "only kyverno.io/v1, v2beta1 and v2"
                 )
         return out
+
+    def violations(self, reviews: Sequence[Review]) -> list[list[Violation]]:
+        """policygen's question: the violations admission reports per request."""
+        out = []
+        for review in reviews:
+            ns_obj = review.namespace_obj
+            labels = None if ns_obj is None else namespace_labels(ns_obj, review.namespace)
+            req = Request(
+                review.obj,
+                review.namespace,
+                labels,
+                review.operation,
+                review.subresource,
+                review.old_obj,
+            )
+            out.append(to_violations(self.review(req)))
+        return out
+
+    def close(self) -> None:
+        """Nothing to release: the policies are Python data."""
 
     def has(self, kind: str) -> bool:
         """Whether any rule is a ``mutate`` (or ``validate``) rule."""
