@@ -15,6 +15,10 @@ from policygen.pathfilter import NO_IGNORE, Ignore, SkipReason, entries
 
 MAX_FILE_BYTES = yamlsafe.MAX_STREAM_BYTES
 
+#: Documents read by one call of the fast YAML path when all of them may be
+#: (yamlsafe.fast_batch); a batch that may not is read one by one.
+BATCH = 32
+
 #: Kustomize's own files look like objects but never reach the API server.
 KUSTOMIZE_GROUP = "kustomize.config.k8s.io/"
 
@@ -104,14 +108,22 @@ def _documents(stream: BinaryIO, label: str) -> Iterator[Document | FileProblem 
             return
         index = 0
         total = 0
-        for chunk in yamlsafe.split(buffered):
-            total += chunk.size
-            if total > MAX_FILE_BYTES:
-                yield FileProblem(
-                    f"{label}:{chunk.first_line}",
-                    f"more than {yamlsafe.size_text(MAX_FILE_BYTES)}, the rest is not read",
-                )
-                return
+        batch: list[yamlsafe.Chunk] = []
+
+        def flush() -> Iterator[Document | FileProblem | Skipped]:
+            nonlocal index
+            fast = yamlsafe.fast_batch(batch) if batch else None
+            if fast is not None:
+                for doc, line in fast:
+                    index += 1
+                    yield from _objects(doc, f"{label}#{index}", line)
+            else:
+                for chunk in batch:
+                    yield from one(chunk)
+            batch.clear()
+
+        def one(chunk: yamlsafe.Chunk) -> Iterator[Document | FileProblem | Skipped]:
+            nonlocal index
             if chunk.too_big:
                 index += 1
                 limit = yamlsafe.size_text(yamlsafe.MAX_DOCUMENT_BYTES)
@@ -119,7 +131,7 @@ def _documents(stream: BinaryIO, label: str) -> Iterator[Document | FileProblem 
                     f"{label}:{chunk.first_line}",
                     f"document {index} is larger than {limit}, not read",
                 )
-                continue
+                return
             try:
                 for doc, line in yamlsafe.parse(chunk.data, first_line=chunk.first_line, kube=True):
                     index += 1
@@ -127,6 +139,20 @@ def _documents(stream: BinaryIO, label: str) -> Iterator[Document | FileProblem 
             except yamlsafe.YamlProblem as exc:
                 index += 1
                 yield FileProblem(f"{label}:{exc.line}:{exc.column}", exc.text)
+
+        for chunk in yamlsafe.split(buffered):
+            total += chunk.size
+            if total > MAX_FILE_BYTES:
+                yield from flush()
+                yield FileProblem(
+                    f"{label}:{chunk.first_line}",
+                    f"more than {yamlsafe.size_text(MAX_FILE_BYTES)}, the rest is not read",
+                )
+                return
+            batch.append(chunk)
+            if len(batch) >= BATCH or chunk.too_big:
+                yield from flush()
+        yield from flush()
     except OSError as exc:
         yield FileProblem(label, f"cannot read: {exc.strerror or exc}")
 

@@ -25,11 +25,14 @@ cut never falls inside a document.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import orjson
 import yaml
+import yaml_rs
 
 from policygen import kubeyaml
 
@@ -344,6 +347,11 @@ def parse(
     :class:`YamlProblem` with the stream's line numbers. ``kube``: plain
     scalars and keys as the API server reads them (:mod:`policygen.kubeyaml`);
     ``yaml12``: only true/false are booleans (the config)."""
+    if kube and positions is None and not yaml12:
+        fast = _fast_document(data, first_line)
+        if fast is not None:
+            yield fast
+            return
     loader = _Loader(data)
     builder = _Builder(loader, first_line - 1, positions, yaml12, kube)
     try:
@@ -358,6 +366,194 @@ def parse(
         raise YamlProblem(first_line, 0, f"nested deeper than {MAX_DEPTH} levels") from None
     finally:
         loader.dispose()
+
+
+# The fast path: manifest documents through yaml-rs (Rust, YAML 1.2), many
+# times faster than libyaml with our builder. It is taken only when the
+# text cannot mean anything else to it than to the API server's go-yaml v2
+# as the careful path above reads it; everything else, and everything it
+# refuses, goes the careful way, so values and error messages are the same.
+# What is ruled out, and why (tests/test_yamlsafe.py tries each):
+#
+# - characters libyaml refuses (controls, a BOM, surrogates), the line
+#   breaks Python and libyaml count differently (NEL, LS, PS), and text that
+#   is not UTF-8: yaml-rs reads some of them;
+# - anchors, tags, merge keys, directives and explicit (``?``) or
+#   collection keys: the alias-ratio limit, the tag rules and ``<<`` are
+#   the builder's. An anchor or tag starts a node, so it follows whitespace
+#   or a flow indicator; a value right after a JSON-style key (``"a":1``)
+#   is ruled out whatever it is;
+# - numbers other than a plain decimal integer (at most 18 digits) or
+#   decimal fraction: leading zeros (octal to go-yaml), ``0x``, ``0o``,
+#   ``0b``, ``_``, exponents, signs, ``.5``, ``.inf`` go the careful way,
+#   unless the token holds a character no number of either reader has
+#   (``7-alpine``, ``16@sha256:…``). Checked in the text whenever yaml-rs
+#   read a number (or a null, which is what NaN and infinity become in JSON);
+# - strings go-yaml would read as something else when plain (yes/no/on/off,
+#   y/n, ``0777`` left a string by yaml-rs): found in the values' JSON, they
+#   send the document the careful way, quoted or not; a map key that is not
+#   a string (``1:``, ``true:``) cannot be written as JSON at all;
+# - deep nesting (yaml-rs crashes the process on a few thousand levels):
+#   block nesting grows by at most one level per column of indentation and
+#   flow nesting by one per ``[`` or ``{``, so both are kept small enough
+#   that a document stays within MAX_DEPTH;
+# - more than one document where one is expected, or none, so that numbering
+#   is the builder's.
+_NOT_PRINTABLE = re.compile(
+    "[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+_ADJACENT = re.compile(r"[\"'\]}]:[^\s]")
+_ANCHOR_OR_TAG = re.compile(r"[\s\[{,][&!]")
+_EXPLICIT_KEY = re.compile(r"\s\?[ \t\r\n]")
+_COLLECTION_KEY = re.compile(r"[\]}][ \t]*:(?:[ \t\r\n]|$)")
+#: what may be a number, to be checked against _SAFE_NUMBER
+_NUMBER = re.compile(r"[\s\[{,][-+.]?[0-9.][^\s,\[\]{}#\"']*")
+_SAFE_NUMBER = re.compile(
+    r"-?(?:0|[1-9][0-9]{0,17})|-?(?:0|[1-9][0-9]{0,15})\.[0-9]{1,15}|[0-9]+(?:\.[0-9]+){2,}"
+    # a character no number has, to go-yaml or to YAML 1.2 (``7-alpine``)
+    r"|.*[^0-9a-fA-FxXoObBiInN_.+\-].*"
+)
+#: go-yaml v2's booleans that YAML 1.2 reads as strings: as JSON strings,
+#: and as plain scalars in the text
+_BOOLEAN_WORDS = "y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF"
+_GO_BOOLEAN_STRING = re.compile(f'"(?:{_BOOLEAN_WORDS})"'.encode())
+_GO_BOOLEAN = re.compile(rf"[\s\[{{,](?:{_BOOLEAN_WORDS})(?=[ \t]*(?:[\r\n,\]}}:#]|$))")
+#: a JSON string that go-yaml might read as a number when plain
+_NUMERIC_STRING = re.compile(rb'"[-+.]?[0-9.][^"\\]*"')
+#: a JSON number, or a null (NaN and infinities are written as null)
+_JSON_NUMBER = re.compile(rb"[:,\[](?:-?[0-9]|null)")
+_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.M)
+#: Block nesting adds a level per column of indentation at most, flow
+#: nesting one per ``[`` or ``{``: both bounds together stay below MAX_DEPTH.
+_FAST_INDENT = 60
+_DEEP_LINE = re.compile(rf"\n[ \t?-]{{{_FAST_INDENT}}}")
+_FAST_FLOW = 30
+
+
+def _fast_text(text: str) -> bool:
+    """Whether ``text`` (whole documents, from a line start) holds nothing
+    the checks in the text rule out (numbers are checked by _fast_values)."""
+    first = text[:1]
+    if first in ("&", "!", "%", " ", "\t", "?", "[", "{") or (
+        first in "-+.0123456789yYnNoOtTfF~" and not text.startswith("---")
+    ):
+        return False  # the patterns look at what follows a separator
+    return not (
+        "<<" in text
+        or "\n%" in text
+        or _NOT_PRINTABLE.search(text)
+        or _ADJACENT.search(text)
+        or _DEEP_LINE.search(text)
+        or (("&" in text or "!" in text) and _ANCHOR_OR_TAG.search(text))
+        or ("?" in text and _EXPLICIT_KEY.search(text))
+        or (("]" in text or "}" in text) and _COLLECTION_KEY.search(text))
+    )
+
+
+def _fast_values(text: str, values: Any) -> bool:
+    """Whether what yaml-rs read from ``text`` is what go-yaml reads."""
+    try:
+        blob = orjson.dumps(values)
+    except TypeError:  # a key that is not a string, an integer over 64 bits
+        return False
+    # A string that is a go-yaml boolean: quoted, or plain (then go-yaml
+    # reads a boolean): look for it in the text as a plain scalar.
+    if _GO_BOOLEAN_STRING.search(blob) and _GO_BOOLEAN.search(text):
+        return False
+    # Any number, or a string that may be one (quoted, or plain and read as a
+    # string by yaml-rs only): every number-like plain token must be one both
+    # read alike. A plain go-yaml number never holds the characters a token
+    # stops at, so the token is the whole scalar.
+    if _JSON_NUMBER.search(blob) or _NUMERIC_STRING.search(blob):
+        for number in _NUMBER.finditer(text):
+            if not _SAFE_NUMBER.fullmatch(number.group(), 1):
+                return False
+    return True
+
+
+def _fast_document(data: bytes | str, first_line: int) -> tuple[Any, int] | None:
+    """(value, line) of the one document in ``data`` when the fast path may
+    read it; None when the careful path must."""
+    try:
+        text = data.decode() if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        return None
+    if text.count("[") + text.count("{") > _FAST_FLOW or not _fast_text(text):
+        return None
+    line = _root_line(text)
+    if line is None:
+        return None
+    try:
+        value = yaml_rs.loads(text, parse_datetime=False)
+    except (ValueError, TypeError, RecursionError):  # the careful path explains
+        return None
+    if value is None or not _fast_values(text, value):
+        return None
+    return value, first_line + line
+
+
+def fast_batch(chunks: list[Chunk]) -> list[tuple[Any, int]] | None:
+    """(value, line) for each chunk of ``split`` when each holds one
+    document that starts on its first line (or on the line after its
+    ``---``) and the fast path may read them all; None when not, and each
+    goes through :func:`parse`. One call for many documents saves most of
+    the cost per document."""
+    lines = []
+    for chunk in chunks:
+        data = chunk.data
+        if data.startswith(b"---\n"):
+            start = 4
+        elif data.startswith(b"---\r\n"):
+            start = 5
+        else:
+            start = 0
+        head = data[start : start + 1]
+        if chunk.too_big or not head or head in b" \t\r\n#%.-?&![{" or b"\n..." in data:
+            return None
+        if data.count(b"[") + data.count(b"{") > _FAST_FLOW:
+            return None
+        lines.append(chunk.first_line + (start > 0))
+    try:
+        text = b"".join(c.data for c in chunks).decode()
+    except UnicodeDecodeError:
+        return None
+    if not _fast_text(text):
+        return None
+    try:
+        read: Any = yaml_rs.loads(text, parse_datetime=False)
+    except (ValueError, TypeError, RecursionError):  # the careful path explains
+        return None
+    values = [read] if len(chunks) == 1 else read
+    if not isinstance(values, list) or len(values) != len(chunks) or None in values:
+        return None
+    if not _fast_values(text, values):
+        return None
+    return list(zip(values, lines, strict=True))
+
+
+def _root_line(text: str) -> int | None:
+    """The 0-based line where the one document's content starts (on a
+    ``---`` line with more on it, or after it); None unless ``text`` holds
+    exactly one document with content, opened at most by a ``---`` first."""
+    markers = _MARKER.findall(text)
+    if len(markers) > 1 or markers[:1] == ["..."]:
+        return None
+    opened = False
+    # libyaml's line breaks: \n, \r\n and \r (NEL, LS and PS never get here).
+    for number, line in enumerate(text.splitlines()):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if markers and not opened:
+            if not line.startswith("---"):
+                return None  # content before the marker: two documents
+            opened = True
+            rest = line[3:].strip()
+            if rest and not rest.startswith("#"):
+                return number
+            continue
+        return number
+    return None
 
 
 def _reader_problem(
@@ -376,48 +572,101 @@ def _reader_problem(
     return YamlProblem(line, column, what)
 
 
-def _is_marker(line: bytes, marker: bytes) -> bool:
-    return line.startswith(marker) and (len(line) == 3 or line[3:4] in (b" ", b"\t", b"\r", b"\n"))
+#: A ``---`` or ``...`` line (at a line start, with re.M).
+_SPLIT_MARKER = re.compile(rb"^(?:---|\.\.\.)(?=[ \t\r\n]|\Z)", re.M)
+#: A line that is more than blank, a comment or a directive.
+_CONTENT_LINE = re.compile(rb"^[ \t\r\x0b\x0c]*[^ \t\r\n\x0b\x0c#%]", re.M)
+#: Bytes read at a time; lines are found in them with regular expressions,
+#: which is several times faster than reading line by line.
+_BLOCK = 1 << 20
+
+
+class _Splitter:
+    """The document being gathered, fed runs of whole lines."""
+
+    def __init__(self, max_document: int) -> None:
+        self.max_document = max_document
+        self.buf = bytearray()
+        self.first_line = self.line = 1
+        self.too_big = False
+        self.size = 0
+        self.content = False  # buf holds more than comments, blank lines and directives
+
+    def cut(self) -> Chunk:
+        chunk = Chunk(bytes(self.buf), self.first_line, self.size, self.too_big)
+        self.buf.clear()
+        self.first_line, self.too_big, self.content, self.size = self.line, False, False, 0
+        return chunk
+
+    def add(self, piece: bytes, starts_line: bool) -> None:
+        """Lines (the first one's end only, unless ``starts_line``; the last
+        one may lack its newline)."""
+        if not piece:
+            return
+        self.size += len(piece)
+        if not self.content and (not starts_line or _CONTENT_LINE.search(piece)):
+            self.content = True
+        if not self.too_big:
+            if len(self.buf) + len(piece) <= self.max_document:
+                self.buf.extend(piece)
+            else:  # keep the start of the line that goes over, as a hint
+                self.too_big = True
+                end = 0
+                while end < len(piece):
+                    nl = piece.find(b"\n", end) + 1 or len(piece)
+                    if len(self.buf) + nl - end > self.max_document:
+                        break
+                    self.buf.extend(piece[end:nl])
+                    end = nl
+                self.buf.extend(piece[end : end + max(0, 1024 - len(self.buf))])
+        self.line += piece.count(b"\n")
+
+    def lines(self, region: bytes, starts_line: bool, final: bool) -> Iterator[Chunk]:
+        """Feed ``region``, cutting before each ``---`` line (once the
+        document has content) and after each ``...`` line. Unless ``final``,
+        a last line without its newline goes on in the next region."""
+        pos = 0
+        for marker in _SPLIT_MARKER.finditer(region):
+            at = marker.start()
+            if at == 0 and not starts_line:
+                continue  # inside a line longer than a block
+            if marker.end() == len(region) and not final:
+                continue  # "---" so far: what follows decides
+            self.add(region[pos:at], starts_line or pos > 0)
+            if marker.group() == b"---":
+                if self.content:
+                    yield self.cut()
+                pos = at
+            else:
+                end = region.find(b"\n", at) + 1 or len(region)
+                self.add(region[at:end], True)
+                yield self.cut()
+                pos = end
+        self.add(region[pos:], starts_line or pos > 0)
 
 
 def split(stream: BinaryIO, max_document: int | None = None) -> Iterator[Chunk]:
     """The stream cut before each ``---`` line and after each ``...`` line.
     A document over ``max_document`` bytes is yielded as a ``too_big`` chunk
     holding only its first bytes; reading goes on at the next document."""
-    max_document = MAX_DOCUMENT_BYTES if max_document is None else max_document
-    buf = bytearray()
-    first_line = line = 1
-    too_big = False
-    at_line_start = True
-    size = 0
-    content = False  # buf holds more than comments, blank lines and directives
-    while True:
-        piece = stream.readline(65536)
-        if not piece:
-            break
-        starts_line = at_line_start
-        at_line_start = piece.endswith(b"\n")
-        if starts_line and _is_marker(piece, b"---") and content:
-            yield Chunk(bytes(buf), first_line, size, too_big)
-            buf.clear()
-            first_line, too_big, content, size = line, False, False, 0
-        size += len(piece)
-        if not content and (not starts_line or piece.strip()[:1] not in (b"", b"#", b"%")):
-            content = True
-        if not too_big:
-            if len(buf) + len(piece) > max_document:
-                too_big = True
-                buf.extend(piece[: max(0, 1024 - len(buf))])
-            else:
-                buf.extend(piece)
-        if at_line_start:
-            line += 1
-        if starts_line and _is_marker(piece, b"..."):
-            yield Chunk(bytes(buf), first_line, size, too_big)
-            buf.clear()
-            first_line, too_big, content, size = line, False, False, 0
-    if buf or too_big:
-        yield Chunk(bytes(buf), first_line, size, too_big)
+    doc = _Splitter(MAX_DOCUMENT_BYTES if max_document is None else max_document)
+    tail = b""  # the start of a line whose end is not read yet
+    starts_line = True  # tail starts a line
+    while block := stream.read(_BLOCK):
+        data = tail + block if tail else block
+        whole = data.rfind(b"\n") + 1
+        if whole == 0 and len(data) <= max(2 * _BLOCK, 4096):
+            tail = data
+            continue
+        # A very long line: feed its start (enough to tell a marker line).
+        if whole == 0:
+            whole = len(data)
+        yield from doc.lines(data[:whole], starts_line, final=False)
+        starts_line = data[whole - 1 : whole] == b"\n"
+        tail = data[whole:]
+    yield from doc.lines(tail, starts_line, final=True)
+    if doc.buf or doc.too_big:
+        yield doc.cut()
 
 
 def size_text(n: int) -> str:

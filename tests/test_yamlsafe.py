@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policygen import yamlsafe
+from policygen.manifests import FileProblem
 from policygen.yamlsafe import YamlProblem
 
 
@@ -215,3 +220,257 @@ def test_kube_mode_refuses_a_null_key() -> None:
     assert problem("~: a\n", kube=True) == (
         "1:1: unsupported map key None (Kubernetes accepts only scalars)"
     )
+
+
+# The fast path (yaml-rs) must give what the careful path gives, document for
+# document, or step aside: the careful path is the oracle here, and its own
+# go-yaml semantics are tested above and in tests/test_kubeyaml.py.
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def careful(data: bytes, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    with monkeypatch.context() as m:
+        m.setattr(yamlsafe, "fast_batch", lambda chunks: None)
+        m.setattr(yamlsafe, "_fast_document", lambda data, first_line: None)
+        return read_bytes(data)
+
+
+def read_bytes(data: bytes) -> list[Any]:
+    from policygen.manifests import _documents
+
+    return list(_documents(io.BytesIO(data), "f.yaml"))
+
+
+PLAIN = b"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web, tier: "1"}
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.25.3
+        args: ["--port", "8080", '--ratio=0.5']
+        ports:
+        - containerPort: 8080
+          protocol: TCP
+        resources: {limits: {cpu: 0.5, memory: 64Mi}}
+      - name: side
+        image: ghcr.io/acme/side:7-alpine
+        command:
+        - sh
+        - -c
+        - |
+          echo "starting"; sleep 3600
+"""
+
+RISKY = [
+    # go-yaml v2 booleans YAML 1.2 leaves strings, as values, keys, in flow
+    "a: yes\n",
+    "a: on\n",
+    "a: Off\n",
+    "a: [y, n]\n",
+    "a: {b: N}\n",
+    "yes: 1\n",
+    "a: 'on'\n",
+    'a: "no"\n',
+    # numbers read differently, or not at all, by one of them
+    "a: 0777\n",
+    "a: 09\n",
+    "a: 1_000\n",
+    "a: 0x1F\n",
+    "a: 0o17\n",
+    "a: 0b101\n",
+    "a: +12\n",
+    "a: .5\n",
+    "a: 1e3\n",
+    "a: 1.\n",
+    "a: .inf\n",
+    "a: .iNf\n",
+    "a: +.NaN\n",
+    "a: 12345678901234567890\n",
+    "a: 123456789012345678\n",
+    "a: 22:22\n",
+    "a: '0777'\n",
+    "a: [1, 0777]\n",
+    "a: 2024-01-01\n",
+    # keys that are not strings
+    "1: a\n",
+    "true: a\n",
+    "~: a\n",
+    "1.5: a\n",
+    "? [a]\n: b\n",
+    "a: {[b]: c}\n",
+    '{"a":yes}\n',
+    # anchors, aliases, merge keys, tags, directives
+    "a: &x 1\nb: *x\n",
+    "base: &b {x: 1}\nuse: {<<: *b, y: 2}\n",
+    "a: !!int '3'\n",
+    "a: !!binary aGk=\n",
+    "a: !custom x\n",
+    "%YAML 1.1\n---\na: 1\n",
+    "a: *nothing\n",
+    # characters and line breaks
+    "\ufeffa: 1\n",
+    "a: 'x\x01'\n",
+    "a: 'x\x85y'\n",
+    "a: 1\r\nb: 2\r\n",
+    # duplicate keys, bad YAML, nesting
+    "a: 1\na: 2\n",
+    'a: 1\n"a": 2\n',
+    '1: a\n"1": b\n',
+    "a: [\n",
+    "a:\tb\n",
+    "a: -\n",
+    "a: " + "[" * 150 + "]" * 150 + "\n",
+    "".join(" " * i + "a:\n" for i in range(120)) + " " * 120 + "a: 1\n",
+    # documents
+    "# only a comment\n",
+    "---\n",
+    "--- 3\n",
+    "--- # c\na: 1\n",
+    "---\n# c\na: 1\n",
+    "a: 1\n...\n",
+    "a: 1\n---\nb: 2\n---\n---\nc: 3\n",
+    "- a\n- b\n",
+    "plain\n",
+]
+
+
+@pytest.mark.parametrize("text", RISKY)
+def test_the_fast_path_reads_risky_text_as_the_careful_path(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = text.encode()
+    assert read_bytes(data) == careful(data, monkeypatch)
+    # between plain documents, and alone
+    both = PLAIN + b"---\n" + data + (b"" if data.endswith(b"\n") else b"\n") + b"---\n" + PLAIN
+    assert read_bytes(both) == careful(both, monkeypatch)
+    single = list(yamlsafe.parse(data, kube=True)) if _parses(data) else None
+    with monkeypatch.context() as m:
+        m.setattr(yamlsafe, "_fast_document", lambda data, first_line: None)
+        assert single == (list(yamlsafe.parse(data, kube=True)) if _parses(data) else None)
+
+
+def _parses(data: bytes) -> bool:
+    try:
+        list(yamlsafe.parse(data, kube=True))
+    except YamlProblem:
+        return False
+    return True
+
+
+def test_the_fast_path_is_taken_for_plain_manifests() -> None:
+    chunks = list(yamlsafe.split(io.BytesIO(PLAIN + b"---\n" + PLAIN)))
+    fast = yamlsafe.fast_batch(chunks)
+    assert fast is not None and [line for _, line in fast] == [1, 26]
+    assert fast[0][0]["spec"]["template"]["spec"]["containers"][0]["args"][1] == "8080"
+    assert yamlsafe._fast_document(PLAIN, 1) is not None
+
+
+@pytest.mark.parametrize("text", ["a: yes\n", "a: 0777\n", "a: &x 1\n", "a: 'x\x01'\n", "1: a\n"])
+def test_the_fast_path_steps_aside(text: str) -> None:
+    chunks = list(yamlsafe.split(io.BytesIO(PLAIN + b"---\n" + text.encode())))
+    assert yamlsafe.fast_batch(chunks) is None
+    assert yamlsafe._fast_document(text.encode(), 1) is None
+
+
+@pytest.mark.parametrize(
+    "deep",
+    [
+        "".join(" " * i + "a:\n" for i in range(1500)),
+        "a:\n  " + "- " * 20_000 + "x\n",
+        "a: " + "[" * 20_000 + "]" * 20_000 + "\n",
+    ],
+)
+def test_deep_nesting_never_reaches_yaml_rs(deep: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """yaml-rs crashes the process on a few thousand levels of block nesting."""
+    for data in (deep.encode(), PLAIN + b"---\n" + deep.encode()):
+        got = read_bytes(data)
+        assert got == careful(data, monkeypatch)
+        problems = [d for d in got if isinstance(d, FileProblem)]
+        assert len(problems) == 1 and "nest" in problems[0].message
+
+
+def yaml_files() -> list[Path]:
+    """Every YAML file of the repository's tests, examples and bundle, and of
+    the upstream fixtures beside it when present: real manifests, policies
+    and suites in many styles."""
+    roots = [ROOT / "tests", ROOT / "examples", ROOT / "policies", ROOT.parent.parent / "shared"]
+    roots = [r for r in roots if r.is_dir()]
+    return sorted(p for r in roots for p in r.rglob("*.y*ml") if p.is_file())
+
+
+def test_the_fast_path_reads_every_yaml_file_here_as_the_careful_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = yaml_files()
+    assert len(files) > 100
+    for path in files:
+        data = path.read_bytes()
+        assert read_bytes(data) == careful(data, monkeypatch), path
+
+
+def reference_split(data: bytes) -> list[tuple[int, bytes, int, bool]]:
+    """Cutting line by line, as the format says: before a ``---`` line once
+    the document has more than comments, blank lines and directives, and
+    after a ``...`` line."""
+    out = []
+    buf, first, line, content = b"", 1, 1, False
+    for text in re.findall(rb"[^\n]*\n|[^\n]+$", data):
+        kind = text[:3] if text[3:4] in (b"", b" ", b"\t", b"\r", b"\n") else b""
+        if kind == b"---" and content:
+            out.append((first, buf, len(buf), False))
+            buf, first, content = b"", line, False
+        buf += text
+        content = content or text.strip()[:1] not in (b"", b"#", b"%")
+        line += text.endswith(b"\n")
+        if kind == b"...":
+            out.append((first, buf, len(buf), False))
+            buf, first, content = b"", line, False
+    if buf:
+        out.append((first, buf, len(buf), False))
+    return out
+
+
+LINES = [
+    b"---",
+    b"--- a",
+    b"---x",
+    b"...",
+    b"... ",
+    b"a: 1",
+    b"  b: 2",
+    b"# c",
+    b"%YAML 1.1",
+    b"",
+    b"  ",
+    b"x" * 12,
+    b"--- # c",
+    b"-",
+    b"\r",
+    b"y" * 5000,
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(LINES), max_size=12),
+    st.booleans(),
+    st.sampled_from([1, 3, 7, 64, 1 << 20]),
+)
+def test_split_cuts_as_a_line_by_line_reading_would(
+    lines: list[bytes], final_newline: bool, block: int
+) -> None:
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    old = yamlsafe._BLOCK
+    yamlsafe._BLOCK = block  # small blocks: lines cross every boundary
+    try:
+        got = [(c.first_line, c.data, c.size, c.too_big) for c in yamlsafe.split(io.BytesIO(data))]
+    finally:
+        yamlsafe._BLOCK = old
+    assert got == reference_split(data)
