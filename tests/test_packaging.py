@@ -54,6 +54,7 @@ def test_the_imports_seen_are_the_ones_we_know() -> None:
         "jsonschema",
         "kubernetes_validate",
         "opa_bindings",
+        "orjson",
         "pydantic",
         "referencing",
         "regopy",
@@ -61,4 +62,5 @@ def test_the_imports_seen_are_the_ones_we_know() -> None:
         "rich",
         "typer",
         "yaml",
+        "yaml_rs",
     }
