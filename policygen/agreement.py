@@ -15,22 +15,23 @@ from __future__ import annotations
 
 import re
 
-from policygen.violations import MESSAGES, Violation
+from policygen import rules
+from policygen.violations import Violation
 
 EXPANSION_PREFIX = re.compile(r"^\[Implied by [^\]]+\] ")
-UNKNOWN_NAMESPACE = re.compile(
-    "^"
-    + re.escape(MESSAGES["unknownNamespace"])
-    .replace(r"\{namespace\}", ".*")
-    .replace(r"\{what\}", ".*")
-    + "$"
-)
+
+
+def _unknown_namespace() -> re.Pattern[str]:
+    """The scope message as a pattern, from the table as it is now (``re``
+    keeps the compiled pattern)."""
+    shape = re.escape(rules.TABLE["scope"].message)
+    return re.compile("^" + shape.replace(r"\{namespace\}", ".*").replace(r"\{what\}", ".*") + "$")
 
 
 def is_unknown_namespace(v: Violation) -> bool:
     return (
         v.rule == "scope"
-        or UNKNOWN_NAMESPACE.match(EXPANSION_PREFIX.sub("", v.message)) is not None
+        or _unknown_namespace().match(EXPANSION_PREFIX.sub("", v.message)) is not None
     )
 
 

@@ -24,6 +24,8 @@ from pydantic import (
 from policygen import globs, overlap
 from policygen.errors import ConfigError, InputError, Problem
 from policygen.imageref import DOMAIN_AND_PORT, LEGACY_DEFAULT_DOMAIN, PATH_COMPONENT
+from policygen.rules import NAMES as RULES  # the rules' names come from the rule table
+from policygen.rules import RuleName
 from policygen.yamlio import (
     LocatedYamlError,
     dotted,
@@ -35,12 +37,6 @@ from policygen.yamlsafe import Positions, encoding_problem
 
 API_VERSION = "policygen.dev/v1alpha1"
 KIND = "ImagePolicyConfig"
-RULES: tuple[Literal["digest", "pullPolicy", "registries"], ...] = (
-    "digest",
-    "pullPolicy",
-    "registries",
-)
-RuleName = Literal["digest", "pullPolicy", "registries"]
 ValidateAction = Literal["deny", "warn", "audit", "off"]
 PullAction = Literal["deny", "warn", "audit", "mutate", "off"]
 

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from policygen import imageref, model
-from policygen.config import RULES, Config
+from policygen.config import Config
+from policygen.rules import NAMES as RULES
 
 WHY_OUTSIDE = {
     "outside": "namespace outside scope",

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from policygen import globs, imageref
-from policygen.config import RULES, Config, Exemption, Tenant
-from policygen.violations import MESSAGES, Action, Violation, container_kind
+from policygen.config import Config, Exemption, Tenant
+from policygen.rules import NAMES, TABLE
+from policygen.violations import Action, Violation, container_kind
 from policygen.workloads import (
     Container,
     containers,
@@ -42,7 +43,7 @@ class Context:
 
 def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Violation]:
     spec = config.spec
-    if pod_spec(dict(obj)) is None or all(spec.rules.action(r) == "off" for r in RULES):
+    if pod_spec(dict(obj)) is None or all(spec.rules.action(r) == "off" for r in NAMES):
         return []  # with every rule off there is no policy, so nothing to say
     ns = namespace_of(obj, ctx.default_namespace)
     labels = labels_of(ctx, ns)
@@ -111,11 +112,11 @@ def _check_pull_policy(action: str, c: Container) -> list[Violation]:
         return []
     # Ephemeral containers cannot be mutated, so under mutate they are denied.
     verdict: Action = "deny" if action == "mutate" else action  # type: ignore[assignment]
-    message = MESSAGES["pullPolicy"].format(
+    message = TABLE["pullPolicy"].message.format(
         kind=container_kind(c.list_name),
         container=c.name,
         field=policy_field(c.list_name),
-        policy=c.pull_policy or "unset",
+        policy=c.pull_policy or TABLE["pullPolicy"].unset,
     )
     return [Violation("pullPolicy", c.name, c.image, message, verdict)]
 
@@ -128,7 +129,7 @@ def labels_of(ctx: Context, ns: str) -> dict[str, str] | None:
 
 def _unknown_namespace(ns: str, what: str) -> Violation:
     return Violation(
-        "scope", "", "", MESSAGES["unknownNamespace"].format(namespace=ns, what=what), "deny"
+        "scope", "", "", TABLE["scope"].message.format(namespace=ns, what=what), "deny"
     )
 
 
@@ -146,7 +147,7 @@ def _check_digest(config: Config, c: Container, ref: imageref.ImageRef | None) -
     if imageref.has_allowed_digest(ref, list(rule.algorithms)):
         return []
     hint = imageref.digest_hint(list(rule.algorithms))
-    message = MESSAGES["digest"].format(
+    message = TABLE["digest"].message.format(
         kind=container_kind(c.list_name), container=c.name, image=c.image, hint=hint
     )
     return [Violation("digest", c.name, c.image, message, action)]
@@ -192,12 +193,12 @@ def _check_registries(
         return [_invalid("registries", c, action)]
     if tenants is None:
         what = "the tenants' namespaceSelector"
-        message = MESSAGES["unknownNamespace"].format(namespace=ns, what=what)
+        message = TABLE["scope"].message.format(namespace=ns, what=what)
         return [Violation("registries", c.name, c.image, message, action)]
     lists = allowed_registries(config, tenants)
     if all(any(imageref.name_is_under(ref.name, e) for e in entries) for entries in lists):
         return []
-    message = MESSAGES["registries"].format(
+    message = TABLE["registries"].message.format(
         kind=container_kind(c.list_name), container=c.name, image=c.image, namespace=ns
     )
     return [Violation("registries", c.name, c.image, message, action)]
@@ -208,7 +209,7 @@ def _invalid(rule: str, c: Container, action: Action) -> Violation:
         rule,
         c.name,
         c.image,
-        MESSAGES["invalid"].format(
+        TABLE[rule].invalid.format(
             kind=container_kind(c.list_name), container=c.name, image=c.image
         ),
         action,

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policygen.agreement import disagreements
-from policygen.config import RULES as CONFIG_RULES
 from policygen.config import Config
 from policygen.engines import EvalContext, Evaluator, Review, create
 from policygen.errors import PolicygenError, Problems
 from policygen.fixtures import Fixture, builtin_corpus, read_fixtures
+from policygen.rules import TABLE
 from policygen.scan import CHUNK
 from policygen.violations import ACTION_STRENGTH, Violation
 from policygen.workloads import namespace_of
@@ -24,7 +24,9 @@ from policygen.workloads import namespace_of
 #: Told (done, total) as a proof goes, for a progress bar.
 Progress = Callable[[int, int], None]
 
-RULES = (*CONFIG_RULES, "scope")  # scope: a Namespace that could not be evaluated
+#: every rule a finding names, from the rule table: the config's, then scope
+#: (a Namespace that could not be evaluated)
+RULES = tuple(TABLE)
 
 
 @dataclass(frozen=True)

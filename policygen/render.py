@@ -30,6 +30,11 @@ def _sprintf_format(template: str) -> str:
     return _tojson(re.sub(r"\{[a-zA-Z]+\}", "%s", template))
 
 
+def _yaml_single_quoted(value: str) -> str:
+    """A YAML single-quoted scalar (a quote is doubled, nothing else escaped)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _markdown_cell(value: object) -> str:
     """Text safe inside a Markdown table cell."""
     return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
@@ -54,6 +59,7 @@ def environment() -> jinja2.Environment:
     env.filters["sprintf_format"] = _sprintf_format
     env.filters["block"] = _indent_block
     env.filters["md"] = _markdown_cell
+    env.filters["squote"] = _yaml_single_quoted
     return env
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from policygen import __version__, bundle, crosswalk, fidelity, isolation, node
 from policygen.config import Config
 from policygen.prove import RULES, Proof
 from policygen.render import render
+from policygen.rules import NAMES
 
 FORMATS = {"markdown": "report/report.md.j2", "html": "report/report.html.j2"}
 EXPIRY_WARNING_DAYS = 30
@@ -107,23 +109,8 @@ def data(
         for t in spec.tenants
     ]
     rules = [
-        {"name": "digest", "action": spec.rules.digest.action, "detail": _digest_detail(config)},
-        {
-            "name": "pullPolicy",
-            "action": spec.rules.pullPolicy.action,
-            "detail": "imagePullPolicy, and an image volume's pullPolicy, must be Always"
-            + (
-                " (set by mutation on containers and init containers)"
-                if spec.rules.pullPolicy.action == "mutate"
-                else ""
-            ),
-        },
-        {
-            "name": "registries",
-            "action": spec.rules.registries.action,
-            "detail": "containers and image volumes; shared: "
-            + (", ".join(spec.rules.registries.allowed) or "none"),
-        },
+        {"name": name, "action": spec.rules.action(name), "detail": DETAILS[name](config)}
+        for name in NAMES  # the rule table's rules, in its order
     ]
     evidence = _evidence(proof)
     matrix = isolation.build(config, state.rendered, _selector)
@@ -243,12 +230,32 @@ def _expiry(expires: dt.date, now: dt.date) -> str:
     return f"{expires.isoformat()} ({days} days{soon})"
 
 
+def _pull_policy_detail(config: Config) -> str:
+    mutated = config.spec.rules.pullPolicy.action == "mutate"
+    return "imagePullPolicy, and an image volume's pullPolicy, must be Always" + (
+        " (set by mutation on containers and init containers)" if mutated else ""
+    )
+
+
+def _registries_detail(config: Config) -> str:
+    shared = config.spec.rules.registries.allowed
+    return "containers and image volumes; shared: " + (", ".join(shared) or "none")
+
+
 def _digest_detail(config: Config) -> str:
     digest = config.spec.rules.digest
     out = "containers and image volumes; algorithms: " + ", ".join(digest.algorithms)
     if digest.namespaces:
         out += "; only in " + ", ".join(digest.namespaces)
     return out
+
+
+#: what the report says each rule covers under the config
+DETAILS: dict[str, Callable[[Config], str]] = {
+    "digest": _digest_detail,
+    "pullPolicy": _pull_policy_detail,
+    "registries": _registries_detail,
+}
 
 
 def _selector(selector: dict[str, Any]) -> str:

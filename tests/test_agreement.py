@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from policygen.agreement import disagreements
-from policygen.violations import MESSAGES, Violation
+from policygen.rules import MESSAGES
+from policygen.violations import Violation
 
 A = Violation(
     "digest", "a", "nginx", 'container "a" image "nginx" must be pinned by digest (x)', "deny"

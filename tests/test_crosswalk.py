@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from policygen.config import RULES
 from policygen.crosswalk import CROSSWALK, rows
+from policygen.rules import NAMES as RULES
 
 
 def test_every_row_is_about_a_policygen_rule_and_cites_its_source() -> None:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from policygen import rules
 from policygen.config import Config
-from policygen.violations import MESSAGES, Violation
+from policygen.violations import Violation
 
 P = TypeVar("P")
 
@@ -31,7 +32,7 @@ class NamespaceUnknown(Exception):
 
     def message(self, selector_of: str) -> str:
         what = f"the namespaceSelector of {selector_of}"
-        return MESSAGES["unknownNamespace"].format(namespace=self.namespace, what=what)
+        return rules.TABLE["scope"].message.format(namespace=self.namespace, what=what)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from policygen import __version__
-from policygen.config import RULES, in_scope
+from policygen import __version__, rules
+from policygen.config import in_scope
 from policygen.formatters import Formatter
 from policygen.formatters._findings import Finding, findings
 from policygen.manifests import FileProblem
@@ -29,13 +29,6 @@ from policygen.scan import ObjectResult, Summary
 API_VERSION = "wgpolicyk8s.io/v1alpha2"
 SOURCE = "policygen"
 REPORT_NAME = "policygen"
-CATEGORY = "Image pinning"
-#: the policy a rule belongs to, named as the kyverno target names it
-POLICIES = {
-    "digest": "require-image-digest",
-    "pullPolicy": "require-pull-always",
-    "registries": "restrict-image-registries",
-}
 RESULTS = {"deny": "fail", "audit": "fail", "warn": "warn"}
 SEVERITIES = {"deny": "high", "warn": "medium", "audit": "low"}
 OUTCOMES = ("pass", "fail", "warn", "error", "skip")
@@ -58,11 +51,15 @@ class PolicyReportFormatter(Formatter):
         self.prefix = f"{self.config.name}-" if self.config is not None else ""
 
     def _result(self, rule: str, outcome: str, message: str, **extra: Any) -> dict[str, Any]:
+        entry = rules.TABLE.get(rule, rules.TABLE["scope"])
         out: dict[str, Any] = {
             "source": SOURCE,
-            "policy": self.prefix + POLICIES.get(rule, "scope"),
+            # the policy a rule belongs to, named as the kyverno target names
+            # it, in its category (both from the rule table; ``read``, files
+            # that could not be read, is no rule and names its policy below)
+            "policy": self.prefix + (entry.policy or entry.name),
             "rule": rule,
-            "category": CATEGORY,
+            "category": entry.category,
             "result": outcome,
             "scored": True,
             "message": message,
@@ -98,8 +95,8 @@ class PolicyReportFormatter(Formatter):
 
     def _rules(self) -> list[str]:
         if self.config is None:
-            return list(RULES)
-        return [r for r in RULES if self.config.spec.rules.action(r) != "off"]
+            return list(rules.NAMES)
+        return [r for r in rules.NAMES if self.config.spec.rules.action(r) != "off"]
 
     def _finding(self, f: Finding, ref: dict[str, str], where: dict[str, str]) -> dict[str, Any]:
         properties = {**where, "engines": ",".join(f.engines)}

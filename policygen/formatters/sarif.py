@@ -16,6 +16,7 @@ from policygen.formatters import Formatter
 from policygen.formatters._findings import Finding, findings
 from policygen.locate import Locator
 from policygen.manifests import FileProblem
+from policygen.rules import TABLE
 from policygen.scan import ObjectResult, Summary
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -23,31 +24,6 @@ SRCROOT = "%SRCROOT%"
 #: The fingerprint's name carries its version: v1 hashed the position.
 FINGERPRINT = "policygen/finding/v2"
 LEVELS = {"deny": "error", "warn": "warning", "audit": "note"}
-RULES = {
-    "digest": (
-        "RequireImageDigest",
-        "Images must be pinned by digest.",
-        "A tag can be overwritten; a node that cached the old image under "
-        "IfNotPresent keeps running it. Reference the image by digest.",
-    ),
-    "pullPolicy": (
-        "RequirePullAlways",
-        "imagePullPolicy must be Always.",
-        "With IfNotPresent a node runs its cached copy: an overwritten tag goes "
-        "unnoticed, and another tenant's private image can be run without credentials.",
-    ),
-    "registries": (
-        "RestrictImageRegistries",
-        "Images must come from a registry allowed in the namespace.",
-        "Each tenant may use the shared registries and its own; matching is on "
-        "path-segment boundaries of the normalised reference.",
-    ),
-    "scope": (
-        "NamespaceKnown",
-        "The Namespace object is needed to evaluate a namespaceSelector.",
-        "Include the Namespace object in the scanned input.",
-    ),
-}
 
 
 def repository_root(start: Path | None = None) -> Path:
@@ -76,18 +52,19 @@ class SarifFormatter(Formatter):
     def begin(self) -> None:
         self.base = repository_root()
         self.locator = Locator()
-        self.rule_ids = list(RULES)
+        # every rule a finding can name, with its words from the rule table
+        self.rule_ids = list(TABLE)
         rules = [
             {
-                "id": rule,
-                "name": name,
-                "shortDescription": {"text": short},
-                "fullDescription": {"text": full},
-                "help": {"text": full},
+                "id": rule.name,
+                "name": rule.identifier,
+                "shortDescription": {"text": rule.summary},
+                "fullDescription": {"text": rule.remediation},
+                "help": {"text": rule.remediation},
                 "defaultConfiguration": {"level": "error"},
                 "properties": {"tags": ["security", "kubernetes"], "precision": "very-high"},
             }
-            for rule, (name, short, full) in RULES.items()
+            for rule in TABLE.values()
         ]
         driver = {
             "name": "policygen",

@@ -14,10 +14,11 @@ installed.
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import dataclass
 from typing import Any
 
-from policygen import celcost, globs, imageref, overlap
+from policygen import celcost, globs, imageref, overlap, rules
 from policygen.apicheck import ObjectTooLarge
 from policygen.config import Config, LabelSelector
 from policygen.render import render
@@ -28,7 +29,6 @@ from policygen.targets._common import (
     exemptions_for,
     prefix_regex,
 )
-from policygen.violations import MESSAGES
 from policygen.workloads import CONTAINER_LISTS, VOLUMES, policy_field
 from policygen.yamlio import dump
 
@@ -36,8 +36,6 @@ from policygen.yamlio import dump
 #: validation still denies what the mutation cannot reach (ephemeral
 #: containers, image volumes)
 VALIDATION_ACTIONS = {"deny": "Deny", "warn": "Warn", "audit": "Audit", "mutate": "Deny"}
-#: rule → the name of its policy and file
-POLICY_NAMES = {"digest": "digest", "pullPolicy": "pull-policy", "registries": "registries"}
 
 RESOURCE_RULES = [
     {
@@ -198,12 +196,13 @@ def containers_expression() -> str:
     """Every container and image volume as {kind, name, image, policy},
     lists in model order."""
     parts = []
+    unset = rules.TABLE["pullPolicy"].unset
     for list_name in CONTAINER_LISTS:
         kind = list_name[:-1]
         item = (
             f"{{'kind': {q(kind)}, 'name': c.name, 'image': c.image, "
             "'policy': has(c.imagePullPolicy) && c.imagePullPolicy != '' "
-            "? c.imagePullPolicy : 'unset'}"
+            f"? c.imagePullPolicy : {_lit(unset)}}}"
         )
         parts.append(
             f"(has(variables.spec.{list_name}) ? variables.spec.{list_name}.map(c, {item}) : [])"
@@ -214,7 +213,7 @@ def containers_expression() -> str:
         f"{{'kind': {q(VOLUMES[:-1])}, 'name': v.name, "
         "'image': has(v.image.reference) ? v.image.reference : '', "
         "'policy': has(v.image.pullPolicy) && v.image.pullPolicy != '' "
-        "? v.image.pullPolicy : 'unset'}"
+        f"? v.image.pullPolicy : {_lit(unset)}}}"
     )
     parts.append(
         f"(has(variables.spec.{VOLUMES}) ? variables.spec.{VOLUMES}"
@@ -267,24 +266,43 @@ def exempt_expression(config: Config, rule: str) -> str:
 
 
 def message(rule: str, config: Config) -> str:
-    """The model's message for the first offending container, as CEL."""
+    """The model's message for the first offending container, as CEL, from
+    the rule table's message: ``{kind} "{container}"``, then (image rules)
+    `` image "{image}"`` and the complaint, or the invalid-reference one."""
     c = "variables.bad[0]"
-    head = f"{c}.kind + ' \"' + {c}.name + '\"'"
-    invalid = " is not a valid image reference"
+    entry = rules.TABLE[rule]
+    named, rest = entry.message.split('" ', 1)
+    head = _concat(named + '"', {"kind": f"{c}.kind", "container": f"{c}.name"})
     if rule == "pullPolicy":
-        tail = MESSAGES["pullPolicy"].split('" ', 1)[1].replace("{policy}", "")
-        before, after = tail.split("{field}")
+        before, after = rest.replace("{policy}", "").split("{field}")
         where = (
             f"({c}.kind == {q(VOLUMES[:-1])} ? {q(policy_field(VOLUMES))} "
             f": {q(policy_field('containers'))})"
         )
         return f"{head} + {q(' ' + before)} + {where} + {q(after)} + {c}.policy"
-    if rule == "digest":
-        hint = imageref.digest_hint(list(config.spec.rules.digest.algorithms))
-        why = f"' must be pinned by digest ({hint})'"
-    else:
-        why = "' is not from a registry allowed in namespace \"' + request.namespace + '\"'"
-    return f"{head} + ' image \"' + {c}.image + '\"' + ({c}.valid == 'yes' ? {why} : {q(invalid)})"
+    image, tail = rest.split('" ', 1)
+    hint = imageref.digest_hint(list(config.spec.rules.digest.algorithms))
+    why = _concat(" " + tail.replace("{hint}", hint), {"namespace": "request.namespace"})
+    invalid = " " + entry.invalid.split('" ', 2)[-1]
+    image_part = _concat(" " + image + '"', {"image": f"{c}.image"})
+    return f"{head} + {image_part} + ({c}.valid == 'yes' ? {why} : {q(invalid)})"
+
+
+def _concat(shape: str, fields: dict[str, str]) -> str:
+    """A message shape as CEL: its text as literals, its fields as the
+    expressions given, joined by ``+``."""
+    parts = []
+    for text, name, _, _ in string.Formatter().parse(shape):
+        if text:
+            parts.append(_lit(text))
+        if name is not None:
+            parts.append(fields[name])
+    return " + ".join(parts)
+
+
+def _lit(text: str) -> str:
+    """A CEL string literal, in single quotes where the text allows."""
+    return f"'{text}'" if "'" not in text and "\\" not in text else q(text)
 
 
 def offending(rule: str, config: Config, *, owners: bool = True) -> str:
@@ -484,10 +502,11 @@ def render_policies(config: Config, template: str) -> dict[str, str]:
     selector = config.spec.scope.namespaceSelector
     files = {}
     for rule in active_rules(config):
-        files[f"{POLICY_NAMES[rule]}.yaml"] = "---\n".join(
+        slug = rules.TABLE[rule].slug
+        files[f"{slug}.yaml"] = "---\n".join(
             render(
                 template,
-                name=f"{config.name}-{POLICY_NAMES[rule]}{part.suffix}",
+                name=f"{config.name}-{slug}{part.suffix}",
                 rule=rule,
                 action=VALIDATION_ACTIONS[config.spec.rules.action(rule)],
                 resource_rules=dump(RESOURCE_RULES),

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from policygen import globs, imageref
-from policygen.config import RULES, Config
-from policygen.violations import MESSAGES
+from policygen import globs, imageref, rules
+from policygen.config import Config
 
 
 def camel(name: str) -> str:
@@ -16,7 +15,7 @@ def camel(name: str) -> str:
 
 
 def active_rules(config: Config) -> list[str]:
-    return [r for r in RULES if config.spec.rules.action(r) != "off"]
+    return [r for r in rules.NAMES if config.spec.rules.action(r) != "off"]
 
 
 def exemptions_for(config: Config, rule: str) -> list[dict[str, Any]]:
@@ -67,7 +66,8 @@ def common_data(config: Config) -> dict[str, Any]:
     return {
         "config": config,
         "name": config.name,
-        "messages": MESSAGES,
+        "messages": rules.MESSAGES,
+        "unset_policy": rules.TABLE["pullPolicy"].unset,
         "reference_regex": imageref.REFERENCE_RE,
         "identifier_regex": imageref.IDENTIFIER_RE,
         "name_max": imageref.NAME_TOTAL_LENGTH_MAX,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from policygen import globs
 from policygen.config import Config, CrossProblem
 from policygen.render import render
+from policygen.rules import TABLE
 from policygen.targets import Capabilities
 from policygen.targets._common import (
     active_rules,
@@ -27,12 +28,6 @@ if TYPE_CHECKING:
     from policygen.engines import EngineOptions, Evaluator
 
 ENFORCEMENT = {"deny": "deny", "warn": "warn", "audit": "dryrun", "mutate": "deny"}
-REGO_FILES = {"digest": "digest", "pullPolicy": "pullpolicy", "registries": "registries"}
-KIND_SUFFIX = {
-    "digest": "ImageDigest",
-    "pullPolicy": "ImagePullPolicy",
-    "registries": "ImageRegistry",
-}
 
 #: Controllers whose pod template an ExpansionTemplate turns into a Pod to review.
 EXPANSIONS = [
@@ -111,14 +106,16 @@ class GatekeeperTarget:
         base = common_data(config)
         lib = render("gatekeeper/rego/lib.rego.j2", **base)
         for rule in active_rules(config):
-            kind = camel(config.name) + KIND_SUFFIX[rule]
+            # a rule's files and kind are named by the rule table
+            token, kind = TABLE[rule].token, camel(config.name) + TABLE[rule].kind
             rego = render(
-                f"gatekeeper/rego/{REGO_FILES[rule]}.rego.j2",
+                f"gatekeeper/rego/{token}.rego.j2",
+                rule=rule,
                 package=kind.lower(),
                 image_sources=IMAGE_SOURCES,
                 **base,
             )
-            files[f"template-{REGO_FILES[rule]}.yaml"] = render(
+            files[f"template-{token}.yaml"] = render(
                 "gatekeeper/constrainttemplate.yaml.j2",
                 kind=kind,
                 rule=rule,
@@ -127,7 +124,7 @@ class GatekeeperTarget:
                 lib=lib,
                 **base,
             )
-            files[f"constraint-{REGO_FILES[rule]}.yaml"] = render(
+            files[f"constraint-{token}.yaml"] = render(
                 "gatekeeper/constraint.yaml.j2",
                 kind=kind,
                 rule=rule,

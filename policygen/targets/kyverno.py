@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from policygen import globs, imageref
+from policygen import globs, imageref, rules
 from policygen.config import Config, CrossProblem, Tenant
 from policygen.render import render
 from policygen.targets import Capabilities
@@ -41,7 +41,6 @@ from policygen.targets._common import (
     pinned_regex,
     prefix_regex,
 )
-from policygen.violations import MESSAGES
 from policygen.workloads import CONTAINER_LISTS, VOLUMES, policy_field
 from policygen.yamlio import dump
 
@@ -49,11 +48,6 @@ if TYPE_CHECKING:
     from policygen.engines import EngineOptions, Evaluator
 
 FAILURE_ACTION = {"deny": "Enforce", "warn": "Audit", "audit": "Audit", "mutate": "Enforce"}
-POLICY_NAMES = {
-    "digest": "require-image-digest",
-    "pullPolicy": "require-pull-always",
-    "registries": "restrict-image-registries",
-}
 PULL_ALWAYS = {"name": "{{ element.name }}", "imagePullPolicy": "Always"}
 
 #: The entries of a [namespace regex, …] list that apply in the request's
@@ -104,24 +98,35 @@ class KyvernoTarget:
         hint = imageref.digest_hint(list(config.spec.rules.digest.algorithms))
         for rule in active_rules(config):
             action = config.spec.rules.action(rule)
-            name = POLICY_NAMES[rule]
+            entry = rules.TABLE[rule]
+            name = entry.policy
             if rule == "registries":
-                rules = self.registry_rules(config)
+                kyverno_rules = self.registry_rules(config)
             else:
-                rules = [self.rule(config, rule, name)]
+                kyverno_rules = [self.rule(config, rule, name)]
             files[f"{name}.yaml"] = render(
                 f"kyverno/{name}.yaml.j2",
                 policy_name=f"{config.name}-{name}",
+                title=entry.title,
+                description=entry.description.format(hint=hint),
+                category=entry.category,
+                severity=entry.severity,
+                message=_message(rule),
                 failure_action=FAILURE_ACTION[action],
                 emit_warning=action == "warn",
                 mutate_rule=(
-                    {**rules[0], "name": "set-pull-always", "context": [], "preconditions": []}
+                    {
+                        **kyverno_rules[0],
+                        "name": "set-pull-always",
+                        "context": [],
+                        "preconditions": [],
+                    }
                     if action == "mutate"
                     else None
                 ),
                 patches={lst: dump({"spec": {lst: [PULL_ALWAYS]}}) for lst in CONTAINER_LISTS},
                 sources=SOURCES,
-                rules=rules,
+                rules=kyverno_rules,
                 pinned_regex=pinned_regex(config),
                 reference_regex=imageref.REFERENCE_RE,
                 hint=hint,
@@ -129,10 +134,14 @@ class KyvernoTarget:
                 image_key_jmespath=IMAGE_KEY,
                 valid_jmespath=VALID,
                 digest_problem=_problem(
-                    MESSAGES["digest"].format(kind="", container="", image="", hint=hint)
+                    "digest",
+                    rules.TABLE["digest"].message.format(
+                        kind="", container="", image="", hint=hint
+                    ),
                 ),
                 registries_problem=_problem(
-                    MESSAGES["registries"].format(
+                    "registries",
+                    rules.TABLE["registries"].message.format(
                         kind="", container="", image="", namespace="', request.namespace, '"
                     ),
                     joined=True,
@@ -223,7 +232,7 @@ class KyvernoTarget:
         shared = prefix_regex(list(config.spec.rules.registries.allowed))
         by_glob = [t for t in config.spec.tenants if t.namespaces]
         by_label = [t for t in config.spec.tenants if t.namespaceSelector is not None]
-        name = POLICY_NAMES["registries"]
+        name = rules.TABLE["registries"].policy
         under_shared = f"regex_match('{shared}', imageName)"
         tenant_data = {
             "name": "tenantRegistries",
@@ -248,7 +257,7 @@ class KyvernoTarget:
             r["allowed"] = under_tenant if by_glob else under_shared
             r["description"] = "shared registries, and a tenant's own in its namespaces"
             return [r]
-        rules = []
+        out = []
         if by_glob:
             r = self.rule(config, "registries", "tenant-registries")
             r["context"].insert(0, tenant_data)
@@ -257,7 +266,7 @@ class KyvernoTarget:
             )
             r["allowed"] = under_tenant
             r["description"] = "tenants chosen by namespace: shared registries and their own"
-            rules.append(r)
+            out.append(r)
         owned = alternation([globs.to_regex(n) for t in by_glob for n in t.namespaces])
         r = self.rule(
             config,
@@ -274,7 +283,7 @@ class KyvernoTarget:
             )
         r["allowed"] = under_shared
         r["description"] = "namespaces outside every tenant: shared registries only"
-        rules.append(r)
+        out.append(r)
         for t in by_label:
             r = self.rule(
                 config,
@@ -285,8 +294,8 @@ class KyvernoTarget:
             own = prefix_regex([*config.spec.rules.registries.allowed, *t.registries])
             r["allowed"] = f"regex_match('{own}', imageName)"
             r["description"] = f"tenant {t.name}, chosen by labels: shared registries and its own"
-            rules.append(r)
-        return rules
+            out.append(r)
+        return out
 
 
 def _selector(tenant: Tenant) -> dict[str, Any]:
@@ -352,11 +361,35 @@ IMAGE_KEY = (
 )
 
 
-def _problem(valid_text: str, *, joined: bool = False) -> str:
+#: The rule table's message fields as the Kyverno templates' variables
+#: (``|| 'unset'``: offline tools, kyverno apply and test, skip the API
+#: server's defaulting of the pull policy).
+MESSAGE_VARIABLES = {
+    "kind": "{{containerKind}}",
+    "container": "{{element.name}}",
+    "image": "{{image}}",
+    "field": "{{policyField}}",
+}
+
+
+def _message(rule: str) -> str:
+    """A rule's ``validate.message``: the table's message with the foreach
+    entry's variables; an image rule's complaint is the ``problem``
+    variable (the rule's own, or the invalid-reference one)."""
+    shape = rules.TABLE[rule].message
+    if rule == "pullPolicy":
+        unset = rules.TABLE["pullPolicy"].unset
+        return shape.format(**MESSAGE_VARIABLES, policy=f"{{{{ policy || '{unset}' }}}}")
+    named_and_image = '" '.join(shape.split('" ', 2)[:2])  # up to '... image "{image}'
+    return named_and_image.format(**MESSAGE_VARIABLES) + '" {{problem}}'
+
+
+def _problem(rule: str, valid_text: str, *, joined: bool = False) -> str:
     """JMESPath for the message tail: the rule's complaint for a valid
     reference, the invalid-reference one otherwise, as the model says."""
     tail = valid_text.split('" ', 2)[-1]  # after '{kind} "{container}" image "{image}" '
-    invalid = MESSAGES["invalid"].format(kind="", container="", image="").split('" ', 2)[-1]
+    invalid_shape = rules.TABLE[rule].invalid
+    invalid = invalid_shape.format(kind="", container="", image="").split('" ', 2)[-1]
     valid = f"join('', ['{tail}'])" if joined else f"'{tail}'"
     return f"valid && {valid} || '{invalid}'"
 

@@ -70,7 +70,7 @@ def test_a_gitops_repository_as_policy_reports(monkeypatch: pytest.MonkeyPatch) 
         "source": "policygen",
         "policy": "acme-require-image-digest",
         "rule": "digest",
-        "category": "Image pinning",
+        "category": "Supply Chain Security",
         "result": "fail",
         "scored": True,
         "message": 'container "api" image "ghcr.io/acme-team-b/api:2.4" must be pinned by digest (@sha256:<64 hex>)',

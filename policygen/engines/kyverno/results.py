@@ -4,16 +4,16 @@ name says which config rule it enforces."""
 from __future__ import annotations
 
 from policygen.engines.kyverno.api import Outcome
+from policygen.rules import NAMES, TABLE
 from policygen.violations import Violation
 
 
 def rule_of(policy: str) -> str:
     """The config rule a rendered policy enforces, by its name
-    (``<config>-<suffix>``, targets/kyverno.py); another policy's own name."""
-    from policygen.targets.kyverno import POLICY_NAMES
-
-    for rule, suffix in POLICY_NAMES.items():
-        if policy.endswith(f"-{suffix}"):
+    (``<config>-<policy>``, the rule table's ``policy``, as the kyverno
+    target names it); another policy's own name."""
+    for rule in NAMES:
+        if policy.endswith(f"-{TABLE[rule].policy}"):
             return rule
     return policy
 
