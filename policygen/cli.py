@@ -102,7 +102,12 @@ ConfigOpt = Annotated[
 ]
 NowOpt = Annotated[
     str | None,
-    typer.Option("--now", help="Evaluate as of this date (YYYY-MM-DD), for reproducible runs."),
+    typer.Option(
+        "--now",
+        help="The clock: a date (YYYY-MM-DD, its first second UTC) or an RFC 3339 "
+        "timestamp (2027-03-31T23:59:59Z). Exemptions lapse by it, in the model and "
+        "in every engine's clock, so CI can check tomorrow's verdicts today.",
+    ),
 ]
 KubernetesOpt = Annotated[
     str, typer.Option("--kubernetes-version", help="The nodes' Kubernetes version, e.g. 1.36.")
@@ -123,13 +128,10 @@ RegoEngineOpt = Annotated[
 ]
 
 
-def _now(value: str | None) -> dt.date:
-    if value is None:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise PolicygenError(f"--now: '{value}' is not a date (YYYY-MM-DD)") from None
+def _now(value: str | None) -> dt.datetime:
+    from policygen import clock
+
+    return clock.parse(value)
 
 
 @app.command()
@@ -220,7 +222,7 @@ def test_command(
     today = _now(now)
     if show not in ("failed", "all", "none"):
         raise PolicygenError(f"--show: '{show}' is not failed, all or none")
-    loaded = config.load(cfg, today=today)
+    loaded = config.load(cfg, today=today, allow_lapsed=True)
     ctx = EvalContext(today, bundle=bundle_dir)
     counting = sys.stderr.isatty() if progress is None else progress
     with (
@@ -245,8 +247,27 @@ def test_command(
             progress=told,
         )
     _print_proof(proof, show, rego_engine)
+    for note in _clockless(loaded, ctx.instant):
+        print(f"policygen: {note}", file=sys.stderr)
     if proof.failed:
         raise typer.Exit(EXIT_NO)
+
+
+def _clockless(loaded: config.Config, now: dt.datetime) -> list[str]:
+    """Why a target disagrees once an exemption has lapsed at ``now``: its
+    engine has no clock, so the exemption holds until the bundle is rebuilt."""
+    from policygen import clock
+    from policygen.targets import registry as targets
+
+    lapsed = [e.name for e in loaded.spec.exemptions if not clock.live(e.expires, now)]
+    without = [t for t in loaded.spec.targets if targets()[t].clock is None]
+    if not lapsed or not without:
+        return []
+    return [
+        f"{t} has no clock: exemption {', '.join(lapsed)}, lapsed at {clock.rfc3339(now)}, "
+        "still holds there until the bundle is rebuilt without it"
+        for t in without
+    ]
 
 
 def _print_proof(proof: Any, show: str, rego_engine: str = "auto") -> None:
@@ -326,11 +347,11 @@ def report(
     today = _now(now)
     if fmt not in reporting.FORMATS:
         raise PolicygenError(f"--format: '{fmt}' is not markdown or html")
-    loaded = config.load(cfg, today=today)
+    loaded = config.load(cfg, today=today, allow_lapsed=True)
     proof = prove_config(loaded, EvalContext(today), fixture_paths or [], rego_engine=rego_engine)
-    state = reporting.bundle_state(loaded, cfg, today, bundle_dir)
+    state = reporting.bundle_state(loaded, cfg, today.date(), bundle_dir)
     report_data = reporting.data(
-        loaded, cfg, today, proof, state, kubernetes=kubernetes, fail_within=fail_within
+        loaded, cfg, today.date(), proof, state, kubernetes=kubernetes, fail_within=fail_within
     )
     text = reporting.write(fmt, report_data)
     if out is None:
@@ -557,7 +578,7 @@ def explain(
             "kind": "Namespace",
             "metadata": {"name": namespace, "labels": labels},
         }
-    loaded = config.load(cfg, today=today)
+    loaded = config.load(cfg, today=today, allow_lapsed=True)
     text = run(loaded, image, namespace, pull_policy, today, volume=volume, namespaces=namespaces)
     print(text, end="")
 
@@ -627,7 +648,7 @@ def scan(
         raise PolicygenError(f"--format: unknown format '{fmt}' ({', '.join(formatters())})")
     if show not in ("failed", "all"):
         raise PolicygenError(f"--show: '{show}' is not failed or all")
-    loaded = config.load(cfg, today=today)
+    loaded = config.load(cfg, today=today, allow_lapsed=True)
     names = list(known) if engine == "all" else [engine]
     skipped = _inexpressible(loaded, names)
     if skipped and len(skipped) == len(names):
@@ -653,8 +674,8 @@ def scan(
         formatter = formatters()[fmt](out, engine)
         formatter.show = show
         formatter.config = loaded
-        if now is not None:  # reproducible: the report's timestamps are that day's start
-            formatter.when = dt.datetime.combine(today, dt.time(), dt.UTC)
+        if now is not None:  # reproducible: the report's timestamps are the clock's
+            formatter.when = today
         formatter.label = _engine_label(engine, rego_engine)
         items = run(loaded, paths, evaluators, EvalContext(today), namespace, ignore=globs)
         summary = formatter.write(_with_progress(items) if counting else items)
@@ -786,11 +807,20 @@ def gatekeeper_verify(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show every case's messages.")
     ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="The clock the Rego's time.now_ns() reads: a date or an RFC 3339 "
+            "timestamp (default: the engine's own, as gator's).",
+        ),
+    ] = None,
 ) -> None:
     """Run gator verify suites (test.gatekeeper.sh/v1alpha1); exit 1 on a failed case."""
     from policygen.gatekeeper_suite import verify
 
-    report = verify(paths, rego_engine, run, cel=native_validation)
+    clock = None if now is None else _now(now)
+    report = verify(paths, rego_engine, run, cel=native_validation, now=clock)
     for r in report.results:
         marks = {"pass": "ok  ", "fail": "FAIL", "skip": "skip", "refused": "REFUSED"}
         print(f"{marks[r.status]} {r.title}")

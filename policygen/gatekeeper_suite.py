@@ -12,6 +12,7 @@ expression and compares with ``yes`` (>= 1), ``no`` (0) or an exact number.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -217,17 +218,23 @@ def _one_object(path: Path) -> dict[str, Any]:
 
 
 def verify(
-    paths: list[Path], rego_engine: str = "auto", run: str | None = None, *, cel: bool = True
+    paths: list[Path],
+    rego_engine: str = "auto",
+    run: str | None = None,
+    *,
+    cel: bool = True,
+    now: dt.datetime | None = None,
 ) -> VerifyReport:
     """Run every suite under ``paths``; ``run`` filters ``test/case`` titles.
     ``cel``: evaluate a template's K8sNativeValidation code when it has
-    some, as gator does by default; without, its Rego."""
+    some, as gator does by default; without, its Rego. ``now``: the clock
+    the Rego's ``time.now_ns()`` reads (None: the engine's own, as gator's)."""
     selector = re.compile(run) if run else None
     report = VerifyReport()
     for suite_path in find_suites(paths):
         suite = load_suite(suite_path)
         for test in suite.tests:
-            report.results.extend(_run_test(suite, test, rego_engine, selector, cel, report))
+            report.results.extend(_run_test(suite, test, rego_engine, selector, cel, report, now))
     return report
 
 
@@ -238,6 +245,7 @@ def _run_test(
     selector: re.Pattern[str] | None,
     cel: bool,
     report: VerifyReport,
+    now: dt.datetime | None,
 ) -> Iterator[CaseResult]:
     policy_docs = [*read_objects(test.template), _one_object(test.constraint)]
     if test.expansion is not None:
@@ -249,7 +257,7 @@ def _run_test(
         if suite.skip or test.skip or case.skip:
             yield result
             continue
-        yield _run_case(result, case, policy_docs, rego_engine, cel, report)
+        yield _run_case(result, case, policy_docs, rego_engine, cel, report, now)
 
 
 def _run_case(
@@ -259,12 +267,15 @@ def _run_case(
     rego_engine: str,
     cel: bool,
     report: VerifyReport,
+    now: dt.datetime | None,
 ) -> CaseResult:
     inventory = [obj for p in case.inventory for obj in read_objects(p)]
     data = {"inventory": _inventory_tree(inventory)}
     request = _request(_one_object(case.object), inventory, str(case.object))
     try:
         policies = PolicySet.load(policy_docs, rego_engine, data, cel=cel)
+        if now is not None:
+            policies.clock_ns = int(now.timestamp()) * 1_000_000_000
         report.engines.update(policies.engines)
         try:
             found = policies.review_many([request], cluster=False)[0]

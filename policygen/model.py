@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from policygen import globs, imageref
+from policygen import clock, globs, imageref
 from policygen.config import Config, Exemption, Tenant
 from policygen.rules import NAMES, TABLE
 from policygen.violations import Action, Violation, container_kind
@@ -36,6 +36,7 @@ MUTATED_LISTS = ("containers", "initContainers")
 class Context:
     """What the model needs besides the object."""
 
+    #: the clock exemptions lapse by: an instant, or a date (its first second, UTC)
     now: dt.date
     namespaces: Mapping[str, Mapping[str, Any]]  # known Namespace objects by name
     default_namespace: str = "default"
@@ -221,7 +222,7 @@ def exemption_matches(
 ) -> bool:
     return (
         image_key is not None
-        and now <= exemption.expires
+        and clock.live(exemption.expires, now)
         and rule in exemption.rules
         and globs.match_any(exemption.namespaces, ns)
         and globs.match_any(exemption.images, image_key)

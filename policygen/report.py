@@ -120,6 +120,9 @@ def data(
         [r.suite, r.commit, r.evaluator, r.unit, r.share, str(r.refused), str(r.wrong), r.how]
         for r in fidelity.SUITES
     ]
+    from policygen.targets import registry as targets
+
+    expiry = [{"target": name, "clock": targets()[name].clock} for name in spec.targets]
     status = {
         "bundle": "missing" if state.current is None else "current" if state.current else "stale",
         "agree": not proof.failed,
@@ -129,6 +132,7 @@ def data(
     return {
         "name": config.name,
         "now": now.isoformat(),
+        "expiry": expiry,
         "version": __version__,
         "config_file": config_path.name,
         "config_sha256": hashlib.sha256(config_path.read_bytes()).hexdigest(),

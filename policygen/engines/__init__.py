@@ -64,11 +64,26 @@ def with_namespaces(
 
 @dataclass(frozen=True)
 class EvalContext:
+    #: The clock, which the model and every engine's clock read (Rego's
+    #: ``time.now_ns()``, Kyverno's ``time_now_utc()``, PolicyException
+    #: ``expiresAt``): given as a date (its first second, UTC) or an instant,
+    #: kept as an aware UTC instant in whole seconds.
     now: dt.date
     namespaces: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: a built bundle to evaluate instead of rendering the config
     #: (``<bundle>/<target>/*.yaml``, as ``policygen build`` writes it)
     bundle: Path | None = None
+
+    def __post_init__(self) -> None:
+        from policygen.clock import instant
+
+        object.__setattr__(self, "now", instant(self.now))
+
+    @property
+    def instant(self) -> dt.datetime:
+        """``now`` as the aware instant it is kept as."""
+        assert isinstance(self.now, dt.datetime)
+        return self.now
 
 
 class Evaluator(Protocol):

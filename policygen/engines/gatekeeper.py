@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from policygen.engines import DocumentEngine, NamespaceUnknown, Review
+from policygen.config import Config
+from policygen.engines import DocumentEngine, EvalContext, NamespaceUnknown, Review
 from policygen.engines._gatekeeper_cel import CelTemplate
 from policygen.engines._gatekeeper_match import Match
 from policygen.engines._gatekeeper_mutate import Assign, Expansion, applies_to
@@ -30,15 +31,20 @@ from policygen.workloads import namespace_labels, with_api_defaults
 ACTIONS: dict[str, Action] = {"deny": "deny", "warn": "warn", "dryrun": "audit"}
 
 
-#: Built-ins whose answer is not a function of input and data alone (the
-#: clock, randomness, the network, the runtime; JWT, certificate and AWS
-#: signing checks read the clock): a template calling one is evaluated
-#: afresh for every review.
+#: Built-ins whose answer is not a function of input and data alone
+#: (randomness, the network, the runtime; JWT, certificate and AWS signing
+#: checks read the real clock): a template calling one is evaluated afresh
+#: for every review.
 IMPURE_BUILTINS = re.compile(
-    r"\b(?:time\.now_ns|rand\.intn|uuid\.rfc4122|http\.send|net\.lookup_ip_addr"
+    r"\b(?:rand\.intn|uuid\.rfc4122|http\.send|net\.lookup_ip_addr"
     r"|opa\.runtime|external_data|io\.jwt\.decode_verify"
     r"|crypto\.x509\.parse_and_verify_certificates\w*|providers\.aws\.sign_req)\b"
 )
+
+#: The clock, which the evaluator sets (``with time.now_ns as``, a real OPA
+#: feature all three engines implement): OPA reads it once per query, so
+#: with it fixed a template is as pure as one without.
+CLOCK = re.compile(r"\btime\.now_ns\b")
 
 #: Answers kept per PolicySet, across calls: enough for the distinct Pods of
 #: a large repository, small enough that memory stays flat on any scan.
@@ -64,6 +70,8 @@ class Template:
     version: str = "v0"
     #: The K8sNativeValidation code, when that is what is evaluated.
     cel: CelTemplate | None = None
+    #: Whether the Rego reads the clock (``time.now_ns()``).
+    clock: bool = False
 
 
 @dataclass(frozen=True, eq=False)  # identity: constraints key batches
@@ -109,12 +117,16 @@ class PolicySet:
     workers: OpaPool | None = None
     #: the plain path: each request evaluated alone (see DocumentEngine)
     plain: bool = False
+    #: The clock templates read, in nanoseconds since the epoch; None: the
+    #: engine's own (gator without ``--now``).
+    clock_ns: int | None = None
     _threads: ThreadPoolExecutor | None = None
 
     @property
     def pure(self) -> bool:
-        """No template reads the clock, randomness or the network."""
-        return all(t.pure for t in self.templates.values())
+        """No template reads randomness or the network, nor the clock
+        unless the evaluator sets it."""
+        return all(self._pure(t) for t in self.templates.values())
 
     def violations(self, reviews: Sequence[Review]) -> list[list[Violation]]:
         """policygen's question: the violations the webhook reports per request."""
@@ -218,6 +230,7 @@ class PolicySet:
             not any(IMPURE_BUILTINS.search(m) for m in modules.values()),
             engine,
             code.version,
+            clock=any(CLOCK.search(m) for m in modules.values()),
         )
 
     def close(self) -> None:
@@ -267,10 +280,12 @@ class PolicySet:
                         results[i].extend(Result(c, prefix + m, {}) for m in found)
                         continue
                     item, key = reads.of(template.reads)
+                    if template.clock:
+                        key += b"@%d" % (self.clock_ns or -1)
                     pending.setdefault(c, []).append((i, prefix, key))
                     if (c, key) in known:
                         continue
-                    cached = self.answers.get((c, key)) if template.pure else MISSING
+                    cached = self.answers.get((c, key)) if self._pure(template) else MISSING
                     if cached is MISSING:
                         batch = todo.setdefault(c, {})
                         batch[key] = item
@@ -287,11 +302,12 @@ class PolicySet:
             template = self.templates[c.kind]
             for key, answer in zip(items, answers, strict=True):
                 known[(c, key)] = answer
-                if template.pure:
+                if self._pure(template):
                     self.answers.put((c, key), answer)
         # Requests that share an answer share its results, too.
         for c, evaluations in pending.items():
-            converted = self.converted if self.templates[c.kind].pure else Memo(len(evaluations))
+            pure = self._pure(self.templates[c.kind])
+            converted = self.converted if pure else Memo(len(evaluations))
             for i, prefix, key in evaluations:
                 out = converted.get((c, key, prefix))
                 if out is MISSING:
@@ -336,8 +352,17 @@ class PolicySet:
         share. Whether ``violation`` is a set travels with it: Gatekeeper's
         hook iterates it as one, and anything else must not pass as "no
         violations"."""
-        violation = f"data.{self.templates[c.kind].package}.violation"
-        return f"[is_set({violation}), {violation}]", {"parameters": dict(c.parameters)}
+        template = self.templates[c.kind]
+        violation = f"data.{template.package}.violation"
+        ref = f"[is_set({violation}), {violation}]"
+        if template.clock and self.clock_ns is not None:
+            ref += f" with time.now_ns as {self.clock_ns}"
+        return ref, {"parameters": dict(c.parameters)}
+
+    def _pure(self, template: Template) -> bool:
+        """Whether an answer may be kept across calls: a template reading
+        the clock only while the evaluator sets it (the key holds it)."""
+        return template.pure and (not template.clock or self.clock_ns is not None)
 
     def _subjects(
         self, obj: dict[str, Any], req: Request, cluster: bool
@@ -591,6 +616,12 @@ class GatekeeperEngine(DocumentEngine[PolicySet]):
 
     def load(self, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
         return PolicySet.load(documents, self.rego_engine, fast=self.fast)
+
+    def policy_set(self, config: Config, ctx: EvalContext) -> PolicySet:
+        policies = super().policy_set(config, ctx)
+        # The one clock: what time.now_ns() returns to every template.
+        policies.clock_ns = int(ctx.instant.timestamp()) * 1_000_000_000
+        return policies
 
 
 def _with_name_label(ns_obj: Mapping[str, Any], name: str) -> dict[str, Any]:

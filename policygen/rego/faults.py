@@ -14,6 +14,10 @@ Measured against OPA on the same modules (tests/rego/test_faults.py):
   new expression. Rewritten with a ``;`` between them.
 - a call whose argument holds the wildcard ``_`` (``startswith(s, xs[_])``;
   regopy) fails to evaluate: refused.
+- ``time.parse_rfc3339_ns`` of a timestamp in UTC written with ``Z``
+  (``2027-03-31T23:59:59Z``; regopy) is undefined, where it reads the same
+  instant written ``+00:00``. Rewritten: the argument's ``Z`` becomes
+  ``+00:00`` (in RFC 3339 a ``Z`` can only be that zone).
 - ``sprintf("%v")`` of some strings keeps their quotes (regopy), which makes
   its own output unreadable: refused when the answer is read
   (``programs.RegopyProgram``).
@@ -37,6 +41,8 @@ def prepare(engine: str, name: str, source: str) -> str:
     tokens = tokenize(source)
     if engine == "regopy":
         _refuse_wildcard_arguments(name, tokens)
+        source = _utc_as_offset(source, tokens)
+        tokens = tokenize(source)
     source = _separate_paren_lines(source, tokens)
     return _hoist_negated_arguments(name, source, tokenize(source))
 
@@ -160,4 +166,22 @@ def _arguments(
         k += 1
     if first < end:
         out.append((first, end - 1))
+    return out
+
+
+def _utc_as_offset(source: str, tokens: list[Token]) -> str:
+    close, _ = _brackets(tokens)
+    edits: list[tuple[int, int]] = []
+    for i in range(len(tokens) - 5):
+        names = [t.text for t in tokens[i : i + 5]]
+        if names == ["time", ".", "parse_rfc3339_ns", "(", names[4]] and (
+            i == 0 or tokens[i - 1].text != "."
+        ):
+            end = close.get(i + 3)
+            if end is not None:
+                edits.append((tokens[i + 3].end, tokens[end].start))
+    out = source
+    for start, stop in sorted(edits, reverse=True):
+        argument = out[start:stop]
+        out = out[:start] + f'replace({argument}, "Z", "+00:00")' + out[stop:]
     return out

@@ -41,6 +41,10 @@ class Target(Protocol):
     name: str
     description: str
     capabilities: Capabilities
+    #: How a rendered exemption lapses in the cluster, by the engine's own
+    #: clock (``Rego time.now_ns()``); None where the engine has no clock
+    #: and an exemption holds until the bundle is rebuilt without it.
+    clock: str | None
 
     def problems(self, config: Config) -> list[CrossProblem]:
         """What this target cannot express beyond its declared capabilities

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from policygen import globs, imageref, rules
+from policygen import clock, globs, imageref, rules
 from policygen.config import Config
 
 
@@ -19,12 +19,14 @@ def active_rules(config: Config) -> list[str]:
 
 
 def exemptions_for(config: Config, rule: str) -> list[dict[str, Any]]:
-    """The exemptions that lift ``rule``, with globs compiled to RE2 regexes."""
+    """The exemptions that lift ``rule``, with globs compiled to RE2 regexes
+    and the RFC 3339 instant after which each lapses (``policygen.clock``)."""
     return [
         {
             "name": e.name,
             "namespaces": [globs.to_regex(n) for n in e.namespaces],
             "images": [globs.to_regex(i) for i in e.images],
+            "expiresAt": clock.rfc3339(clock.expires_at(e.expires)),
         }
         for e in config.spec.exemptions
         if rule in e.rules

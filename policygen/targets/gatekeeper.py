@@ -77,6 +77,7 @@ IMAGE_SOURCES = [
 class GatekeeperTarget:
     name = "gatekeeper"
     description = "OPA Gatekeeper ConstraintTemplates, Constraints, ExpansionTemplates, Assign"
+    clock: str | None = "Rego time.now_ns() against each exemption's expiresAt parameter"
 
     capabilities = Capabilities(
         # Constraint and Assign match: Gatekeeper's wildcard (pkg/wildcard);
@@ -219,8 +220,14 @@ def parameters_schema(rule: str) -> dict[str, Any]:
         "exemptions": {
             "type": "array",
             "items": _object(
-                {"name": _string(), "namespaces": _strings(), "images": _strings()},
-                ["name", "namespaces", "images"],
+                {
+                    "name": _string(),
+                    "namespaces": _strings(),
+                    "images": _strings(),
+                    # RFC 3339; the template compares it with time.now_ns()
+                    "expiresAt": {"type": "string", "format": "date-time"},
+                },
+                ["name", "namespaces", "images", "expiresAt"],
             ),
         }
     }

@@ -65,6 +65,7 @@ MAX_TENANT_NAME = 63 - len("autogen-cronjob-tenant-")
 class KyvernoTarget:
     name = "kyverno"
     description = "Kyverno ClusterPolicies (kyverno.io/v1)"
+    clock: str | None = None
 
     capabilities = Capabilities(
         # match.resources.namespaces: Kyverno's wildcard, '*' and '?' anywhere

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 class KyvernoCelTarget:
     name = "kyverno-cel"
     description = "Kyverno CEL policies (policies.kyverno.io/v1)"
+    clock: str | None = None
 
     capabilities = Capabilities(
         scope_globs=globs.ANY,  # matchConditions: request.namespace.matches()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 class VapTarget:
     name = "vap"
     description = "Kubernetes admission policies (admissionregistration.k8s.io/v1)"
+    clock: str | None = None  # Kubernetes CEL has no clock (apiserver pkg/cel/environment)
 
     def __init__(self, mutating_api_version: str = MUTATING_API_VERSION) -> None:
         if mutating_api_version not in MUTATING_API_VERSIONS:

@@ -305,13 +305,13 @@ def test_impure_builtins_are_recognised() -> None:
     from policygen.engines.gatekeeper import IMPURE_BUILTINS
 
     for call in [
-        "time.now_ns()",
         "io.jwt.decode_verify(t, c)",
         "crypto.x509.parse_and_verify_certificates_with_options(a, b)",
         "http.send(r)",
     ]:
         assert IMPURE_BUILTINS.search(f"x := {call}"), call
     for call in [
+        "time.now_ns()",  # the clock, which the evaluator sets (CLOCK)
         "time.parse_rfc3339_ns(s)",
         "io.jwt.decode(t)",
         "crypto.x509.parse_certificates(c)",
@@ -320,12 +320,37 @@ def test_impure_builtins_are_recognised() -> None:
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
-def test_a_template_asking_the_time_is_evaluated_afresh_each_call(engine: str) -> None:
+def test_a_template_asking_the_engines_own_time_is_evaluated_afresh_each_call(
+    engine: str,
+) -> None:
     rule = LABELS_RULE + 'violation contains {"msg": "never"} if time.now_ns() < 0\n'
     policies, counter = _counting(_labels_template(rule), engine)
     for _ in range(2):
         policies.review_many([Request(labelled("p", app="web"), "ns", None)], cluster=False)
     assert counter.evaluated == 2
+    policies.close()
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_the_clock_the_evaluator_sets_is_the_templates_and_keys_its_answers(
+    engine: str,
+) -> None:
+    # 2027-03-31T23:59:59Z in nanoseconds: the instant itself is "not after".
+    rule = LABELS_RULE + (
+        'violation contains {"msg": "late"} if '
+        'time.now_ns() > time.parse_rfc3339_ns("2027-03-31T23:59:59Z")\n'
+    )
+    policies, counter = _counting(_labels_template(rule), engine)
+    at = 1806537599 * 1_000_000_000
+    seen = []
+    for clock in (at, at, at + 1_000_000_000, at):
+        policies.clock_ns = clock
+        [found] = policies.review_many(
+            [Request(labelled("p", app="web"), "ns", None)], cluster=False
+        )
+        seen.append([r.msg for r in found if r.msg == "late"])
+    assert seen == [[], [], ["late"], []]
+    assert counter.evaluated == 2  # once per clock: the same clock's answer is kept
     policies.close()
 
 

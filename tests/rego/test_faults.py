@@ -101,3 +101,29 @@ def test_regopy_output_it_cannot_read_is_a_refusal_not_an_error_result() -> None
     program = compile_program("regopy", {"m.rego": QUOTED_SPRINTF})
     with pytest.raises(EngineFault, match="cannot read"):
         program.query_many("data.m.v", [{}])
+
+
+RFC3339 = """package m
+
+v := [time.parse_rfc3339_ns(input.z), time.parse_rfc3339_ns(input.offset)]
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_rfc3339_timestamp_in_utc_with_z_is_read(engine: str) -> None:
+    # regopy reads "+00:00" but leaves "Z" undefined; the rewrite makes one the other.
+    stamps = {"z": "2027-03-31T23:59:59Z", "offset": "2027-04-01T01:59:59+02:00"}
+    assert answer(engine, RFC3339, stamps) == [1806537599000000000] * 2
+
+
+def test_regopy_reads_z_only_through_the_rewrite() -> None:
+    from policygen.rego.programs import RegopyProgram
+
+    program = RegopyProgram({"m.rego": RFC3339})
+    try:
+        with pytest.raises(RegoError):
+            program.query(
+                "data.m.v", {"z": "2027-03-31T23:59:59Z", "offset": "2027-03-31T23:59:59+00:00"}
+            )
+    finally:
+        program.close()
