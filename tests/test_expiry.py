@@ -9,8 +9,8 @@ is false at equality), and lapses at the next second."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
