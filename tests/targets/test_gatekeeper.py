@@ -123,6 +123,8 @@ def test_gatekeeper_parameters(example: config.Config) -> None:
             "name": "scraper-migration",
             "namespaces": ["^logging$"],
             "images": ["^harbor\\.corp\\.example/infra/scraper:.*$"],
+            # the last second it holds, which the Rego compares with time.now_ns()
+            "expiresAt": "2027-03-31T23:59:59Z",
         }
     ]
 
