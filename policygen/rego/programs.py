@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -183,6 +184,11 @@ class RegopyProgram(_InProcess):
             raise RegoError(f"Rego does not compile under regopy: {exc}") from exc
 
     def query(self, ref: str, input: Any) -> Any:
+        from policygen.rego.faults import CLOCK_INPUT, clock_of
+
+        ref, clock = clock_of(ref)
+        if isinstance(input, dict):
+            input = {**input, CLOCK_INPUT: time.time_ns() if clock is None else clock}
         self._rego.set_input_term(json.dumps(input))
         try:
             out = self._rego.query(f"__x := {ref}")

@@ -3,10 +3,12 @@ answer or a refusal (EngineFault), never another answer."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from policygen.rego.errors import RegoError
-from policygen.rego.faults import EngineFault
+from policygen.rego.faults import CLOCK_INPUT, EngineFault, clock_of, prepare
 from policygen.rego.programs import compile_program
 
 ENGINES = ["opa", "regorus", "regopy"]
@@ -127,3 +129,34 @@ def test_regopy_reads_z_only_through_the_rewrite() -> None:
             )
     finally:
         program.close()
+
+
+CLOCK = """package m
+
+v := [time.now_ns(), input.x]
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_clock_a_query_sets_is_the_clock_the_module_reads(engine: str) -> None:
+    program = compile_program(engine, {"m.rego": CLOCK})
+    try:
+        assert program.query("data.m.v with time.now_ns as 1806537599000000000", {"x": 1}) == [
+            1806537599000000000,
+            1,
+        ]
+        before = time.time_ns()
+        now, x = program.query("data.m.v", {"x": 2})
+        assert before <= now <= time.time_ns() and x == 2
+    finally:
+        program.close()
+
+
+def test_regopy_reads_the_clock_from_the_input_not_through_with() -> None:
+    # "with time.now_ns as" makes rego-cpp keep ~100 MiB per query: the
+    # rewrite leaves no clock call for it to replace.
+    prepared = prepare("regopy", "m.rego", CLOCK)
+    assert "time.now_ns" not in prepared
+    assert f"input.{CLOCK_INPUT}" in prepared
+    assert clock_of("data.m.v with time.now_ns as 42") == ("data.m.v", 42)
+    assert clock_of("data.m.v") == ("data.m.v", None)
