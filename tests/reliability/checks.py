@@ -35,6 +35,25 @@ NOW = "2026-11-28"
 DIGEST = "sha256:" + "5" * 64
 
 
+#: Runs a command and writes its peak memory (KiB) to the file descriptor its
+#: first argument names. A process's peak
+#: counts what its parent held when it forked (Linux carries the old memory's
+#: high-water mark across exec), so a child of a large pytest would report
+#: pytest's size; a child of this small interpreter reports its own.
+MEASURED = """\
+import os, signal, sys
+peak = int(sys.argv[1])
+os.set_inheritable(peak, False)
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+os.write(peak, str(usage.ru_maxrss).encode())
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 class Broken(AssertionError):
     """The property did not hold."""
 
@@ -68,18 +87,23 @@ class Lab:
         output: Path | None = None,
     ) -> Result:
         """``policygen ARGS`` in a new process, with its peak memory."""
-        cmd = [sys.executable, "-m", "policygen", *args]
         start = time.monotonic()
         out_file = open(output, "wb") if output else None  # noqa: SIM115
+        peak_read, peak_write = os.pipe()
+        peak = os.fdopen(peak_read, "rb")
+        cmd = [sys.executable, "-c", MEASURED, str(peak_write), sys.executable, "-m", "policygen"]
         try:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=cwd or self.root,
-                stdin=None if input_closed else stdin,
-                stdout=out_file or stdout,
-                stderr=subprocess.PIPE,
-                preexec_fn=(lambda: os.close(0)) if input_closed else None,
-            )
+            with contextlib.closing(_Fd(peak_write)):
+                proc = subprocess.Popen(
+                    [*cmd, *args],
+                    cwd=cwd or self.root,
+                    stdin=None if input_closed else stdin,
+                    stdout=out_file or stdout,
+                    stderr=subprocess.PIPE,
+                    pass_fds=(peak_write,),
+                    preexec_fn=(lambda: os.close(0)) if input_closed else None,
+                    start_new_session=True,
+                )
             chunks: dict[str, bytes] = {}
 
             def drain(name: str, stream: IO[bytes] | None) -> None:
@@ -91,15 +115,16 @@ class Lab:
             ]
             for r in readers:
                 r.start()
-            killer = threading.Timer(timeout, proc.kill)
+            # The whole session: the measuring interpreter and policygen.
+            killer = threading.Timer(timeout, _kill_session, (proc.pid,))
             killer.start()
-            # wait4, not wait: the peak memory of this child alone
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
             killer.cancel()
-            proc.returncode = os.waitstatus_to_exitcode(status)
             for r in readers:
                 r.join()
+            max_rss_kib = int(peak.read() or 0)
         finally:
+            peak.close()
             if out_file:
                 out_file.close()
         return Result(
@@ -107,7 +132,7 @@ class Lab:
             chunks["out"].decode(errors="replace"),
             chunks["err"].decode(errors="replace"),
             time.monotonic() - start,
-            usage.ru_maxrss / 1024,
+            max_rss_kib / 1024,
         )
 
     def config(self) -> Path:
@@ -118,6 +143,22 @@ class Lab:
 
     def build(self, out: str, **kw: object) -> Result:
         return self.run("build", "-c", str(self.config()), "-o", out, "--now", NOW, **kw)  # type: ignore[arg-type]
+
+
+@dataclass
+class _Fd:
+    """A file descriptor closed when the ``with`` ends: the writing end of
+    the peak's pipe, so that reading it ends when the child has written."""
+
+    fd: int
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _kill_session(leader: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(leader, signal.SIGKILL)
 
 
 def expect(result: Result, code: int, *needles: str) -> None:
