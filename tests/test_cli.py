@@ -492,3 +492,38 @@ def test_main_is_the_same_edge(
         "",
         "policygen: internal error (a bug, please report it): RuntimeError: boom\n",
     )
+
+
+def test_a_missing_dependency_is_named_and_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installation made before a dependency was declared (or one pip
+    uninstalled) is the environment, not a bug: it says what to install."""
+
+    def missing(*args: object, **kwargs: object) -> None:
+        raise ModuleNotFoundError(
+            "No module named 'kubernetes_validate'", name="kubernetes_validate"
+        )
+
+    monkeypatch.setattr("policygen.config.load", missing)
+    assert run("validate", "-c", str(EXAMPLE)) == (
+        2,
+        "",
+        "policygen: this installation of policygen lacks its dependency kubernetes-validate>=1.37 "
+        "(no module 'kubernetes_validate'): reinstall policygen, or pip install "
+        "'kubernetes-validate>=1.37'\n",
+    )
+
+
+def test_a_missing_module_policygen_does_not_depend_on_is_a_bug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def missing(*args: object, **kwargs: object) -> None:
+        raise ModuleNotFoundError("No module named 'policygen_nothing'", name="policygen_nothing")
+
+    monkeypatch.setattr("policygen.config.load", missing)
+    monkeypatch.delenv("POLICYGEN_DEBUG", raising=False)
+    assert run("validate", "-c", str(EXAMPLE)) == (
+        3,
+        "",
+        "policygen: internal error (a bug, please report it): ModuleNotFoundError: "
+        "No module named 'policygen_nothing'\n",
+    )
