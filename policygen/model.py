@@ -43,31 +43,88 @@ class Context:
 
 
 def evaluate(config: Config, obj: Mapping[str, Any], ctx: Context) -> list[Violation]:
-    spec = config.spec
-    if pod_spec(dict(obj)) is None or all(spec.rules.action(r) == "off" for r in NAMES):
-        return []  # with every rule off there is no policy, so nothing to say
+    return judge(config, shape_of(obj, ctx), ctx.now)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Everything of an object and its context that the model reads besides
+    the config and the clock: objects of one shape get the same violations
+    (so an evaluator may keep the answer by shape)."""
+
+    namespace: str
+    #: the labels of its Namespace, sorted; None when the Namespace is not known
+    labels: tuple[tuple[str, str], ...] | None
+    #: its images as admission sees them (API defaults applied); None when
+    #: it is not a workload
+    containers: tuple[Container, ...] | None
+
+
+def shape_of(obj: Mapping[str, Any], ctx: Context) -> Shape:
     ns = namespace_of(obj, ctx.default_namespace)
     labels = labels_of(ctx, ns)
+    images = None
+    if pod_spec(dict(obj)) is not None:
+        images = tuple(containers(with_api_defaults(dict(obj))))
+    return Shape(ns, None if labels is None else tuple(sorted(labels.items())), images)
+
+
+#: What judge may keep between objects (see ``judge``).
+Kept = dict[tuple[Any, ...], Any]
+
+
+def judge(
+    config: Config, shape: Shape, now: dt.date, kept: Kept | None = None
+) -> list[Violation]:
+    """The violations of an object of this shape. ``kept``, when given, keeps
+    a namespace's tenants and each image's violations for the next object
+    under the same config and clock: a namespace's tenants depend only on its
+    name and labels, an image's violations only on that, the tenants and the
+    image (its container's name, list, reference and pull policy)."""
+    spec = config.spec
+    if shape.containers is None or all(spec.rules.action(r) == "off" for r in NAMES):
+        return []  # with every rule off there is no policy, so nothing to say
+    ns = shape.namespace
+    labels = None if shape.labels is None else dict(shape.labels)
     scope = scope_of(config, ns, labels)
     if scope == "unknown":
         return [_unknown_namespace(ns, "scope.namespaceSelector")]
     if scope != "in":
         return []
 
-    defaulted = with_api_defaults(dict(obj))
+    if kept is None:
+        tenants = tenants_of(spec.tenants, ns, labels)
+    else:
+        at = ("tenants", ns, shape.labels)
+        if at not in kept:
+            kept[at] = tenants_of(spec.tenants, ns, labels)
+        tenants = kept[at]
     found: list[Violation] = []
-    rules = spec.rules
-    tenants = tenants_of(spec.tenants, ns, labels)
-    for c in containers(defaulted):
-        ref = imageref.try_parse(c.image)
-        key = image_key(c.image, ref)
-        if _applies(config, "digest", ns, key, ctx.now) and digest_applies(config, ns):
-            found.extend(_check_digest(config, c, ref))
-        if _applies(config, "pullPolicy", ns, key, ctx.now):
-            found.extend(_check_pull_policy(rules.pullPolicy.action, c))
-        if _applies(config, "registries", ns, key, ctx.now):
-            found.extend(_check_registries(config, c, ref, ns, tenants))
+    for c in shape.containers:
+        if kept is None:
+            found.extend(image_violations(config, c, ns, tenants, now))
+            continue
+        image = ("image", ns, shape.labels, c.list_name, c.name, c.image, c.pull_policy)
+        if image not in kept:
+            kept[image] = image_violations(config, c, ns, tenants, now)
+        found.extend(kept[image])
     return sorted(found)
+
+
+def image_violations(
+    config: Config, c: Container, ns: str, tenants: TenantMatch, now: dt.date
+) -> list[Violation]:
+    """What the rules say of one image in namespace ``ns``."""
+    ref = imageref.try_parse(c.image)
+    key = image_key(c.image, ref)
+    found: list[Violation] = []
+    if _applies(config, "digest", ns, key, now) and digest_applies(config, ns):
+        found.extend(_check_digest(config, c, ref))
+    if _applies(config, "pullPolicy", ns, key, now):
+        found.extend(_check_pull_policy(config.spec.rules.pullPolicy.action, c))
+    if _applies(config, "registries", ns, key, now):
+        found.extend(_check_registries(config, c, ref, ns, tenants))
+    return found
 
 
 Scope = Literal["in", "outside", "excluded", "unselected", "unknown"]

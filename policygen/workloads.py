@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from policygen.imageref import kubernetes_default_pull_policy
 
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
@@ -172,14 +174,25 @@ def _without_nulls(node: Any) -> Any:
     """``node`` as the API server decodes it: every null mapping value
     dropped, and strings as Go's JSON decoder leaves them (a surrogate pair
     is one character, a lone surrogate is U+FFFD). The same object when
-    nothing changes (the common case costs a walk, not a copy)."""
+    nothing changes, which is the common case: orjson writes the object (in
+    C) without a ``null`` (nor a surrogate, which it refuses), so nothing
+    would change, and no walk is needed."""
+    try:
+        if b"null" not in orjson.dumps(node):
+            return node
+    except TypeError:  # a surrogate, a key that is not a string, a huge integer
+        pass
+    return _walk_without_nulls(node)
+
+
+def _walk_without_nulls(node: Any) -> Any:
     if isinstance(node, str):
         return node if node.isascii() else _decoded(node)
     if isinstance(node, dict):
         out: dict[str, Any] | None = None
         for key, value in node.items():
-            new = _without_nulls(value)
-            new_key = _without_nulls(key)
+            new = _walk_without_nulls(value)
+            new_key = _walk_without_nulls(key)
             if new is not value or value is None or new_key is not key:
                 if out is None:
                     out = dict(node)
@@ -188,7 +201,7 @@ def _without_nulls(node: Any) -> Any:
                     out[new_key] = new
         return node if out is None else out
     if isinstance(node, list):
-        items = [_without_nulls(v) for v in node]
+        items = [_walk_without_nulls(v) for v in node]
         return node if all(a is b for a, b in zip(items, node, strict=True)) else items
     return node
 

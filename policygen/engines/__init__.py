@@ -260,7 +260,7 @@ def create(name: str, *, rego_engine: str = "auto", fast: bool = True) -> Evalua
     if name == "model":
         from policygen.engines.model_engine import ModelEngine
 
-        return ModelEngine()
+        return ModelEngine(fast=fast)
     from policygen.targets import registry
 
     return registry()[name].evaluator(EngineOptions(rego_engine=rego_engine, fast=fast))
