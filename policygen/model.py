@@ -73,9 +73,7 @@ def shape_of(obj: Mapping[str, Any], ctx: Context) -> Shape:
 Kept = dict[tuple[Any, ...], Any]
 
 
-def judge(
-    config: Config, shape: Shape, now: dt.date, kept: Kept | None = None
-) -> list[Violation]:
+def judge(config: Config, shape: Shape, now: dt.date, kept: Kept | None = None) -> list[Violation]:
     """The violations of an object of this shape. ``kept``, when given, keeps
     a namespace's tenants and each image's violations for the next object
     under the same config and clock: a namespace's tenants depend only on its
