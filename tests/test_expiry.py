@@ -51,6 +51,7 @@ CLOCKS = [
 #: the engines whose policies carry the clock
 CLOCKED: dict[str, Callable[[], Evaluator]] = {
     "model": lambda: create("model"),
+    "kyverno": lambda: create("kyverno"),
     "gatekeeper-opa": lambda: GatekeeperEngine("opa"),
     "gatekeeper-regorus": lambda: GatekeeperEngine("regorus"),
     "gatekeeper-regopy": lambda: GatekeeperEngine("regopy"),

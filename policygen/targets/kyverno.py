@@ -15,7 +15,9 @@ Facts this shape relies on (../shared/notes/kyverno.md, kyverno sources):
   the list and whose ``jmesPath`` picks the request namespace's entries
   (pkg/engine/context/loaders/variable.go applies the path to the value,
   after substituting ``{{request.namespace}}``), so a policy grows by one
-  entry per tenant, not by rules;
+  entry per tenant, not by rules; an exemption's entry carries its
+  ``expiresAt`` and the path keeps it only while ``time_now_utc()`` is not
+  after it, so it lapses in the cluster without a rebuild;
 - images are read from each foreach element, not through Kyverno's
   ``images`` variable: that holds containers only (its extractors,
   pkg/utils/api/image.go ``BuildStandardExtractors``), never image volumes,
@@ -54,6 +56,15 @@ PULL_ALWAYS = {"name": "{{ element.name }}", "imagePullPolicy": "Always"}
 #: namespace, their second items joined as one alternation ('' when none).
 #: Namespace names are DNS labels, safe inside a JMESPath string literal.
 IN_NAMESPACE = "[?regex_match(@[0], '{{request.namespace}}')][1] | join('|', @)"
+#: The same for exemptions, of those that have not lapsed by Kyverno's clock
+#: (pkg/engine/jmespath/time.go: time_now_utc() is time.Now() in whole
+#: seconds, time_after is Go's strict After): one still holds at its
+#: expiresAt itself, as a PolicyException's IsExpired has it. kyverno.io/v2
+#: PolicyExceptions have no expiry (its CRD), so the clock is in the policy.
+LIVE_IN_NAMESPACE = (
+    "[?regex_match(@[0], '{{request.namespace}}') && !time_after(time_now_utc(), @[2])][1]"
+    " | join('|', @)"
+)
 
 
 #: Kyverno rule names are at most 63 characters, and autogen cuts longer
@@ -65,7 +76,9 @@ MAX_TENANT_NAME = 63 - len("autogen-cronjob-tenant-")
 class KyvernoTarget:
     name = "kyverno"
     description = "Kyverno ClusterPolicies (kyverno.io/v1)"
-    clock: str | None = None
+    clock: str | None = (
+        "JMESPath !time_after(time_now_utc(), expiresAt) in the exemptions' context data"
+    )
 
     capabilities = Capabilities(
         # match.resources.namespaces: Kyverno's wildcard, '*' and '?' anywhere
@@ -169,10 +182,12 @@ class KyvernoTarget:
             context.append(
                 {
                     "name": "exemptImages",
-                    "why": "exemptions from this rule: [namespaces, images] regexes",
-                    "jmespath": IN_NAMESPACE,
+                    "why": "exemptions from this rule: [namespaces, images] regexes, expiresAt "
+                    "(it lapses after it)",
+                    "jmespath": LIVE_IN_NAMESPACE,
                     "value": [
-                        [alternation(e["namespaces"]), alternation(e["images"])] for e in exemptions
+                        [alternation(e["namespaces"]), alternation(e["images"]), e["expiresAt"]]
+                        for e in exemptions
                     ],
                 }
             )

@@ -94,3 +94,23 @@ def test_mutate_uses_strategic_merge_not_json6902() -> None:
         "request.object.spec.initContainers || `[]`",
     ]
     assert "patchesJson6902" not in str(mutate)
+
+
+def test_each_exemption_carries_the_instant_after_which_it_lapses() -> None:
+    """kyverno.io/v2 PolicyExceptions have no expiry, so the exemption's
+    context entry holds its expiresAt and the path drops it once Kyverno's
+    time_now_utc() is after it (pkg/engine/jmespath/time.go)."""
+    [doc] = [d for d in policies("example") if d["metadata"]["name"].endswith("-digest")]
+    (rule,) = doc["spec"]["rules"]
+    context = {c["name"]: c["variable"] for c in rule["context"]}
+    assert context["exemptImages"] == {
+        "jmesPath": "[?regex_match(@[0], '{{request.namespace}}') "
+        "&& !time_after(time_now_utc(), @[2])][1] | join('|', @)",
+        "value": [
+            [
+                "^(?:logging)$",
+                "^(?:harbor\\.corp\\.example/infra/scraper:.*)$",
+                "2027-03-31T23:59:59Z",
+            ]
+        ],
+    }

@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policygen.engines import DocumentEngine
+from policygen.config import Config
+from policygen.engines import DocumentEngine, EvalContext
 from policygen.engines.kyverno.api import Outcome, Request, RuleResult
 from policygen.engines.kyverno.engine import PolicySet
 from policygen.engines.kyverno.images import image_info
@@ -46,3 +47,8 @@ class KyvernoEngine(DocumentEngine[PolicySet]):
 
     def load(self, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
         return PolicySet.load(documents, fast=self.fast)
+
+    def policy_set(self, config: Config, ctx: EvalContext) -> PolicySet:
+        policies = super().policy_set(config, ctx)
+        policies.now = ctx.instant  # what Kyverno's time functions read
+        return policies

@@ -31,6 +31,8 @@ class Rule:
     kinds: frozenset[str] | None = None  # kinds it can match; None: any
     #: data paths its outcome depends on, for memoising; None: not memoisable
     inputs: tuple[tuple[str, ...], ...] | None = None
+    #: whether it calls a function that reads the clock (an input too)
+    clock: bool = False
 
     @property
     def name(self) -> str:

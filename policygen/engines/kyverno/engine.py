@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from policygen.engines import Review
 from policygen.engines.kyverno.api import Outcome, Policy, Request, RuleResult
 from policygen.engines.kyverno.exceptions import Exception_, load_exception
+from policygen.engines.kyverno.functions import CLOCK_FUNCTIONS, clock
 from policygen.engines.kyverno.images import images
 from policygen.engines.kyverno.mutation import mutate_rule
 from policygen.engines.kyverno.policies import POLICY_APIS, load_policy
@@ -34,10 +36,12 @@ MEMO_SIZE = 20_000
 class PolicySet:
     """Loaded policies and exceptions; one admission request at a time."""
 
-    #: no rule policygen renders reads the clock; ``time_*`` JMESPath does
-    pure = True
-
     def __init__(self, *, fast: bool = True) -> None:
+        #: the clock Kyverno's time functions read (time_now_utc(), …), which
+        #: the evaluator sets from ``--now``; None: the real one
+        self.now: dt.datetime | None = None
+        #: whether some rule reads the clock
+        self.reads_clock = False
         self.policies: list[Policy] = []
         self.exceptions: list[Exception_] = []
         self._images_of: tuple[Mapping[str, Any], dict[str, Any]] | None = None
@@ -47,7 +51,7 @@ class PolicySet:
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]], *, fast: bool = True) -> PolicySet:
         out = cls(fast=fast)
-        out.pure = "time_" not in json.dumps(documents, default=str)
+        out.reads_clock = bool(CLOCK_FUNCTIONS.search(json.dumps(documents, default=str)))
         for doc in documents:
             kind, api = doc.get("kind"), str(doc.get("apiVersion", ""))
             if kind in ("ClusterPolicy", "Policy") and api in POLICY_APIS:
@@ -60,8 +64,18 @@ class PolicySet:
                 )
         return out
 
+    @property
+    def pure(self) -> bool:
+        """An answer depends on the request alone, and on the clock only
+        while the evaluator sets it (the reuse layer is one per clock)."""
+        return not self.reads_clock or self.now is not None
+
     def violations(self, reviews: Sequence[Review]) -> list[list[Violation]]:
         """policygen's question: the violations admission reports per request."""
+        with clock(self.now):  # time_now_utc() and the like read --now
+            return self._violations(reviews)
+
+    def _violations(self, reviews: Sequence[Review]) -> list[list[Violation]]:
         out = []
         for review in reviews:
             ns_obj = review.namespace_obj

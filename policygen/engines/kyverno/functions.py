@@ -4,9 +4,12 @@ arithmetic; anything else is an unknown function, refused."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +20,47 @@ from policygen.engines.kyverno.api import VariableError
 from policygen.engines.kyverno.values import go_duration, parse_quantity
 from policygen.engines.kyverno.wildcards import wildcard
 from policygen.errors import UnsupportedConstruct
+
+#: The clock Kyverno's time functions read (``time.Now()`` in
+#: pkg/engine/jmespath/time.go); None: the real one. The evaluator sets it
+#: from ``--now``.
+CLOCK: ContextVar[dt.datetime | None] = ContextVar("kyverno_clock", default=None)
+
+#: Functions that read the clock: a result that uses one is kept per second.
+CLOCK_FUNCTIONS = re.compile(r"\btime_(?:now|now_utc|since)\s*\(")
+
+
+def clock_now() -> dt.datetime:
+    """The instant the time functions see, in whole seconds, UTC."""
+    moment = CLOCK.get() or dt.datetime.now(dt.UTC)
+    return moment.astimezone(dt.UTC).replace(microsecond=0)
+
+
+@contextlib.contextmanager
+def clock(moment: dt.datetime | None) -> Iterator[None]:
+    """Evaluate with the time functions reading ``moment``."""
+    token = CLOCK.set(moment)
+    try:
+        yield
+    finally:
+        CLOCK.reset(token)
+
+
+#: Go's time.RFC3339 as time.Parse reads it: the T and seconds required,
+#: fractions optional, a Z or a numeric offset.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(function: str, text: str) -> dt.datetime:
+    """getTimeArg: the argument parsed as RFC 3339, or the function's error."""
+    if _RFC3339.fullmatch(text):
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise VariableError(
+        f'{function}: parsing time "{text}" as "2006-01-02T15:04:05Z07:00": cannot parse'
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -158,8 +202,6 @@ class KyvernoFunctions(functions.Functions):
     def _func_time_since(self, layout: str, start: str, end: str) -> str:
         """jpTimeSince: ``end`` empty is now, as in the CLI; the result is Go's
         Duration.String()."""
-        import datetime as dt
-
         if layout:
             raise UnsupportedConstruct("kyverno", "JMESPath time_since()", f"layout {layout!r}")
 
@@ -170,8 +212,23 @@ class KyvernoFunctions(functions.Functions):
                 raise VariableError(f"time_since: cannot parse {text!r} as RFC 3339") from None
 
         t1 = parse(start)
-        t2 = parse(end) if end else dt.datetime.now(dt.UTC)
+        t2 = parse(end) if end else clock_now()
         return go_duration((t2 - t1).total_seconds())
+
+    @functions.signature()
+    def _func_time_now_utc(self) -> str:
+        """jpTimeNowUtc: ``time.Now().UTC().Format(time.RFC3339)``, whole seconds."""
+        return clock_now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @functions.signature({"types": ["string"]}, {"types": ["string"]})
+    def _func_time_before(self, a: str, b: str) -> bool:
+        """jpTimeBefore: ``t1.Before(t2)``, strictly."""
+        return _rfc3339("time_before", a) < _rfc3339("time_before", b)
+
+    @functions.signature({"types": ["string"]}, {"types": ["string"]})
+    def _func_time_after(self, a: str, b: str) -> bool:
+        """jpTimeAfter: ``t1.After(t2)``, strictly."""
+        return _rfc3339("time_after", a) > _rfc3339("time_after", b)
 
     @functions.signature({"types": ["string"]}, {"types": ["string", "number"]})
     def _func_regex_match(self, pattern: str, value: str | float) -> bool:

@@ -3,11 +3,13 @@ have, its failure action, and the autogen rules beside it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from policygen.engines.kyverno.api import Policy, Rule
 from policygen.engines.kyverno.autogen import autogen_rules
+from policygen.engines.kyverno.functions import CLOCK_FUNCTIONS
 from policygen.engines.kyverno.match import possible_kinds
 from policygen.engines.kyverno.reads import rule_inputs
 from policygen.errors import UnsupportedConstruct
@@ -45,7 +47,9 @@ def load_policy(doc: Mapping[str, Any]) -> Policy:
             kinds = possible_kinds(spec_rule.get("match"))
             inputs = rule_inputs(spec_rule)
             action = _action(spec_rule, default_action, bool(spec.get("emitWarning")))
-            rules.append(Rule(name, spec_rule, action, kinds, inputs))
+            # a rule whose functions read the clock: its outcome depends on it
+            reads_clock = bool(CLOCK_FUNCTIONS.search(json.dumps(spec_rule)))
+            rules.append(Rule(name, spec_rule, action, kinds, inputs, reads_clock))
     return Policy(name, rules)
 
 

@@ -22,6 +22,7 @@ from policygen.engines.kyverno.api import (
 from policygen.engines.kyverno.conditions import conditions_hold
 from policygen.engines.kyverno.context import load_context, rule_data
 from policygen.engines.kyverno.exceptions import excepted
+from policygen.engines.kyverno.functions import clock_now
 from policygen.engines.kyverno.match import rule_applies
 from policygen.engines.kyverno.validate import validate_pattern
 from policygen.engines.kyverno.variables import evaluate_list, lookup, substitute, substitute_string
@@ -122,7 +123,11 @@ def _check(
     if rule.inputs is not None:
         # The rest depends only on these values: memoise it.
         values = [lookup(data, path) for path in rule.inputs]
-        extra = (sorted(req.values.items()), req.rule_values.get(rule.name))
+        extra = (
+            sorted(req.values.items()),
+            req.rule_values.get(rule.name),
+            clock_now().isoformat() if rule.clock else None,
+        )
         key = (id(rule), fingerprint((values, extra, req.operation)))
         hit = ps.memo.get(key)
         if hit is None or isinstance(hit, RuleResult):

@@ -18,7 +18,7 @@ from typing import Any
 import jmespath
 
 from policygen.engines.kyverno.api import NotFound, VariableError
-from policygen.engines.kyverno.functions import OPTIONS
+from policygen.engines.kyverno.functions import CLOCK_FUNCTIONS, OPTIONS, clock_now
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
 
@@ -97,8 +97,10 @@ def _field_chain(chain: tuple[str, ...], data: Mapping[str, Any]) -> Any:
 
 def query(expression: str, data: Any) -> Any:
     """Evaluate JMESPath with Kyverno's functions. Every function here is
-    pure, so a result is memoised on the values of the paths it reads:
-    workloads repeat images, and the same questions recur."""
+    pure but for the time functions, which read the clock, so a result is
+    memoised on the values of the paths it reads and, where it reads the
+    clock, on the clock's second: workloads repeat images, and the same
+    questions recur."""
     entry = _COMPILED.get(expression)
     if entry is None:
         try:
@@ -114,7 +116,10 @@ def query(expression: str, data: Any) -> Any:
     key = None
     if inputs is not None:
         # repr, not JSON: equal values written in another key order only miss.
-        key = (expression, fingerprint([lookup(data, path) for path in inputs]))
+        values = [lookup(data, path) for path in inputs]
+        if CLOCK_FUNCTIONS.search(expression):
+            values.append(clock_now().isoformat())  # the clock is an input too
+        key = (expression, fingerprint(values))
         hit = _RESULTS.get(key)
         if hit is not MISSING:
             # Shared, not copied: the evaluator only reads query results
