@@ -15,7 +15,11 @@ from collections.abc import Iterable
 
 from policygen.engines._projection import Path, minimal, static_prefix
 
-ROOTS = frozenset({"object", "oldObject", "request", "namespaceObject", "params", "authorizer"})
+#: The admission variables, and Kyverno's ``exceptions`` (the allowed images
+#: and values of the PolicyExceptions that match the request).
+ROOTS = frozenset(
+    {"object", "oldObject", "request", "namespaceObject", "params", "authorizer", "exceptions"}
+)
 
 _TOKEN = re.compile(
     r"""

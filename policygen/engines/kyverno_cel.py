@@ -11,27 +11,38 @@ own semantics where they differ from the API server's (notes/kyverno.md
   exactly core/v1 ``pods`` also runs, under the same name, on the
   controllers it lists, with ``object.spec``/``object.metadata`` rewritten
   to the template's;
-- evaluation (vpol/compiler/policy.go): matchConditions (an error follows
-  failurePolicy), variables evaluated when first read, validations in order
-  up to the first that fails (its message, messageExpression, or Kyverno's
-  default), an evaluation error reported as ``error``.
+- evaluation (vpol/compiler/policy.go): the PolicyExceptions first, then
+  matchConditions (an error follows failurePolicy), variables evaluated
+  when first read, validations in order up to the first that fails (its
+  message, messageExpression, or Kyverno's default), an evaluation error
+  reported as ``error``;
+- ``policies.kyverno.io`` PolicyExceptions (pkg/cel/engine/exception.go,
+  vpol/compiler/policy.go): those that name the policy and have not
+  expired by the clock (``IsExpired``: now after ``expiresAt``), whose
+  matchConditions all hold: one without images or values skips the policy,
+  the others' ``images`` and ``allowedValues`` are the policy's
+  ``exceptions.allowedImages`` and ``exceptions.allowedValues``;
+- Kyverno's ``time.now()`` (kyverno/sdk extensions/cel/libs/time), which
+  reads the evaluator's clock (``--now``).
 
 Kyverno behaviour it does not implement (the ValidatingAdmissionPolicy copy,
-evaluation off admission or in JSON/HTTP/Envoy mode, Kyverno's own CEL
-libraries, parameters, other policy kinds, PolicyException) is refused
-rather than guessed.
+evaluation off admission or in JSON/HTTP/Envoy mode, Kyverno's other CEL
+libraries, parameters, other policy kinds, exceptions of MutatingPolicies)
+is refused rather than guessed.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from policygen.engines import DocumentEngine, NamespaceUnknown
+from policygen.config import Config
+from policygen.engines import DocumentEngine, EvalContext, NamespaceUnknown
 from policygen.engines._cel_mutation import (
     MutationError,
     Unsupported,
@@ -97,13 +108,27 @@ KYVERNO_LIBRARIES = {
     "json": "json",
     "yaml": "yaml",
     "x509": "x509",
-    "time": "time",
+    "time": "time (only time.now() is implemented)",
     "random": "random",
     "hash": "hash",
     "gzip": "gzip",
     "generator": "generator",
     "listObjToMap": "transform",
-    "exceptions": "exceptions (PolicyException)",
+}
+
+#: Kyverno's time library beyond ``time.now()``, which alone is implemented
+_TIME_FUNCTIONS = re.compile(r"\btime\.(?!now\s*\()[A-Za-z_]+\s*\(")
+#: what reads the clock: an answer that does is not kept
+CLOCK = re.compile(r"\btime\.now\s*\(")
+EXCEPTION_FIELDS = {
+    "policyRefs",
+    "matchConditions",
+    "images",
+    "allowedValues",
+    "expiresAt",
+    "properties",
+    "reportResult",
+    "evaluationMode",
 }
 
 #: the library functions answered from a kyverno test's Context
@@ -137,6 +162,23 @@ class Response:
 
 
 @dataclass(frozen=True)
+class CelException:
+    """A ``policies.kyverno.io`` PolicyException as Kyverno compiles it into
+    the policies it names."""
+
+    name: str
+    refs: frozenset[tuple[str, str]]  # (kind, name)
+    conditions: tuple[tuple[str, str], ...]  # (name, expression)
+    images: tuple[str, ...]
+    values: tuple[str, ...]
+    expires_at: dt.datetime | None
+
+    def expired(self, now: dt.datetime) -> bool:
+        """kyverno/api ``IsExpired``: ``time.Now().After(expiresAt)``."""
+        return self.expires_at is not None and now > self.expires_at
+
+
+@dataclass(frozen=True)
 class Entry:
     """A policy as Kyverno runs it: the policy itself or one of its autogen
     copies (same name, another ``key``)."""
@@ -151,9 +193,14 @@ class Entry:
 class ValidatingPolicySet(PolicySet):
     ENGINE = ENGINE
     KIND = "ValidatingPolicy"
-    EXTRA_VARIABLES = ("params",)
+    EXTRA_VARIABLES = ("params", "exceptions")
 
     def __init__(self) -> None:
+        #: the clock ``time.now()`` and ``expiresAt`` are read by; None: the
+        #: real one (the evaluator sets ``--now``)
+        self.now: dt.datetime | None = None
+        #: the PolicyExceptions, as Kyverno lists them for each policy
+        self.exceptions: list[CelException] = []
         #: a kyverno test's Context: resources and image data
         self.context_resources: list[Mapping[str, Any]] = []
         self.context_images: dict[str, Mapping[str, Any]] = {}
@@ -166,6 +213,8 @@ class ValidatingPolicySet(PolicySet):
         #: with its name (namespace/matcher.go), and namespaceObject is null
         self.cli = False
         self._responses: Memo[tuple[str, bytes], Response] = Memo(MEMO_SIZE)
+        #: the policies (by key) whose CEL reads the clock
+        self._clocked: set[str] = set()
         #: the MutatingPolicies Kyverno's mutating webhook applies first
         self.mutating: MutatingPolicySet | None = None
 
@@ -187,9 +236,21 @@ class ValidatingPolicySet(PolicySet):
         """A bundle's policies as admission runs them: the MutatingPolicies
         in Kyverno's mutating webhook, then the ValidatingPolicies."""
         mutating = [d for d in documents if d.get("kind") == "MutatingPolicy"]
-        validating = [d for d in documents if d.get("kind") != "MutatingPolicy"]
+        exceptions = [d for d in documents if d.get("kind") == "PolicyException"]
+        validating = [
+            d for d in documents if d.get("kind") not in ("MutatingPolicy", "PolicyException")
+        ]
         out = ValidatingPolicySet.load(validating, fast=fast)
         assert isinstance(out, ValidatingPolicySet)
+        for doc in exceptions:
+            out.add_exception(doc)
+        refs = {ref for e in out.exceptions for ref in e.refs}
+        for doc in mutating:
+            name = str((doc.get("metadata") or {}).get("name", ""))
+            if ("MutatingPolicy", name) in refs:
+                raise UnsupportedConstruct(
+                    ENGINE, f"MutatingPolicy/{name}", "PolicyExceptions of a MutatingPolicy"
+                )
         if mutating:
             loaded = MutatingPolicySet.load(mutating, fast=fast)
             assert isinstance(loaded, MutatingPolicySet)
@@ -247,12 +308,118 @@ class ValidatingPolicySet(PolicySet):
 
     def _functions(self) -> list[Function]:
         return [
+            Function("time.now", self._time_now, 0, returns_timestamp=True),
             Function("resource.Get", self._resource_get, 4),
             Function("resource.List", self._resource_list, 3),
             Function("image.GetMetadata", self._image_metadata, 1),
             Function("jsonpatch.escapeKey", escape_key, 1, returns_string=True),
             Function("parseServiceAccount", parse_service_account, 1),
         ]
+
+    @property
+    def pure(self) -> bool:  # type: ignore[override]  # vap's is a constant
+        """An answer depends on the request alone, and on the clock
+        (``time.now()``, ``expiresAt``) only while the evaluator sets it:
+        the reuse layer is one per clock."""
+        reads_clock = bool(self._clocked) or any(
+            e.expires_at is not None or any(CLOCK.search(x) for _, x in e.conditions)
+            for e in self.exceptions
+        )
+        return not reads_clock or self.now is not None
+
+    def clock(self) -> dt.datetime:
+        """The instant the policies see: the evaluator's, or the real one."""
+        return self.now if self.now is not None else dt.datetime.now(dt.UTC)
+
+    def _time_now(self) -> dt.datetime:
+        return self.clock()
+
+    def add_exception(self, doc: Mapping[str, Any]) -> None:
+        """A ``policies.kyverno.io`` PolicyException, its matchConditions
+        compiled in the policies' environment (vpol/compiler/compiler.go)."""
+        meta = doc.get("metadata") or {}
+        name = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        group, _, version = str(doc.get("apiVersion", "")).partition("/")
+        where = f"PolicyException/{name}"
+        if group != GROUP or version not in VERSIONS:
+            raise UnsupportedConstruct(ENGINE, where, f"apiVersion {doc.get('apiVersion')}")
+        spec = doc.get("spec") or {}
+        extra = set(spec) - EXCEPTION_FIELDS
+        if extra:
+            raise UnsupportedConstruct(ENGINE, f"{where}.spec.{sorted(extra)[0]}", "field")
+        if spec.get("evaluationMode", "Kubernetes") != "Kubernetes":
+            raise UnsupportedConstruct(
+                ENGINE, f"{where}.spec.evaluationMode", str(spec.get("evaluationMode"))
+            )
+        refs = frozenset(
+            (str(r.get("kind", "")), str(r.get("name", ""))) for r in spec.get("policyRefs") or []
+        )
+        for kind, _ in refs:
+            if kind not in ("ValidatingPolicy", "MutatingPolicy"):
+                raise UnsupportedConstruct(ENGINE, f"{where}.spec.policyRefs", f"kind {kind}")
+        conditions = tuple(
+            (str(c.get("name", "")), str(c.get("expression", "")))
+            for c in spec.get("matchConditions") or []
+        )
+        for condition, expression in conditions:
+            self._compile(expression, f"{where} matchCondition {condition}")
+        expires = spec.get("expiresAt")
+        self.exceptions.append(
+            CelException(
+                name,
+                refs,
+                conditions,
+                tuple(str(i) for i in spec.get("images") or []),
+                tuple(str(v) for v in spec.get("allowedValues") or []),
+                None if expires is None else _rfc3339(where, str(expires)),
+            )
+        )
+
+    def _excepted(
+        self, policy: Policy, activation: Mapping[str, Any]
+    ) -> Response | dict[str, list[str]]:
+        """vpol/compiler/policy.go ``evaluateWithData``: the exceptions that
+        name the policy and have not expired (ListExceptions, which the
+        reconciler calls whenever it compiles the policy), whose
+        matchConditions all hold. One without images or values skips the
+        policy; the others add theirs to ``exceptions``. An exception whose
+        conditions fail to evaluate errs, unless one already skipped it."""
+        now = self.clock()
+        images: list[str] = []
+        values: list[str] = []
+        full = False
+        for exception in self.exceptions:
+            if (self.KIND, policy.name) not in exception.refs or exception.expired(now):
+                continue
+            try:
+                matched = all(
+                    self._eval(
+                        expression,
+                        activation,
+                        f"PolicyException/{exception.name} matchCondition {condition}",
+                    )
+                    is True
+                    for condition, expression in exception.conditions
+                )
+            except CelError as exc:
+                if full:
+                    continue
+                return Response("error", str(exc))
+            if not matched:
+                continue
+            if not exception.images and not exception.values:
+                full = True
+            elif not full:
+                images.extend(exception.images)
+                values.extend(exception.values)
+        if full:
+            return Response("skip", "exception")
+        return {"allowedImages": images, "allowedValues": values}
+
+    def _eval(self, expression: str, activation: Mapping[str, Any], at: str) -> Any:
+        if CLOCK.search(expression):
+            return self.cel.eval(expression, activation, at)  # it reads the clock: not kept
+        return super()._eval(expression, activation, at)
 
     def _request(
         self, obj: Mapping[str, Any], namespace: str, operation: str, subresource: str
@@ -327,6 +494,8 @@ class ValidatingPolicySet(PolicySet):
             ]
             for expr in expressions:
                 self._compile(expr, f"{self.KIND}/{name}")
+            if any(CLOCK.search(e) for e in expressions):
+                self._clocked.add(key)
             self.policies[key] = Policy(
                 name,
                 str(rule),
@@ -338,6 +507,11 @@ class ValidatingPolicySet(PolicySet):
             self.entries.append(Entry(key, name, _simple_match(one.get("matchConstraints"))))
 
     def _compile(self, expression: str, where: str) -> None:
+        if _TIME_FUNCTIONS.search(expression):
+            library = KYVERNO_LIBRARIES["time"]
+            raise UnsupportedConstruct(
+                ENGINE, where, f"Kyverno CEL library {library}: not implemented"
+            )
         used = _CONTEXT_FUNCTIONS.search(expression)
         if used and not self.cli:
             library = KYVERNO_LIBRARIES[used.group(1)]
@@ -395,25 +569,41 @@ class ValidatingPolicySet(PolicySet):
         if ns_obj is None and policy.reads_namespace and not self.cli:
             raise NamespaceUnknown(namespace)
         new = None if operation == "DELETE" else obj
-        activation: dict[str, Any] = project(
-            {
-                "object": new,
-                "oldObject": old_obj,
-                "request": self._request(obj, namespace, operation, subresource),
-                # as admission sends it: with the name label the API server sets
-                "namespaceObject": labelled_namespace(ns_obj, namespace)
-                if ns_obj is not None
-                else None,
-                "params": None,
-            },
-            policy.reads,
-        )
+        whole: dict[str, Any] = {
+            "object": new,
+            "oldObject": old_obj,
+            "request": self._request(obj, namespace, operation, subresource),
+            # as admission sends it: with the name label the API server sets
+            "namespaceObject": labelled_namespace(ns_obj, namespace)
+            if ns_obj is not None
+            else None,
+            "params": None,
+        }
+        if any((self.KIND, policy.name) in e.refs for e in self.exceptions):
+            # the exceptions come first, on the whole request
+            full, _ = without_nul(
+                {
+                    **whole,
+                    "object": null_objects(new),
+                    "oldObject": null_objects(old_obj),
+                    "variables": {},
+                }
+            )
+            excepted = self._excepted(policy, full)
+            if isinstance(excepted, Response):
+                return excepted
+            whole["exceptions"] = excepted
+        else:
+            whole["exceptions"] = {"allowedImages": [], "allowedValues": []}
+        activation: dict[str, Any] = project(whole, policy.reads)
         # after projection, which leaves less to copy
         activation["object"] = null_objects(activation.get("object"))
         activation["oldObject"] = null_objects(activation.get("oldObject"))
         activation, placeholder = without_nul(activation)  # the binding cuts at NUL
-        # kept by what the policy's CEL can read: workloads repeat pod specs
-        memo_key = (key, fingerprint(activation))
+        # kept by what the policy's CEL can read (and the clock, if it reads
+        # it): workloads repeat pod specs
+        clocked = key in self._clocked
+        memo_key = (key, fingerprint((activation, self.clock() if clocked else None)))
         hit = self._responses.get(memo_key)
         if hit is MISSING:
             hit = self._responses.put(memo_key, self._evaluate(policy, activation))
@@ -780,6 +970,24 @@ class KyvernoCelEngine(DocumentEngine["ValidatingPolicySet"]):
 
     def load(self, documents: Sequence[Mapping[str, Any]]) -> ValidatingPolicySet:
         return ValidatingPolicySet.load_admission(documents, fast=self.fast)
+
+    def policy_set(self, config: Config, ctx: EvalContext) -> ValidatingPolicySet:
+        policies = super().policy_set(config, ctx)
+        policies.now = ctx.instant  # what time.now() and expiresAt are read against
+        if policies.mutating is not None:
+            policies.mutating.now = ctx.instant
+        return policies
+
+
+def _rfc3339(where: str, text: str) -> dt.datetime:
+    """``expiresAt`` as metav1.Time reads it (RFC 3339)."""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise UnsupportedConstruct(ENGINE, f"{where}.spec.expiresAt", f"not RFC 3339: {text!r}")
+    return moment
 
 
 # --- validate.cel in kyverno.io/v1 ClusterPolicies ----------------------------

@@ -146,6 +146,7 @@ class Function:
     impl: Callable[..., Any]
     arity: int
     returns_string: bool = False
+    returns_timestamp: bool = False
 
 
 class CelError(Exception):
@@ -170,7 +171,11 @@ class Cel:
                 [
                     cel.Overload(
                         f.name.replace(".", "_"),
-                        return_type=cel.Type.STRING if f.returns_string else cel.Type.DYN,
+                        return_type=cel.Type.STRING
+                        if f.returns_string
+                        else cel.Type.TIMESTAMP
+                        if f.returns_timestamp
+                        else cel.Type.DYN,
                         parameters=[cel.Type.STRING] * f.arity,
                         impl=f.impl,
                     )
@@ -212,10 +217,24 @@ class Cel:
         try:
             value = program.eval(self._env.Activation(dict(activation), arena=arena))
         except RuntimeError as exc:  # some runtime errors are raised, not returned
+            self._refuse_untaken(str(exc), where)
             raise CelError(f"{where}: {exc}") from None
         if value.type() == self._cel.Type.ERROR:
+            self._refuse_untaken(str(value.value()), where)
             raise CelError(f"{where}: {value.value()}")
         return value.plain_value()
+
+    def _refuse_untaken(self, error: str, where: str) -> None:
+        """The binding gives timestamps and durations out as Python values
+        but takes none back: a variable holding one cannot be read by
+        another expression, which cel-go allows. Refused, not an error."""
+        if "Non-CEL value type" in error:
+            raise UnsupportedConstruct(
+                self.engine,
+                where,
+                "a variable holding a timestamp or duration, read by another expression "
+                "(the CEL binding does not take those back)",
+            )
 
 
 @dataclass

@@ -257,11 +257,20 @@ def exemption_variables(config: Config, rule: str) -> list[dict[str, str]]:
     return [{"name": "exemptions", "expression": f"[{picks}].filter(r, r != '')"}]
 
 
-def exempt_expression(config: Config, rule: str) -> str:
+#: Whether container ``c`` is exempt by a PolicyException (kyverno-cel):
+#: Kyverno lists the image regexes of the live exceptions that name the
+#: policy and match the request in ``exceptions.allowedImages``.
+EXCEPTED = "(c.valid == 'yes' && exceptions.allowedImages.exists(r, c.key.matches(r)))"
+
+
+def exempt_expression(config: Config, rule: str, *, exceptions: bool = False) -> str:
     """Whether container ``c`` is exempt from ``rule`` here: only a valid
-    image is, by its normalised reference."""
+    image is, by its normalised reference; with ``exceptions``, as the
+    PolicyExceptions say, else by the exemptions written into the CEL."""
     if not exemptions_for(config, rule):
         return "false"
+    if exceptions:
+        return EXCEPTED
     return "(c.valid == 'yes' && variables.exemptions.exists(r, c.key.matches(r)))"
 
 
@@ -305,13 +314,13 @@ def _lit(text: str) -> str:
     return f"'{text}'" if "'" not in text and "\\" not in text else q(text)
 
 
-def offending(rule: str, config: Config, *, owners: bool = True) -> str:
+def offending(rule: str, config: Config, *, owners: bool = True, exceptions: bool = False) -> str:
     """``bad``: the containers that break ``rule``. For registries, a
     container passes under a shared entry, or under the own entries of every
     tenant that owns the namespace (``variables.owners``, indices into
     ``variables.tenantRegistries``); a namespace no tenant owns has the
     shared entries only."""
-    exempt = exempt_expression(config, rule)
+    exempt = exempt_expression(config, rule, exceptions=exceptions)
     not_exempt = "" if exempt == "false" else f"!{exempt} && "
     if rule == "digest":
         # A small regex on the parsed digest: the whole reference was
@@ -455,17 +464,24 @@ class PolicyPart:
     variables: list[dict[str, str]]
 
 
-def rule_policies(config: Config, rule: str) -> list[PolicyPart]:
+def rule_policies(config: Config, rule: str, *, exceptions: bool = False) -> list[PolicyPart]:
     """The policies that enforce ``rule``: one, or for registries with more
     tenants than one policy holds, one per tenant group (for the namespaces
-    its tenants own) and one for the namespaces of no tenant."""
+    its tenants own) and one for the namespaces of no tenant. With
+    ``exceptions`` the exemptions are PolicyExceptions the CEL reads, not
+    data in it."""
     conditions = match_conditions(config, rule)
-    common = [*parse_variables(), *exemption_variables(config, rule)]
-    bad = {"name": "bad", "expression": offending(rule, config)}
+    common = [*parse_variables()]
+    if not exceptions:
+        common += exemption_variables(config, rule)
+    bad = {"name": "bad", "expression": offending(rule, config, exceptions=exceptions)}
     if rule != "registries":
         return [PolicyPart("", conditions, [*common, bad])]
     groups = tenant_groups(config)
-    nobody = {"name": "bad", "expression": offending(rule, config, owners=False)}
+    nobody = {
+        "name": "bad",
+        "expression": offending(rule, config, owners=False, exceptions=exceptions),
+    }
     if not groups:
         return [PolicyPart("", conditions, [*common, nobody])]
     if len(groups) == 1:
@@ -495,10 +511,16 @@ def rule_policies(config: Config, rule: str) -> list[PolicyPart]:
     return parts
 
 
-def render_policies(config: Config, template: str) -> dict[str, str]:
+def policy_names(config: Config, rule: str) -> list[str]:
+    """The names of the policies that enforce ``rule``."""
+    return [f"{config.name}-{POLICY_NAMES[rule]}{p.suffix}" for p in rule_policies(config, rule)]
+
+
+def render_policies(config: Config, template: str, *, exceptions: bool = False) -> dict[str, str]:
     """One file per active rule, ``template`` filled with that rule's
     envelope data and CEL for each of the rule's policies: what every
-    CEL-speaking target writes."""
+    CEL-speaking target writes. ``exceptions``: the exemptions are
+    PolicyExceptions the CEL reads (kyverno-cel)."""
     selector = config.spec.scope.namespaceSelector
     files = {}
     for rule in active_rules(config):
@@ -517,7 +539,7 @@ def render_policies(config: Config, template: str) -> dict[str, str]:
                 variables=dump(part.variables),
                 message=message(rule, config),
             )
-            for part in rule_policies(config, rule)
+            for part in rule_policies(config, rule, exceptions=exceptions)
         )
     return files
 
@@ -683,6 +705,24 @@ def cost_envelope(config: Config, rule: str) -> celcost.Envelope:
             "object": celcost.Rec({"kind": celcost.Str(KIND_LENGTH), "spec": spec}),
             "request": celcost.Rec({"namespace": celcost.Str(NAMESPACE_LENGTH)}),
             "namespaceObject": celcost.Rec({"metadata": celcost.Rec({"labels": labels})}),
+            # kyverno-cel: one image regex from each PolicyException that
+            # takes the namespace
+            "exceptions": celcost.Rec(
+                {
+                    "allowedImages": celcost.Lst(
+                        exemptions_per_namespace(config, rule),
+                        celcost.Str(
+                            max(
+                                (
+                                    len(alternation(e["images"]))
+                                    for e in exemptions_for(config, rule)
+                                ),
+                                default=0,
+                            )
+                        ),
+                    )
+                }
+            ),
         },
         # Each list may hold the whole envelope, but together they hold it once.
         variables={
