@@ -224,3 +224,18 @@ def test_gatekeeper_verify_takes_the_clock(tmp_path: Path, now: str, exit_code: 
         app, ["gatekeeper", "verify", str(tmp_path / "suite.yaml"), "--now", now, "-v"]
     )
     assert result.exit_code == exit_code, result.output
+
+
+@pytest.mark.parametrize("engine", ["kyverno", "kyverno-cel"])
+def test_the_kyverno_evaluators_follow_the_clock_from_call_to_call(
+    lapsing: config.Config, engine: str
+) -> None:
+    # Their policies read the clock (time_now_utc(), time.now()), so the
+    # loaded policies take it on every call and the reuse layer keeps
+    # answers per clock.
+    evaluator = create(engine)
+    seen = [
+        len(evaluator.evaluate(lapsing, [Review(POD, "logging")], EvalContext(now))[0])
+        for now in (dt.date(2027, 3, 31), dt.date(2027, 4, 1), dt.date(2027, 3, 31))
+    ]
+    assert seen == [0, 1, 0]
