@@ -898,12 +898,21 @@ def kyverno_test(
             "off by default, as in the Kyverno CLI.",
         ),
     ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="The clock Kyverno's time functions and PolicyException expiresAt read: "
+            "a date or an RFC 3339 timestamp (default: the real one, as the Kyverno CLI's).",
+        ),
+    ] = None,
 ) -> None:
     """Run kyverno test files (cli.kyverno.io/v1alpha1) as the Kyverno CLI reads
     them; exit 1 on a wrong result, 2 when a result could not be evaluated."""
     from policygen.kyverno_suite import run_tests
 
-    report = run_tests(paths, api_defaults=api_defaults, file_name=file_name)
+    clock = None if now is None else _now(now)
+    report = run_tests(paths, api_defaults=api_defaults, file_name=file_name, now=clock)
     for r in report.rows:
         where = f"{r.test}  {r.policy}/{r.rule}  {r.resource}"
         if r.refused:

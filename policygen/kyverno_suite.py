@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import copy
 import csv
-from collections.abc import Iterator, Mapping
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,17 +234,29 @@ class Values:
 
 
 def run_tests(
-    paths: list[Path], *, api_defaults: bool = False, file_name: str = DEFAULT_FILE
+    paths: list[Path],
+    *,
+    api_defaults: bool = False,
+    file_name: str = DEFAULT_FILE,
+    now: dt.datetime | None = None,
 ) -> TestReport:
     """Every test file found; one that cannot be read is reported as a
-    refused row and the others still run."""
+    refused row and the others still run. ``now``: the clock Kyverno's time
+    functions (JMESPath ``time_now_utc()``, CEL ``time.now()``) and
+    PolicyException ``expiresAt`` are read against; None: the real one, as
+    in the Kyverno CLI."""
+    from policygen.engines.kyverno.functions import clock
+
     report = TestReport()
-    for path in find_tests(paths, file_name):
-        report.files += 1
-        try:
-            report.rows.extend(run_test(path, api_defaults=api_defaults))
-        except PolicygenError as exc:
-            report.rows.append(Row(path.parent.name, "", "", str(path), "", "", refused=str(exc)))
+    with clock(now):
+        for path in find_tests(paths, file_name):
+            report.files += 1
+            try:
+                report.rows.extend(run_test(path, api_defaults=api_defaults))
+            except PolicygenError as exc:
+                report.rows.append(
+                    Row(path.parent.name, "", "", str(path), "", "", refused=str(exc))
+                )
     return report
 
 
@@ -262,7 +275,13 @@ class _TestRun:
         self.api_defaults = api_defaults
         self.name = str((doc.get("metadata") or {}).get("name") or path.parent.name)
         self.policies = [o for p in _files(path, doc, "policies") for o in read_objects(p)]
-        self.exceptions = [o for p in _files(path, doc, "exceptions") for o in read_objects(p)]
+        exceptions = [o for p in _files(path, doc, "exceptions") for o in read_objects(p)]
+        # kyverno.io PolicyExceptions go to ClusterPolicies, policies.kyverno.io
+        # ones to the CEL policies they name
+        self.cel_exceptions = [
+            e for e in exceptions if str(e.get("apiVersion", "")).startswith("policies.kyverno.io/")
+        ]
+        self.exceptions = [e for e in exceptions if e not in self.cel_exceptions]
         self.resources = [
             load_resource(o) for p in _files(path, doc, "resources") for o in read_objects(p)
         ]
@@ -328,7 +347,7 @@ class _TestRun:
         if kind == "ValidatingPolicy":
             return _check_validating_policy(
                 self.name, self.path, at, expected, policy, self.resources, self.values,
-                self.api_defaults, self.user_info,
+                self.api_defaults, self.user_info, self.cel_exceptions,
             )  # fmt: skip
         if kind == "MutatingPolicy":
             return self._check_mutating_policy(at, expected, policy_name)
@@ -346,6 +365,13 @@ class _TestRun:
         and counted as for a ValidatingPolicy."""
         if self._mpols is None:
             docs = [p for p in self.policies if p.get("kind") == "MutatingPolicy"]
+            for e in self.cel_exceptions:
+                for ref in (e.get("spec") or {}).get("policyRefs") or []:
+                    if ref.get("kind") == "MutatingPolicy":
+                        raise UnsupportedConstruct(
+                            "kyverno-cel", f"{self.path}: MutatingPolicy/{ref.get('name')}",
+                            "PolicyExceptions of a MutatingPolicy",
+                        )  # fmt: skip
             loaded = MutatingPolicySet.load_for_cli(docs, test_context(self.path), self.user_info)
             assert isinstance(loaded, MutatingPolicySet)
             self._mpols = loaded
@@ -539,6 +565,7 @@ def _check_validating_policy(
     values: Values,
     api_defaults: bool,
     user_info: Mapping[str, Any] | None = None,
+    exceptions: Sequence[Mapping[str, Any]] = (),
 ) -> list[Row]:
     """A ``policies.kyverno.io`` ValidatingPolicy result, as ``kyverno test``
     counts it (commands/test/output.go): each response of the policy and
@@ -549,6 +576,8 @@ def _check_validating_policy(
     "not found"."""
     policy_name = str(policy["metadata"]["name"])
     policy_set = ValidatingPolicySet.load_for_cli([policy], test_context(path), user_info)
+    for exception in exceptions:
+        policy_set.add_exception(exception)
     want = str(expected.get("result", ""))
     rows = []
     for obj in _named(path, at, expected, resources):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -414,3 +415,54 @@ def test_userinfo_and_rule_values_as_the_cli_reads_them(tmp_path: Path) -> None:
     assert code == 0, out
     assert "ok   who  p/admins-only  Pod/default/a  want fail (no rule response: excluded" in out
     assert "ok   who  p/limit  Pod/default/a  want fail" in out
+
+
+@pytest.mark.parametrize(
+    ("now", "result"), [("2027-03-31T23:59:59Z", "pass"), ("2027-04-01T00:00:00Z", "fail")]
+)
+def test_now_is_the_clock_of_both_kyverno_evaluators(tmp_path: Path, now: str, result: str) -> None:
+    """The committed bundle's digest policies and the scraper exemption:
+    the ClusterPolicy's time_now_utc() and the CEL PolicyException's
+    expiresAt and time.now() read --now, so the exemption holds through
+    its last second and lapses at the next one."""
+    folder = tmp_path / "expiry"
+    folder.mkdir()
+    for target, name in [
+        ("kyverno", "require-image-digest.yaml"),
+        ("kyverno-cel", "digest.yaml"),
+        ("kyverno-cel", "exceptions.yaml"),
+    ]:
+        shutil.copy(ROOT / "policies" / target / name, folder / f"{target}-{name}")
+    (folder / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: scraper, namespace: logging}\n"
+        "spec: {containers: [{name: scraper, image: 'harbor.corp.example/infra/scraper:27.15',"
+        " imagePullPolicy: Always}]}\n"
+    )
+    test = {
+        "apiVersion": "cli.kyverno.io/v1alpha1",
+        "kind": "Test",
+        "metadata": {"name": "expiry"},
+        "policies": ["kyverno-require-image-digest.yaml", "kyverno-cel-digest.yaml"],
+        "exceptions": ["kyverno-cel-exceptions.yaml"],
+        "resources": ["pod.yaml"],
+        "results": [
+            {
+                "policy": "acme-require-image-digest",
+                "rule": "require-image-digest",
+                "kind": "Pod",
+                "resources": ["scraper"],
+                "result": result,
+            },
+            {
+                "policy": "acme-digest",
+                "kind": "Pod",
+                "resources": ["scraper"],
+                "result": result,
+                "isValidatingPolicy": True,
+            },
+        ],
+    }
+    (folder / "kyverno-test.yaml").write_text(yaml.safe_dump(test))
+    code, output = kyverno_test(str(folder), "--now", now)
+    assert code == 0, output
+    assert output.endswith("2 passed, 0 failed, 0 refused\n")

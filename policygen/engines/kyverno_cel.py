@@ -328,8 +328,12 @@ class ValidatingPolicySet(PolicySet):
         return not reads_clock or self.now is not None
 
     def clock(self) -> dt.datetime:
-        """The instant the policies see: the evaluator's, or the real one."""
-        return self.now if self.now is not None else dt.datetime.now(dt.UTC)
+        """The instant the policies see: the evaluator's, else the one
+        ``policygen kyverno test --now`` sets for every Kyverno engine (the
+        JMESPath functions' clock), else the real one."""
+        from policygen.engines.kyverno.functions import CLOCK as JMESPATH_CLOCK
+
+        return self.now or JMESPATH_CLOCK.get() or dt.datetime.now(dt.UTC)
 
     def _time_now(self) -> dt.datetime:
         return self.clock()
