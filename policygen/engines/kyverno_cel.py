@@ -53,7 +53,7 @@ from policygen.engines._cel_mutation import (
 )
 from policygen.engines._cel_reads import activation_paths
 from policygen.engines._kube import group_version, gvr
-from policygen.engines._projection import project
+from policygen.engines._projection import minimal, project
 from policygen.engines.vap import (
     ACTIONS,
     MEMO_SIZE,
@@ -201,6 +201,8 @@ class ValidatingPolicySet(PolicySet):
         self.now: dt.datetime | None = None
         #: the PolicyExceptions, as Kyverno lists them for each policy
         self.exceptions: list[CelException] = []
+        #: what of the request their conditions can read (None: all of it)
+        self._exception_reads: frozenset[tuple[str, ...]] | None = frozenset()
         #: a kyverno test's Context: resources and image data
         self.context_resources: list[Mapping[str, Any]] = []
         self.context_images: dict[str, Mapping[str, Any]] = {}
@@ -367,6 +369,9 @@ class ValidatingPolicySet(PolicySet):
         )
         for condition, expression in conditions:
             self._compile(expression, f"{where} matchCondition {condition}")
+        reads = activation_paths(x for _, x in conditions)
+        known = self._exception_reads
+        self._exception_reads = None if reads is None or known is None else minimal(known | reads)
         expires = spec.get("expiresAt")
         self.exceptions.append(
             CelException(
@@ -584,15 +589,11 @@ class ValidatingPolicySet(PolicySet):
             "params": None,
         }
         if any((self.KIND, policy.name) in e.refs for e in self.exceptions):
-            # the exceptions come first, on the whole request
-            full, _ = without_nul(
-                {
-                    **whole,
-                    "object": null_objects(new),
-                    "oldObject": null_objects(old_obj),
-                    "variables": {},
-                }
-            )
+            # the exceptions come first, on what of the request they read
+            seen: dict[str, Any] = project(whole, self._exception_reads)
+            seen["object"] = null_objects(seen.get("object"))
+            seen["oldObject"] = null_objects(seen.get("oldObject"))
+            full, _ = without_nul({**seen, "variables": {}})
             excepted = self._excepted(policy, full)
             if isinstance(excepted, Response):
                 return excepted
