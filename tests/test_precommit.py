@@ -30,7 +30,7 @@ def test_manifest_is_valid() -> None:
 def test_build_check_hook_passes_on_a_current_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # hooks run at the repository root
     code, out = entry("policygen-build-check")
-    assert (code, out.splitlines()[-1]) == (0, "policies: up to date (21 files)")
+    assert (code, out.splitlines()[-1]) == (0, "policies: up to date (22 files)")
 
 
 def test_test_hook_proves_the_committed_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
