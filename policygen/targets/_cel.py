@@ -513,7 +513,8 @@ def rule_policies(config: Config, rule: str, *, exceptions: bool = False) -> lis
 
 def policy_names(config: Config, rule: str) -> list[str]:
     """The names of the policies that enforce ``rule``."""
-    return [f"{config.name}-{POLICY_NAMES[rule]}{p.suffix}" for p in rule_policies(config, rule)]
+    slug = rules.TABLE[rule].slug
+    return [f"{config.name}-{slug}{p.suffix}" for p in rule_policies(config, rule)]
 
 
 def render_policies(config: Config, template: str, *, exceptions: bool = False) -> dict[str, str]:

@@ -37,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 from policygen import globs
 from policygen.config import Config, CrossProblem
 from policygen.render import render
+from policygen.rules import NAMES as RULES
 from policygen.targets import Capabilities
-from policygen.targets._cel import POLICY_NAMES, policy_names, q, render_mutation, render_policies
+from policygen.targets._cel import policy_names, q, render_mutation, render_policies
 from policygen.targets._common import active_rules, alternation, exemptions_for
 
 MUTATING_POLICY_API_VERSION = "policies.kyverno.io/v1"
@@ -101,7 +102,7 @@ def policy_exceptions(config: Config) -> list[dict[str, Any]]:
     out = []
     active = active_rules(config)
     for e in config.spec.exemptions:
-        rules = [r for r in POLICY_NAMES if r in e.rules and r in active]
+        rules = [r for r in RULES if r in e.rules and r in active]
         if not rules:
             continue
         [data] = [d for d in exemptions_for(config, rules[0]) if d["name"] == e.name]
