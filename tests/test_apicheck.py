@@ -143,7 +143,7 @@ def test_constraint_parameters_against_the_template_schema(example_docs: dict) -
     (constraint,) = [d for d in docs if d["kind"] == "AcmeImageRegistry"]
     assert apicheck.object_errors(constraint, templates) == []
     bad = copy.deepcopy(constraint)
-    bad["spec"]["parameters"]["tenants"][0]["registryRegex"] = "^x$"
+    bad["spec"]["parameters"]["ownersByPrefix"]["team-a-"][0]["registryRegex"] = "^x$"
     del bad["spec"]["parameters"]["sharedRegex"]
     bad["spec"]["match"]["namespace"] = ["x"]
     bad["metadata"]["name"] = "c" * 64
@@ -151,7 +151,7 @@ def test_constraint_parameters_against_the_template_schema(example_docs: dict) -
         f"metadata.name: '{'c' * 64}' is too long",
         "spec.match: unknown field(s) namespace",
         "spec.parameters: 'sharedRegex' is a required property",
-        "spec.parameters.tenants.0: unknown field(s) registryRegex",
+        "spec.parameters.ownersByPrefix.team-a-.0: unknown field(s) registryRegex",
     ]
     assert apicheck.object_errors(constraint, {}) == [
         "no ConstraintTemplate in the bundle defines kind AcmeImageRegistry"

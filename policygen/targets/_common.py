@@ -33,23 +33,95 @@ def exemptions_for(config: Config, rule: str) -> list[dict[str, Any]]:
     ]
 
 
-def tenant_data(config: Config) -> list[dict[str, Any]]:
-    """Tenants as the Gatekeeper templates read them: one regex for the
-    namespace globs, one for the tenant's own registries (the shared entries
-    are tested once, apart), the label selector only when there is one; at
-    1,000 tenants these parameters are most of a Constraint's size."""
-    out: list[dict[str, Any]] = []
+def tenant_index(config: Config) -> dict[str, Any]:
+    """Tenants as the Gatekeeper templates read them: indexed, so that a
+    review finds the few tenants owning its namespace by object lookups,
+    never by walking every tenant. A real Gatekeeper pays what the Rego
+    costs per request: with one regex per tenant, 1,000 tenants cost 1,000
+    matches per review (and OPA's cache keeps only 100 compiled regexes).
+
+    - ``ownersByNamespace``: a literal namespace glob → its tenants.
+    - ``ownersByPrefix`` / ``ownersBySuffix``: a glob's literal text before
+      its first (after its last) wildcard → ``{"tenant"}`` when that is the
+      whole test (``team-a-*``), else ``{"tenant", "regex"}`` to confirm
+      (``team-?-prod``); ``prefixLengths`` / ``suffixLengths``: the key
+      lengths to try, so a lookup costs one per distinct length. A glob
+      with a literal prefix is indexed by it, else by its suffix.
+    - ``ownersByPattern``: globs with neither (``*``, ``*x*``), tested one
+      by one.
+    - ``tenantRegistries``: each tenant's own entries as one regex (the
+      shared ones are tested once, apart).
+    - ``selectors``: each tenant chosen by labels, its selector;
+      ``selectorsByLabel``: label key → value → the tenants whose
+      ``matchLabels`` require that pair (one pair per tenant, its first
+      key), ``selectorsUnindexed`` the rest, whose selectors are tested one
+      by one.
+
+    Glob semantics stay ``globs.to_regex``'s: a key only narrows the
+    candidates, ``regex`` decides where the key alone cannot."""
+    by_ns: dict[str, list[str]] = {}
+    by_prefix: dict[str, list[dict[str, str]]] = {}
+    by_suffix: dict[str, list[dict[str, str]]] = {}
+    by_pattern: list[dict[str, str]] = []
+    registries: dict[str, str] = {}
+    selectors: dict[str, Any] = {}
+    by_label: dict[str, dict[str, list[str]]] = {}
+    unindexed: list[str] = []
     for t in config.spec.tenants:
-        entry: dict[str, Any] = {
-            "name": t.name,
-            # One regex per tenant: each costs the policy a match per review.
-            "namespaceRegex": alternation([globs.to_regex(n) for n in t.namespaces]),
-            "allowedRegex": prefix_regex(list(t.registries)),
-        }
+        registries[t.name] = prefix_regex(list(t.registries))
+        for glob in t.namespaces:
+            kind, key, entry = _glob_key(glob, t.name)
+            if kind == "exact":
+                owners = by_ns.setdefault(key, [])
+                if t.name not in owners:
+                    owners.append(t.name)
+            elif kind == "prefix":
+                by_prefix.setdefault(key, []).append(entry)
+            elif kind == "suffix":
+                by_suffix.setdefault(key, []).append(entry)
+            else:
+                by_pattern.append(entry)
         if t.namespaceSelector is not None:
-            entry["selector"] = t.namespaceSelector.model_dump(exclude_defaults=True)
-        out.append(entry)
-    return out
+            selector = t.namespaceSelector.model_dump(exclude_defaults=True)
+            selectors[t.name] = selector
+            pairs = sorted((selector.get("matchLabels") or {}).items())
+            if pairs and pairs[0][1] != "":
+                k, v = pairs[0]
+                by_label.setdefault(k, {}).setdefault(v, []).append(t.name)
+            else:
+                unindexed.append(t.name)
+    return {
+        "ownersByNamespace": by_ns,
+        "ownersByPrefix": by_prefix,
+        "prefixLengths": sorted({len(k) for k in by_prefix}),
+        "ownersBySuffix": by_suffix,
+        "suffixLengths": sorted({len(k) for k in by_suffix}),
+        "ownersByPattern": by_pattern,
+        "tenantRegistries": registries,
+        "selectors": selectors,
+        "selectorsByLabel": by_label,
+        "selectorsUnindexed": unindexed,
+    }
+
+
+def _glob_key(glob: str, tenant: str) -> tuple[str, str, dict[str, str]]:
+    """How ``tenant_index`` files one namespace glob: ("exact", glob),
+    ("prefix", literal head), ("suffix", literal tail) or ("pattern", ""),
+    with the entry the index holds."""
+    wild = [i for i, ch in enumerate(glob) if ch in "*?"]
+    if not wild:
+        return "exact", glob, {}
+    head, tail = glob[: wild[0]], glob[wild[-1] + 1 :]
+    entry = {"tenant": tenant, "regex": globs.to_regex(glob)}
+    if head:
+        if glob[len(head) :] == "*":  # the head is the whole test
+            del entry["regex"]
+        return "prefix", head, entry
+    if tail:
+        if glob[: -len(tail)] == "*":
+            del entry["regex"]
+        return "suffix", tail, entry
+    return "pattern", "", entry
 
 
 def digest_data(config: Config) -> dict[str, Any]:

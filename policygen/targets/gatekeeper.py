@@ -19,7 +19,7 @@ from policygen.targets._common import (
     digest_data,
     exemptions_for,
     prefix_regex,
-    tenant_data,
+    tenant_index,
 )
 from policygen.workloads import CONTAINER_LISTS, VOLUMES, policy_field
 from policygen.yamlio import dump
@@ -170,7 +170,7 @@ class GatekeeperTarget:
             params.update(digest_data(config))
         if rule == "registries":
             params["sharedRegex"] = prefix_regex(list(config.spec.rules.registries.allowed))
-            params["tenants"] = tenant_data(config)
+            params |= tenant_index(config)
         return params
 
 
@@ -181,6 +181,23 @@ def _string() -> dict[str, Any]:
 
 def _strings() -> dict[str, Any]:
     return {"type": "array", "items": _string()}
+
+
+def _integers() -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "integer"}}
+
+
+def _map(values: dict[str, Any]) -> dict[str, Any]:
+    """An object keyed by data (namespaces, tenants, label keys): a
+    structural schema's ``additionalProperties``."""
+    return {"type": "object", "additionalProperties": values}
+
+
+def _owner_entries(*, regex: bool = False) -> dict[str, Any]:
+    """Index entries: the tenant, and the regex that confirms the glob
+    where its key alone does not (always, for ``ownersByPattern``)."""
+    required = ["tenant", "regex"] if regex else ["tenant"]
+    return {"type": "array", "items": _object({"tenant": _string(), "regex": _string()}, required)}
 
 
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -236,18 +253,17 @@ def parameters_schema(rule: str) -> dict[str, Any]:
     if rule == "registries":
         props |= {
             "sharedRegex": _string(),
-            "tenants": {
-                "type": "array",
-                "items": _object(
-                    {
-                        "name": _string(),
-                        "namespaceRegex": _string(),
-                        "selector": LABEL_SELECTOR,
-                        "allowedRegex": _string(),
-                    },
-                    ["name", "namespaceRegex", "allowedRegex"],
-                ),
-            },
+            # Tenants indexed by what a review looks up (_common.tenant_index).
+            "ownersByNamespace": _map(_strings()),
+            "ownersByPrefix": _map(_owner_entries()),
+            "prefixLengths": _integers(),
+            "ownersBySuffix": _map(_owner_entries()),
+            "suffixLengths": _integers(),
+            "ownersByPattern": _owner_entries(regex=True),
+            "tenantRegistries": _map(_string()),
+            "selectors": _map(LABEL_SELECTOR),
+            "selectorsByLabel": _map(_map(_strings())),
+            "selectorsUnindexed": _strings(),
         }
     return {"type": "object", "required": sorted(props), "properties": props}
 

@@ -370,3 +370,116 @@ def test_worker_processes_give_the_verdicts_of_this_process(
         engine.policy_set(example, ctx).close()
     assert found["2"] == found["0"]
     assert sum(map(len, found["0"])) > len(reviews)  # the corpus has findings to agree on
+
+
+# --- Tenants found through the Constraint's indexes ---------------------------
+
+#: A tenant for each way ``tenant_index`` files a namespace glob or a
+#: selector: a literal head alone (``a-*``), a head confirmed by a regex,
+#: two tenants under one head, a literal tail, neither (``?mid?``), and
+#: selectors by an indexed label, by expressions only, by an empty value.
+#: A glob open at its end overlaps every glob open at its start, so the
+#: tail tenant has a config of its own: ``{open}`` is one or the other.
+INDEX_CONFIG = """\
+apiVersion: policygen.dev/v1alpha1
+kind: ImagePolicyConfig
+metadata: {name: idx}
+spec:
+  targets: [gatekeeper]
+  scope: {namespaces: ["*"], excludeNamespaces: [kube-system]}
+  rules:
+    digest: {action: off}
+    pullPolicy: {action: off}
+    registries: {action: deny, allowed: [registry.k8s.io]}
+  tenants:
+    - {open}
+    - {name: confirm, namespaces: ["c?-x"], registries: [r.example/confirm]}
+    - {name: one, namespaces: ["s-*-1"], registries: [r.example/one]}
+    - {name: two, namespaces: ["s-*-2"], registries: [r.example/two]}
+    - {name: mid, namespaces: ["?mid?"], registries: [r.example/mid]}
+    - name: lab
+      namespaceSelector: {matchLabels: {team: lab, zone: eu}}
+      registries: [r.example/lab]
+    - name: expr
+      namespaceSelector: {matchExpressions: [{key: tier, operator: In, values: [gold]}]}
+      registries: [r.example/expr]
+    - name: blank
+      namespaceSelector: {matchLabels: {flag: ""}}
+      registries: [r.example/blank]
+  exemptions: []
+"""
+
+INDEX_NAMESPACES = {
+    name: namespace(name, **labels)
+    for name, labels in {
+        "h": {},
+        "h-1": {},
+        "hx": {},
+        "c1-x": {},
+        "c12-x": {},
+        "s-a-1": {},
+        "s-a-2": {},
+        "s-a-3": {},
+        "a-tl": {},
+        "a-tlx": {},
+        "xmidy": {},
+        "xmid": {},
+        "lab-ns": {"team": "lab", "zone": "eu"},
+        "lab-us": {"team": "lab", "zone": "us"},
+        "gold": {"tier": "gold"},
+        "blank": {"flag": ""},
+        # owned by name by one tenant and by labels by another: both apply
+        "h-gold": {"tier": "gold"},
+    }.items()
+}
+OPEN = {
+    "head": "{name: head, namespaces: [h, h-*], registries: [r.example/head]}",
+    "tail": '{name: tail, namespaces: [h, "*-tl"], registries: [r.example/tail]}',
+}
+INDEX_TENANTS = ["head", "tail", "confirm", "one", "two", "mid", "lab", "expr", "blank"]
+
+
+def index_config(open_end: str) -> config.Config:
+    return config.parse(INDEX_CONFIG.replace("{open}", OPEN[open_end]), "idx.yaml", today=NOW)
+
+
+def test_tenant_index_files_each_glob_by_what_a_lookup_can_use() -> None:
+    from policygen.targets.gatekeeper import GatekeeperTarget
+
+    params = GatekeeperTarget.parameters(index_config("head"), "registries")
+    assert params["ownersByNamespace"] == {"h": ["head"]}
+    assert params["ownersByPrefix"] == {
+        "h-": [{"tenant": "head"}],
+        "c": [{"tenant": "confirm", "regex": "^c.\\-x$"}],
+        "s-": [
+            {"tenant": "one", "regex": "^s\\-.*\\-1$"},
+            {"tenant": "two", "regex": "^s\\-.*\\-2$"},
+        ],
+    }
+    assert params["prefixLengths"] == [1, 2]
+    assert params["ownersBySuffix"] == {}
+    assert params["ownersByPattern"] == [{"tenant": "mid", "regex": "^.mid.$"}]
+    assert params["selectorsByLabel"] == {"team": {"lab": ["lab"]}}
+    assert params["selectorsUnindexed"] == ["expr", "blank"]
+    assert sorted(params["selectors"]) == ["blank", "expr", "lab"]
+    params = GatekeeperTarget.parameters(index_config("tail"), "registries")
+    assert params["ownersByPrefix"]["c"] == [{"tenant": "confirm", "regex": "^c.\\-x$"}]
+    assert params["ownersBySuffix"] == {"-tl": [{"tenant": "tail"}]}
+    assert params["suffixLengths"] == [3]
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("open_end", list(OPEN))
+@pytest.mark.parametrize("ns", [*INDEX_NAMESPACES, "unknown-ns"])
+def test_tenants_found_through_the_index_agree_with_the_model(
+    engine: str, open_end: str, ns: str
+) -> None:
+    """Each namespace with an image of every tenant: exactly its owners'
+    images pass (none where no Namespace object says whether a selector
+    takes it: the unknown-namespace message instead)."""
+    cfg = index_config(open_end)
+    obj = pod(ns, *({"name": t, "image": f"r.example/{t}/app:1"} for t in INDEX_TENANTS))
+    expected = model.evaluate(cfg, obj, model.Context(now=NOW, namespaces=INDEX_NAMESPACES))
+    assert sorted({v.key() for v in run(engine, cfg, obj, INDEX_NAMESPACES)}) == [
+        v.key() for v in expected
+    ]

@@ -112,12 +112,13 @@ def test_gatekeeper_parameters(example: config.Config) -> None:
         params["sharedRegex"]
         == "^(?:registry\\.k8s\\.io/pause|harbor\\.corp\\.example/infra)(?:/|$)"
     )
-    assert params["tenants"][0] == {
-        "name": "team-a",
-        "namespaceRegex": "^(?:team\\-a|team\\-a\\-.*)$",
-        # the tenant's own entries: the shared ones are tested apart
-        "allowedRegex": "^(?:harbor\\.corp\\.example/team\\-a)(?:/|$)",
-    }
+    # tenants indexed by what a review looks up: a literal glob by itself,
+    # "team-a-*" by its head alone (no regex needed to confirm it)
+    assert params["ownersByNamespace"]["team-a"] == ["team-a"]
+    assert params["ownersByPrefix"]["team-a-"] == [{"tenant": "team-a"}]
+    assert params["prefixLengths"] == [7]
+    # the tenant's own entries: the shared ones are tested apart
+    assert params["tenantRegistries"]["team-a"] == "^(?:harbor\\.corp\\.example/team\\-a)(?:/|$)"
     assert gatekeeper.GatekeeperTarget.parameters(example, "digest")["exemptions"] == [
         {
             "name": "scraper-migration",
