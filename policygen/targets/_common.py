@@ -70,7 +70,7 @@ def tenant_index(config: Config) -> dict[str, Any]:
     for t in config.spec.tenants:
         registries[t.name] = prefix_regex(list(t.registries))
         for glob in t.namespaces:
-            kind, key, entry = _glob_key(glob, t.name)
+            kind, key, entry = glob_key(glob, t.name)
             if kind == "exact":
                 owners = by_ns.setdefault(key, [])
                 if t.name not in owners:
@@ -104,7 +104,7 @@ def tenant_index(config: Config) -> dict[str, Any]:
     }
 
 
-def _glob_key(glob: str, tenant: str) -> tuple[str, str, dict[str, str]]:
+def glob_key(glob: str, tenant: str) -> tuple[str, str, dict[str, str]]:
     """How ``tenant_index`` files one namespace glob: ("exact", glob),
     ("prefix", literal head), ("suffix", literal tail) or ("pattern", ""),
     with the entry the index holds."""

@@ -40,6 +40,7 @@ from policygen.targets._common import (
     alternation,
     common_data,
     exemptions_for,
+    glob_key,
     pinned_regex,
     prefix_regex,
 )
@@ -252,15 +253,9 @@ class KyvernoTarget:
         under_shared = f"regex_match('{shared}', imageName)"
         tenant_data = {
             "name": "tenantRegistries",
-            "why": "tenants chosen by namespace: [namespaces, own registries] regexes",
-            "jmespath": IN_NAMESPACE,
-            "value": [
-                [
-                    alternation([globs.to_regex(n) for n in t.namespaces]),
-                    prefix_regex(list(t.registries)),
-                ]
-                for t in by_glob
-            ],
+            "why": "tenants chosen by namespace, indexed: [confirming regex, own registries]",
+            "jmespath": tenant_lookup(by_glob),
+            "value": tenant_index(by_glob),
         }
         under_tenant = (
             f"{under_shared} || (tenantRegistries != '' "
@@ -312,6 +307,87 @@ class KyvernoTarget:
             r["description"] = f"tenant {t.name}, chosen by labels: shared registries and its own"
             out.append(r)
         return out
+
+
+def tenant_index(tenants: list[Tenant]) -> dict[str, Any]:
+    """The tenants chosen by namespace globs, indexed as ``tenant_lookup``
+    reads them, each filed once with its own registries as one regex:
+    ``names`` by its one literal glob; ``heads`` by the literal text all
+    its globs start with (``t1`` for ``[t1, t1-*]``), ``tails`` by the text
+    they all end with where they share no head, each to ``[regex,
+    registries]`` entries whose regex (the tenant's globs) confirms the key,
+    '' where the key alone decides (one glob ``x*`` or ``*x``); ``others``
+    the tenants whose globs share neither, always confirmed. So a request
+    costs a lookup per key length and a regex per candidate, where a list of
+    every tenant cost Kyverno a ``regex_match`` (each compiling its regex)
+    per tenant and request; once per tenant, its registries are written
+    once, as the list had them (1,000 tenants stay under 200 KiB)."""
+    index: dict[str, Any] = {"names": {}, "heads": {}, "tails": {}, "others": []}
+    for t in tenants:
+        own = prefix_regex(list(t.registries))
+        confirm = alternation([globs.to_regex(n) for n in t.namespaces])
+        if len(t.namespaces) == 1:
+            kind, key, entry = glob_key(t.namespaces[0], t.name)
+            row = [entry.get("regex", ""), own]
+            if kind == "exact":
+                index["names"].setdefault(key, []).append(row)
+            elif kind == "pattern":
+                index["others"].append(row)
+            else:
+                index["heads" if kind == "prefix" else "tails"].setdefault(key, []).append(row)
+            continue
+        head = _shared_head([_head(n) for n in t.namespaces])
+        tail = _shared_head([_tail(n)[::-1] for n in t.namespaces])[::-1]
+        if head:
+            index["heads"].setdefault(head, []).append([confirm, own])
+        elif tail:
+            index["tails"].setdefault(tail, []).append([confirm, own])
+        else:
+            index["others"].append([confirm, own])
+    return index
+
+
+def _shared_head(texts: list[str]) -> str:
+    """The longest text every one of ``texts`` starts with."""
+    first = min(texts, key=len)
+    for i, ch in enumerate(first):
+        if any(t[i] != ch for t in texts):
+            return first[:i]
+    return first
+
+
+def _head(glob: str) -> str:
+    """A glob's literal text before its first wildcard (all of it without one)."""
+    wild = [i for i in (glob.find("*"), glob.find("?")) if i >= 0]
+    return glob[: min(wild)] if wild else glob
+
+
+def _tail(glob: str) -> str:
+    """A glob's literal text after its last wildcard (all of it without one)."""
+    last = max(glob.rfind("*"), glob.rfind("?"))
+    return glob[last + 1 :]
+
+
+def tenant_lookup(tenants: list[Tenant]) -> str:
+    """The JMESPath over ``tenant_index``'s value that gives the registries
+    regex of the request namespace's glob owner ('' for none): one
+    ``lookup`` for the name, one per distinct head and tail length
+    (Kyverno's ``truncate``; a tail is the head of the reversed name), the
+    candidates confirmed by their regex. Namespace names are DNS labels,
+    safe inside a JMESPath string literal."""
+    index = tenant_index(tenants)
+    ns = "'{{request.namespace}}'"
+    parts = [f"lookup(names, {ns})"]
+    parts += [
+        f"lookup(heads, truncate({ns}, `{n}`))" for n in sorted({len(k) for k in index["heads"]})
+    ]
+    parts += [
+        f"lookup(tails, reverse(truncate(reverse({ns}), `{n}`)))"
+        for n in sorted({len(k) for k in index["tails"]})
+    ]
+    # a missing key is null, which a flatten would keep: [] instead
+    candidates = ", ".join(f"{p} || `[]`" for p in parts)
+    return f"[{candidates}, others][] | [?@[0] == '' || regex_match(@[0], {ns})][1] | join('|', @)"
 
 
 def _selector(tenant: Tenant) -> dict[str, Any]:

@@ -670,3 +670,24 @@ def test_memoised_rules_still_honour_exceptions() -> None:
     )
     assert [x.status for x in policies.review(Request(plain, "ns", {})).results] == ["fail"]
     assert [x.status for x in policies.review(Request(exempt, "ns", {})).results] == ["skip"]
+
+
+def test_a_context_value_is_substituted_only_where_it_holds_a_variable() -> None:
+    """A policy's own value without a variable is read as it is, never
+    walked per request (a tenant index is as large as the organisation);
+    one with a variable is substituted, and a query over each answers for
+    that value, not for another one read before."""
+    from policygen.engines.kyverno.context import load_context
+
+    constant = {"k": ["a"]}
+    data: dict[str, Any] = {"request": {"namespace": "ns"}}
+    entries = [
+        {"name": "c", "variable": {"value": constant}},
+        {"name": "v", "variable": {"value": {"k": ["{{request.namespace}}"]}}},
+        {"name": "cq", "variable": {"value": constant, "jmesPath": "k[0]"}},
+        {"name": "oq", "variable": {"value": {"k": ["b"]}, "jmesPath": "k[0]"}},
+    ]
+    load_context(entries, data, {}, "rule")
+    assert data["c"] is constant
+    assert data["v"] == {"k": ["ns"]}
+    assert (data["cq"], data["oq"]) == ("a", "b")

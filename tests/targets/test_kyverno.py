@@ -52,10 +52,14 @@ def test_tenants_and_exemptions_are_data_not_rules() -> None:
         docs = {n: yaml.safe_load(t) for n, t in files.items()}
         (rule,) = docs["restrict-image-registries.yaml"]["spec"]["rules"]
         context = {c["name"]: c["variable"] for c in rule["context"]}
-        assert len(context["tenantRegistries"]["value"]) == tenants
-        assert context["tenantRegistries"]["value"][1] == [
-            "^(?:t0001|t0001\\-.*)$",
-            "^(?:harbor\\.corp\\.example/t0001|registry\\.t0001\\.example:5000/apps)(?:/|$)",
+        index = context["tenantRegistries"]["value"]
+        assert len(index["heads"]) == tenants and index["names"] == {}
+        # t0001 and t0001-*: filed once, under the text both globs start with
+        assert index["heads"]["t0001"] == [
+            [
+                "^(?:t0001|t0001\\-.*)$",
+                "^(?:harbor\\.corp\\.example/t0001|registry\\.t0001\\.example:5000/apps)(?:/|$)",
+            ]
         ]
         assert len(context["exemptImages"]["value"]) == len(
             [i for i in range(exemptions) if i % 3 == 2]

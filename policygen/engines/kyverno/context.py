@@ -7,7 +7,29 @@ from collections.abc import Mapping
 from typing import Any
 
 from policygen.engines.kyverno.api import Request, VariableError
-from policygen.engines.kyverno.variables import CLUSTER_ONLY, query, substitute, substitute_string
+from policygen.engines.kyverno.variables import (
+    CLUSTER_ONLY,
+    has_variables,
+    query,
+    substitute,
+    substitute_string,
+)
+from policygen.memo import Memo
+
+#: Whether a context value holds no variable, by identity (with the value,
+#: so that an id reused by another object is no hit): Kyverno substitutes
+#: a value on every request, which leaves such a one as it is, and a tenant
+#: index walked per request would cost as much as the organisation is large.
+_CONSTANT: Memo[int, tuple[Any, bool]] = Memo(4096)
+
+
+def is_constant(value: Any) -> bool:
+    hit = _CONSTANT.get(id(value))
+    if isinstance(hit, tuple) and hit[0] is value:
+        return bool(hit[1])
+    constant = not has_variables(value)
+    _CONSTANT.put(id(value), (value, constant))
+    return constant
 
 
 def rule_data(
@@ -68,10 +90,13 @@ def load_context(
             expression = str(substitute_string(str(expression), data))
         try:
             if "value" in variable:
-                value = substitute(variable["value"], data)
+                value = variable["value"]
+                constant = is_constant(value)
+                if not constant:
+                    value = substitute(value, data)
                 if expression:
                     # the path reads the value itself, a list as much as a map
-                    value = query(expression, value)
+                    value = query(expression, value, constant=constant)
             elif expression:
                 value = query(expression, data)
             else:

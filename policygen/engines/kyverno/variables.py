@@ -95,12 +95,14 @@ def _field_chain(chain: tuple[str, ...], data: Mapping[str, Any]) -> Any:
     return value
 
 
-def query(expression: str, data: Any) -> Any:
+def query(expression: str, data: Any, *, constant: bool = False) -> Any:
     """Evaluate JMESPath with Kyverno's functions. Every function here is
     pure but for the time functions, which read the clock, so a result is
     memoised on the values of the paths it reads and, where it reads the
     clock, on the clock's second: workloads repeat images, and the same
-    questions recur."""
+    questions recur. ``constant``: ``data`` is a policy's own value, which
+    nothing changes, so it is known by identity, not by a fingerprint of
+    the paths read (a tenant index is as large as the organisation)."""
     entry = _COMPILED.get(expression)
     if entry is None:
         try:
@@ -114,6 +116,14 @@ def query(expression: str, data: Any) -> Any:
     if chain is not None:
         return _field_chain(chain, data)
     key = None
+    if constant and not CLOCK_FUNCTIONS.search(expression):
+        key = (expression, b"id:%d" % id(data))
+        hit = _RESULTS.get(key)
+        if isinstance(hit, tuple) and hit[0] is data:  # the id of this very value
+            return hit[1]
+        result = _search(compiled, expression, data)
+        _RESULTS.put(key, (data, result))
+        return result
     if inputs is not None:
         # repr, not JSON: equal values written in another key order only miss.
         values = [lookup(data, path) for path in inputs]
@@ -125,21 +135,37 @@ def query(expression: str, data: Any) -> Any:
             # Shared, not copied: the evaluator only reads query results
             # (patches are built by substitute(), which makes new values).
             return hit
+    result = _search(compiled, expression, data)
+    if key is not None:
+        _RESULTS.put(key, result)
+    return result
+
+
+def _search(compiled: Any, expression: str, data: Any) -> Any:
     try:
-        result = compiled.search(data, options=OPTIONS)
+        return compiled.search(data, options=OPTIONS)
     except jmespath.exceptions.UnknownFunctionError as exc:
         raise UnsupportedConstruct("kyverno", f"JMESPath '{expression}'", str(exc)) from None
     except jmespath.exceptions.JMESPathError as exc:
         raise VariableError(f"JMESPath '{expression}' failed: {exc}") from None
-    if key is not None:
-        _RESULTS.put(key, result)
-    return result
 
 
 def _format(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"))
+
+
+def has_variables(value: Any) -> bool:
+    """Whether ``substitute`` could change ``value``: a ``{{`` in one of
+    its strings or keys."""
+    if isinstance(value, str):
+        return "{{" in value
+    if isinstance(value, list):
+        return any(has_variables(v) for v in value)
+    if isinstance(value, dict):
+        return any("{{" in k or has_variables(v) for k, v in value.items())
+    return False
 
 
 def substitute(value: Any, data: Mapping[str, Any]) -> Any:
