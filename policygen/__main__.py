@@ -1,6 +1,6 @@
 """``python -m policygen``: the same entry point as the ``policygen`` script."""
 
-from policygen.cli import main
+from policygen.entry import main
 
 if __name__ == "__main__":
     main()

@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 
 from policygen import __version__, bundle, config
 from policygen.errors import EXIT_BUG, EXIT_INPUT, EXIT_NO, EXIT_OK, PolicygenError
+from policygen.requirements import lacking, missing_requirement
 
 if TYPE_CHECKING:
     from policygen.pinverify import VerifyReport
@@ -71,13 +72,10 @@ class _Edge(TyperGroup):
                 raise
             raise typer.Exit(_environment_failed(exc)) from None
         except ModuleNotFoundError as exc:
-            requirement = _missing_requirement(exc)
+            requirement = missing_requirement(exc)
             if requirement is None:
                 raise typer.Exit(_bug(exc)) from None
-            say(
-                f"this installation of policygen lacks its dependency {requirement} "
-                f"(no module '{exc.name}'): reinstall policygen, or pip install '{requirement}'"
-            )
+            say(lacking(exc, requirement))
             raise typer.Exit(EXIT_INPUT) from None
         except Exception as exc:
             raise typer.Exit(_bug(exc)) from None
@@ -86,33 +84,6 @@ class _Edge(TyperGroup):
 def say(line: str) -> None:
     """One message to the user on stderr, named as policygen's once."""
     print(f"policygen: {line}", file=sys.stderr)
-
-
-#: Modules of policygen's dependencies not named like their distributions.
-_DISTRIBUTION_OF = {"yaml": "pyyaml", "regorus": "gordon-to-regorus"}
-
-
-def _missing_requirement(exc: ModuleNotFoundError) -> str | None:
-    """The declared requirement (``kubernetes-validate>=1.37``) whose module
-    is missing, or None: a module policygen does not depend on is a bug."""
-    import importlib.metadata
-    import re
-
-    if not exc.name:
-        return None
-    module = exc.name.partition(".")[0]
-    wanted = _DISTRIBUTION_OF.get(module, module).lower().replace("_", "-")
-    try:
-        requires = importlib.metadata.requires("policygen") or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for requirement in requires:
-        if "extra ==" in requirement:
-            continue
-        name = re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]
-        if name.lower().replace("_", "-") == wanted:
-            return requirement.split(";")[0].strip()
-    return None
 
 
 def _bug(exc: BaseException) -> int:

@@ -64,3 +64,32 @@ def test_the_imports_seen_are_the_ones_we_know() -> None:
         "yaml",
         "yaml_rs",
     }
+
+
+def test_the_requirement_list_the_cli_names_is_pyprojects() -> None:
+    """What a missing module is named as comes from policygen.requirements,
+    not from installed metadata (stale in an old virtualenv): the same list."""
+    from policygen.requirements import REQUIREMENTS
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert list(REQUIREMENTS) == project["dependencies"]
+
+
+def test_every_imported_module_names_its_requirement() -> None:
+    """Each dependency module policygen imports maps to a declared
+    requirement by the rule the error edge uses."""
+    from policygen.requirements import missing_requirement
+
+    named = {
+        m: missing_requirement(ModuleNotFoundError(m, name=m))
+        for m in sorted(third_party_imports() - INSTALLED_APART.keys())
+    }
+    assert {m: r for m, r in named.items() if r is None} == {}
+    assert named["yaml"] == "pyyaml>=6.0"
+    assert named["regorus"] == "gordon-to-regorus>=0.13,<0.14"
+    assert named["cel_expr_python"] == "cel-expr-python>=0.1.3"
+
+
+def test_the_console_script_is_the_entry_module() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"policygen": "policygen.entry:main"}
