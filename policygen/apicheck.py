@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from policygen.errors import EXIT_BUG, PolicygenError
 from policygen.yamlio import load_all_fast
@@ -240,9 +239,13 @@ CRDS = {
 
 
 def _load_yaml(path: Path) -> Any:
-    # The CRDs are large (the ClusterPolicy one is 1.4 MB): libyaml when present.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    # The CRDs are large (the ClusterPolicy one is 1.4 MB): yaml-rs reads
+    # them ten times faster than libyaml with PyYAML's constructor (0.03 s
+    # against 0.3 s), which every build and test paid; a test holds it to
+    # libyaml's values on every CRD shipped.
+    import yaml_rs
+
+    return yaml_rs.loads(path.read_text(encoding="utf-8"))
 
 
 @cache

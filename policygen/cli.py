@@ -232,27 +232,24 @@ def test_command(
     loaded = config.load(cfg, today=today, allow_lapsed=True)
     ctx = EvalContext(today, bundle=bundle_dir)
     counting = sys.stderr.isatty() if progress is None else progress
-    with (
-        _progress_bar("proving: {task.completed} objects done")
-        if counting
-        else contextlib.nullcontext(None)
-    ) as advance:
-        done = 0
 
-        def told(now_done: int, total: int) -> None:
-            nonlocal done
-            if advance is not None:
-                advance(now_done - done, total)
-            done = now_done
-
-        proof = prove_config(
-            loaded,
-            ctx,
-            fixture_paths or [],
-            builtin=not no_builtin,
-            rego_engine=rego_engine,
-            progress=told,
+    def told(engine: str, objects: int, seconds: float) -> None:
+        # a line per engine as it finishes, on stderr: stdout is the verdict
+        print(
+            f"proving: {_engine_label(engine, rego_engine)} answered {objects} objects "
+            f"in {seconds:.2f} s",
+            file=sys.stderr,
+            flush=True,
         )
+
+    proof = prove_config(
+        loaded,
+        ctx,
+        fixture_paths or [],
+        builtin=not no_builtin,
+        rego_engine=rego_engine,
+        progress=told if counting else None,
+    )
     _print_proof(proof, show, rego_engine)
     for note in _clockless(loaded, ctx.instant):
         print(f"policygen: {note}", file=sys.stderr)

@@ -398,3 +398,14 @@ def test_cel_expressions_over_the_parser_limit_are_refused(example_docs: dict) -
         "vap/digest.yaml: ValidatingAdmissionPolicy/acme-digest: spec.variables[0].expression "
         "is 100,004 code points, over CEL's 100,000 (cel-go's parser refuses it)"
     )
+
+
+@pytest.mark.parametrize(
+    "crd",
+    sorted(p.relative_to(apicheck.CRD_DIR).as_posix() for p in apicheck.CRD_DIR.rglob("*.yaml")),
+)
+def test_every_shipped_crd_reads_as_libyaml_reads_it(crd: str) -> None:
+    """The CRDs are read with yaml-rs for speed: the same values libyaml
+    gives (YAML 1.1 and 1.2 differ on scalars such as ``yes``)."""
+    path = apicheck.CRD_DIR / crd
+    assert apicheck._load_yaml(path) == yaml.load(path.read_text(), Loader=yaml.CSafeLoader)

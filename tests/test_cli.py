@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -253,6 +254,16 @@ def test_test_progress_goes_to_stderr_only() -> None:
     assert (quiet.exit_code, loud.exit_code) == (0, 0)
     assert loud.stdout == quiet.stdout
     assert "proving" not in loud.stdout
+    assert quiet.stderr == ""
+    # a line per engine as it finishes, in the order they ran
+    from policygen.rego.programs import resolve
+
+    objects = quiet.stdout.splitlines()[-1].split()[0]
+    engines = ["model", "kyverno", "kyverno-cel", f"gatekeeper (Rego: {resolve('auto')})", "vap"]
+    lines = loud.stderr.splitlines()
+    assert [re.sub(r"in \d+\.\d\d s$", "in N s", line) for line in lines] == [
+        f"proving: {e} answered {objects} objects in N s" for e in engines
+    ]
 
 
 def test_scan_all_engines_with_mutate_runs_every_engine(tmp_path: Path) -> None:
