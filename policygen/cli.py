@@ -249,6 +249,7 @@ def test_command(
         builtin=not no_builtin,
         rego_engine=rego_engine,
         progress=told if counting else None,
+        apart=True,
     )
     _print_proof(proof, show, rego_engine)
     for note in _clockless(loaded, ctx.instant):
@@ -352,7 +353,9 @@ def report(
     if fmt not in reporting.FORMATS:
         raise PolicygenError(f"--format: '{fmt}' is not markdown or html")
     loaded = config.load(cfg, today=today, allow_lapsed=True)
-    proof = prove_config(loaded, EvalContext(today), fixture_paths or [], rego_engine=rego_engine)
+    proof = prove_config(
+        loaded, EvalContext(today), fixture_paths or [], rego_engine=rego_engine, apart=True
+    )
     state = reporting.bundle_state(loaded, cfg, today.date(), bundle_dir)
     report_data = reporting.data(
         loaded, cfg, today.date(), proof, state, kubernetes=kubernetes, fail_within=fail_within

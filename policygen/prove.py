@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policygen.agreement import disagreements
+from policygen.apart import run as run_apart
 from policygen.config import Config
 from policygen.engines import EvalContext, Evaluator, Review, create
 from policygen.errors import PolicygenError, Problems
@@ -63,10 +64,12 @@ def prove_config(
     builtin: bool = True,
     rego_engine: str = "auto",
     progress: Progress | None = None,
+    apart: bool = False,
 ) -> Proof:
     """The proof ``policygen test`` and ``policygen report`` show: the model
     and each selected target's evaluator, over the built-in corpus (unless
-    ``builtin`` is off) and the user's fixtures."""
+    ``builtin`` is off) and the user's fixtures. ``apart``: each engine in
+    a process of its own where the machine allows (see ``prove``)."""
     names = ["model", *config.spec.targets]  # each target's evaluator bears its name
     engines = [create(n, rego_engine=rego_engine) for n in names]
     fixtures, namespaces = builtin_corpus(config) if builtin else ([], {})
@@ -76,7 +79,8 @@ def prove_config(
     if not fixtures and not user:
         raise PolicygenError("nothing to test: no fixtures (and --no-builtin)")
     every = fixtures + user
-    return prove(config, engines, every, {**namespaces, **user_namespaces}, ctx, progress)
+    every_namespace = {**namespaces, **user_namespaces}
+    return prove(config, engines, every, every_namespace, ctx, progress, apart=apart)
 
 
 def prove(
@@ -86,22 +90,38 @@ def prove(
     namespaces: dict[str, dict[str, Any]],
     ctx: EvalContext,
     progress: Progress | None = None,
+    *,
+    apart: bool = False,
 ) -> Proof:
     """``engines[0]`` is the reference model; ``progress`` hears of each
     engine as it has answered for every fixture.
 
     Each engine gets every fixture in one call: its policies are loaded
     once, and its reuse layer answers equal requests once and batches the
-    rest (OPA's workers take them together)."""
+    rest (OPA's workers take them together). ``apart``: the engines other
+    than the model answer in processes of their own, side by side
+    (policygen.apart), which is only for engines that have loaded nothing
+    yet; the answers are the same."""
     proof = Proof([e.name for e in engines])
     context = EvalContext(ctx.now, namespaces, ctx.bundle)
     reviews = [Review(f.obj, namespace_of(f.obj, "default")) for f in fixtures]
-    answers: dict[str, list[list[Violation]]] = {}
-    for engine in engines:
-        start = time.perf_counter()
-        answers[engine.name] = engine.evaluate(config, reviews, context)
+
+    def ask(engine: Evaluator) -> Callable[[], list[list[Violation]]]:
+        return lambda: engine.evaluate(config, reviews, context)
+
+    def done(name: str, seconds: float) -> None:
         if progress is not None:
-            progress(engine.name, len(reviews), time.perf_counter() - start)
+            progress(name, len(reviews), seconds)
+
+    model, others = engines[0], engines[1:]
+    if apart:
+        answers = run_apart({e.name: ask(e) for e in others}, {model.name: ask(model)}, done)
+    else:
+        answers = {}
+        for engine in engines:
+            start = time.perf_counter()
+            answers[engine.name] = engine.evaluate(config, reviews, context)
+            done(engine.name, time.perf_counter() - start)
     for i, (fixture, review) in enumerate(zip(fixtures, reviews, strict=True)):
         by_engine = {name: answer[i] for name, answer in answers.items()}
         known = review.namespace in namespaces
