@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from policygen import __version__, bundle, config
+from policygen import __version__, config
 from policygen.errors import EXIT_BUG, EXIT_INPUT, EXIT_NO, EXIT_OK, PolicygenError
 from policygen.requirements import lacking, missing_requirement
 
@@ -182,6 +182,10 @@ def build(
     now: NowOpt = None,
 ) -> None:
     """Render the bundle: one folder per target, kustomizations and bundle.lock."""
+    # here, not at the top: validate and the commands that only read the
+    # config start without the schema checks' imports (jsonschema, the CRDs)
+    from policygen import bundle
+
     today = _now(now)
     loaded = config.load(cfg, today=today)
     rendered = bundle.render_bundle(loaded, cfg, today)

@@ -6,9 +6,10 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 
 def templates_dir() -> Path:
@@ -47,6 +48,9 @@ def _indent_block(text: str, width: int) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    # imported when first rendering: validate reads the targets, not Jinja
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,

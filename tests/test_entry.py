@@ -91,3 +91,16 @@ def test_both_commands_go_through_the_entry(argv: list[str]) -> None:
         f"{EXAMPLE}: ok (3 tenants, 1 exemptions)\n",
         "",
     )
+
+
+def test_validate_starts_without_the_schema_checks_or_jinja() -> None:
+    """Start-up is most of a small command's time: validate imports neither
+    the schema checks (jsonschema, the CRDs) nor Jinja, which only build,
+    test and the other rendering commands need."""
+    heavy = ("jsonschema", "jinja2", "policygen.apicheck", "policygen.bundle")
+    prelude = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: print(sorted(m for m in {heavy!r} if m in sys.modules)))"
+    )
+    code, out, err = entry(prelude, "validate", "-c", str(EXAMPLE), "--now", "2026-11-28")
+    assert (code, out, err) == (0, f"{EXAMPLE}: ok (3 tenants, 1 exemptions)\n[]\n", "")

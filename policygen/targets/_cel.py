@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from policygen import celcost, globs, imageref, overlap, rules
-from policygen.apicheck import ObjectTooLarge
 from policygen.config import Config, LabelSelector
 from policygen.render import render
 from policygen.targets._common import (
@@ -487,6 +486,9 @@ def rule_policies(config: Config, rule: str, *, exceptions: bool = False) -> lis
     if len(groups) == 1:
         return [PolicyPart("", conditions, [*common, *owner_variables(groups[0]), bad])]
     if len(conditions) + len(groups) > MAX_MATCH_CONDITIONS:
+        # imported here: validate reads this module, and apicheck brings jsonschema
+        from policygen.apicheck import ObjectTooLarge
+
         raise ObjectTooLarge(
             f"{len(config.spec.tenants):,} tenants need {len(groups)} registries policies, "
             "and the policy for namespaces of no tenant would need "
