@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -12,13 +14,27 @@ import pytest
 from policygen import apart
 from policygen.errors import EXIT_BUG, InputError, PolicygenError, Problem
 from policygen.prove import prove_config
-from tests.conftest import CORPUS, EXAMPLE, NOW
-
-needs_fork = pytest.mark.skipif(not apart.can_fork(), reason="one CPU, or no fork here")
+from tests.conftest import CORPUS, EXAMPLE, NOW, ROOT
 
 
-@needs_fork
-def test_jobs_run_in_children_and_here_runs_here() -> None:
+def fresh(check: str) -> None:
+    """Run ``check`` of this module in a fresh interpreter: children are
+    forked only from a process with one thread, and by now pytest's may
+    hold more (engines that other tests left loaded)."""
+    code = f"import tests.test_apart as t; t.can_fork_here(); t.{check}()"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def can_fork_here() -> None:
+    # CI and the development machine have two CPUs and Linux: the children
+    # must really be forked there, or these checks prove nothing
+    assert apart.can_fork()
+
+
+def check_jobs_run_in_children_and_here_runs_here() -> None:
     told: list[str] = []
     results = apart.run(
         {"a": os.getpid, "b": lambda: [1, {"x": (2, 3)}]},
@@ -48,8 +64,7 @@ def _input_error() -> None:
     raise InputError([Problem("f.yaml", 3, 4, "spec.x", "bad"), Problem("f.yaml", 1, 2, "y", "no")])
 
 
-@needs_fork
-def test_a_childs_policygen_error_keeps_its_lines_and_exit_code() -> None:
+def check_a_childs_policygen_error_keeps_its_lines_and_exit_code() -> None:
     # InputError takes Problems but keeps a message: it does not pickle back
     with pytest.raises(PolicygenError) as raised:
         apart.run({"a": _input_error}, {})
@@ -70,8 +85,7 @@ def _missing() -> None:
     raise ModuleNotFoundError("No module named 'orjson'", name="orjson")
 
 
-@needs_fork
-def test_a_childs_bug_is_the_same_bug_here() -> None:
+def check_a_childs_bug_is_the_same_bug_here() -> None:
     with pytest.raises(apart.RelayedBug) as raised:
         apart.run({"a": _odd}, {})
     assert (type(raised.value).__name__, str(raised.value)) == ("_Odd", "1 and 2")
@@ -83,8 +97,7 @@ def test_a_childs_bug_is_the_same_bug_here() -> None:
     assert missing.value.name == "orjson"
 
 
-@needs_fork
-def test_a_child_that_dies_is_a_bug_that_says_so() -> None:
+def check_a_child_that_dies_is_a_bug_that_says_so() -> None:
     with pytest.raises(RuntimeError) as raised:
         apart.run({"gone": lambda: os._exit(9)}, {})
     assert str(raised.value) == (
@@ -92,8 +105,7 @@ def test_a_child_that_dies_is_a_bug_that_says_so() -> None:
     )
 
 
-@needs_fork
-def test_the_proof_apart_is_the_proof_here() -> None:
+def check_the_proof_apart_is_the_proof_here() -> None:
     from policygen import config
 
     loaded = config.load(EXAMPLE, today=NOW)
@@ -113,3 +125,23 @@ def test_exit_codes_cross_unchanged() -> None:
     relayed = apart.Relayed("m", ["m"], EXIT_BUG)
     back = pickle.loads(pickle.dumps(relayed))
     assert (back.problems_text(), back.exit_code, str(back)) == (["m"], EXIT_BUG, "m")
+
+
+def test_jobs_run_in_children_and_here_runs_here() -> None:
+    fresh("check_jobs_run_in_children_and_here_runs_here")
+
+
+def test_a_childs_policygen_error_keeps_its_lines_and_exit_code() -> None:
+    fresh("check_a_childs_policygen_error_keeps_its_lines_and_exit_code")
+
+
+def test_a_childs_bug_is_the_same_bug_here() -> None:
+    fresh("check_a_childs_bug_is_the_same_bug_here")
+
+
+def test_a_child_that_dies_is_a_bug_that_says_so() -> None:
+    fresh("check_a_child_that_dies_is_a_bug_that_says_so")
+
+
+def test_the_proof_apart_is_the_proof_here() -> None:
+    fresh("check_the_proof_apart_is_the_proof_here")
