@@ -118,9 +118,18 @@ def test_a_tampered_bundle_is_caught(
     tmp_path: Path, target: str, old: str, new: str, engine_line: str
 ) -> None:
     bundle = tampered(tmp_path, target, old, new)
-    code, out, _ = run("-c", str(EXAMPLE), "--bundle", str(bundle), "--show", "none")
+    # the example with only the tampered target: the others' folders are
+    # the committed ones, which test_the_committed_bundle_agrees proves
+    cfg = tmp_path / "policygen.yaml"
+    cfg.write_text(
+        EXAMPLE.read_text().replace(
+            "targets: [kyverno, kyverno-cel, gatekeeper, vap]", f"targets: [{target}]"
+        )
+    )
+    code, out, _ = run("-c", str(cfg), "--bundle", str(bundle), "--show", "none")
     assert code == 1
     assert engine_line in out
+    assert out.splitlines()[-1].startswith("891 objects × 2 engines (model, ")
     assert "disagree" in out.splitlines()[-1]
 
 

@@ -31,9 +31,27 @@ PIECES = [
     *["\n\n", " \n", "\n ", "<<", "&a", "*a", "!!str", "12:30", ".inf"],
     *["\t", "\r", "\x85", "\u2028", "\ufeff", "é", "\U0001f600", "\x00", "\x7f"],
 ]
-text = st.lists(st.sampled_from(PIECES), max_size=60).map("".join) | st.lists(
-    st.sampled_from(PIECES), min_size=1000, max_size=3000
-).map("".join)
+short_text = st.lists(st.sampled_from(PIECES), max_size=60).map("".join)
+
+
+def _stretched(head: str, filler: str, length: int, tail: str) -> str:
+    return head + (filler * (length // len(filler) + 1))[:length] + tail
+
+
+# Long text, past the guard's 1,000 characters and the 4,096-column width:
+# random ends around random pieces repeated to a random length. Drawn as
+# thousands of single pieces instead, generating the values took minutes
+# (most draws overran Hypothesis' buffer and were thrown away), while what
+# the guard and the emitters look at is which pieces occur and how long the
+# text is.
+long_text = st.builds(
+    _stretched,
+    short_text,
+    st.lists(st.sampled_from(PIECES), min_size=1, max_size=60).map("".join),
+    st.integers(min_value=1000, max_value=5000),
+    short_text,
+)
+text = short_text | long_text
 scalars = text | st.integers() | st.booleans() | st.none() | st.floats(allow_nan=False)
 values = st.recursive(
     scalars,
