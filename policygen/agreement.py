@@ -42,9 +42,20 @@ def is_unknown_namespace(v: Violation) -> bool:
     )
 
 
+def one_line(message: str) -> str:
+    """A message with each line break written ``\\n``, as a CEL policy
+    must give it: the API server drops a messageExpression result that
+    holds a line break (apiserver ``policy/validating/validator.go``), so
+    the Gatekeeper CEL writes an image's line break so, where the model and
+    the Rego quote it as it is."""
+    return message.replace("\n", "\\n")
+
+
 def normalised(v: Violation) -> Violation:
-    """Drop the ``[Implied by …]`` prefix Gatekeeper puts on expanded objects."""
-    return Violation(v.rule, v.container, v.image, EXPANSION_PREFIX.sub("", v.message), v.action)
+    """Drop the ``[Implied by …]`` prefix Gatekeeper puts on expanded
+    objects; line breaks as ``one_line`` writes them."""
+    message = one_line(EXPANSION_PREFIX.sub("", v.message))
+    return Violation(v.rule, v.container, v.image, message, v.action)
 
 
 def disagreements(

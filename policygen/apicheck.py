@@ -217,15 +217,17 @@ def root_schema(openapi: Mapping[str, Any]) -> dict[str, Any]:
 CRDS = {
     ("kyverno.io/v1", "ClusterPolicy"): "kyverno-v1.19.0/kyverno.io_clusterpolicies.yaml",
     ("kyverno.io/v2", "PolicyException"): "kyverno-v1.19.0/kyverno.io_policyexceptions.yaml",
-    ("policies.kyverno.io/v1", "ValidatingPolicy"): (
-        "kyverno-v1.19.0/policies.kyverno.io_validatingpolicies.yaml"
-    ),
-    ("policies.kyverno.io/v1", "MutatingPolicy"): (
-        "kyverno-v1.19.0/policies.kyverno.io_mutatingpolicies.yaml"
-    ),
-    ("policies.kyverno.io/v1", "PolicyException"): (
-        "kyverno-v1.19.0/policies.kyverno.io_policyexceptions.yaml"
-    ),
+    # Kyverno 1.19 serves the older versions of its CEL kinds too
+    # (v1alpha1 deprecated); spec.versions renders them for older releases.
+    **{
+        (f"policies.kyverno.io/{version}", kind): f"kyverno-v1.19.0/policies.kyverno.io_{file}.yaml"
+        for version in ("v1", "v1beta1", "v1alpha1")
+        for kind, file in (
+            ("ValidatingPolicy", "validatingpolicies"),
+            ("MutatingPolicy", "mutatingpolicies"),
+            ("PolicyException", "policyexceptions"),
+        )
+    },
     ("templates.gatekeeper.sh/v1", "ConstraintTemplate"): (
         "gatekeeper-v3.23.0/constrainttemplate-customresourcedefinition.yaml"
     ),
@@ -338,26 +340,41 @@ def _preserve_everywhere(node: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: Built-in kinds we may render: (apiVersion, kind) → the first Kubernetes
-#: version that serves it (older versions in KUBERNETES_VERSIONS skip it).
-BUILTIN = {
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): "1.30",
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): "1.30",
-    # MutatingAdmissionPolicy: v1 from 1.36; v1beta1 from 1.34 (a feature
-    # gate until 1.36), for clusters of those versions. 1.30 has neither:
-    # a vap bundle that mutates needs 1.34 or later.
-    ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy"): "1.36",
-    ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicyBinding"): "1.36",
-    ("admissionregistration.k8s.io/v1beta1", "MutatingAdmissionPolicy"): "1.34",
-    ("admissionregistration.k8s.io/v1beta1", "MutatingAdmissionPolicyBinding"): "1.34",
+#: Built-in kinds we may render: (apiVersion, kind) → the Kubernetes
+#: versions that serve it, first and last (None: still served), as
+#: kubernetes-validate's schemas have them (policygen/versions.py).
+BUILTIN: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): ("1.30", None),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): ("1.30", None),
+    ("admissionregistration.k8s.io/v1beta1", "ValidatingAdmissionPolicy"): ("1.28", "1.33"),
+    ("admissionregistration.k8s.io/v1beta1", "ValidatingAdmissionPolicyBinding"): ("1.28", "1.33"),
+    ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy"): ("1.36", None),
+    ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicyBinding"): ("1.36", None),
+    ("admissionregistration.k8s.io/v1beta1", "MutatingAdmissionPolicy"): ("1.34", None),
+    ("admissionregistration.k8s.io/v1beta1", "MutatingAdmissionPolicyBinding"): ("1.34", None),
 }
 
 
-def _builtin_errors(doc: Mapping[str, Any], since: str) -> list[str]:
+def _builtin_errors(
+    doc: Mapping[str, Any], served: tuple[str, str | None], kubernetes: str | None
+) -> list[str]:
+    """Errors at the bundle's Kubernetes version, or (a bundle of unknown
+    versions) at the oldest and newest we check that serve the kind."""
+    since, until = served
+
+    def serves(version: str) -> bool:
+        return _minor(since) <= _minor(version) and (
+            until is None or _minor(version) <= _minor(until)
+        )
+
+    if kubernetes is not None:
+        if not serves(kubernetes):
+            return [f"Kubernetes {kubernetes} does not serve {doc['apiVersion']} {doc['kind']}"]
+        at: tuple[str, ...] = (kubernetes,)
+    else:
+        at = tuple(v for v in KUBERNETES_VERSIONS if serves(v)) or (until or since,)
     errors: list[str] = []
-    for version in KUBERNETES_VERSIONS:
-        if _minor(version) < _minor(since):
-            continue
+    for version in at:
         validator = _builtin_validator(version, str(doc["apiVersion"]), str(doc["kind"]))
         for error in sorted(validator.iter_errors(doc), key=_error_key):
             errors.append(f"Kubernetes {version}: {_describe(error)}")
@@ -389,12 +406,15 @@ def _minor(version: str) -> tuple[int, ...]:
 
 
 def object_errors(
-    doc: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]] | None = None
+    doc: Mapping[str, Any],
+    templates: Mapping[str, Mapping[str, Any]] | None = None,
+    kubernetes: str | None = None,
 ) -> list[str]:
     """What the API server would refuse in one object ([] when nothing).
-    ``templates``: ConstraintTemplates by their Constraint kind."""
+    ``templates``: ConstraintTemplates by their Constraint kind;
+    ``kubernetes``: the minor version the bundle is built for."""
     template = (templates or {}).get(str(doc.get("kind")))
-    key = json.dumps([doc, template], sort_keys=True, default=str)
+    key = json.dumps([doc, template, kubernetes], sort_keys=True, default=str)
     return list(_memo_errors(key))
 
 
@@ -402,15 +422,17 @@ def object_errors(
 def _memo_errors(key: str) -> tuple[str, ...]:
     # Property tests render many configs with equal objects; each check of a
     # built-in kind reads kubernetes-validate's schemas again.
-    doc, template = json.loads(key)
-    return tuple(_object_errors(doc, template))
+    doc, template, kubernetes = json.loads(key)
+    return tuple(_object_errors(doc, template, kubernetes))
 
 
-def _object_errors(doc: Mapping[str, Any], template: Mapping[str, Any] | None) -> list[str]:
+def _object_errors(
+    doc: Mapping[str, Any], template: Mapping[str, Any] | None, kubernetes: str | None
+) -> list[str]:
     api_version, kind = str(doc.get("apiVersion", "")), str(doc.get("kind", ""))
     validator: Any
     if (api_version, kind) in BUILTIN:
-        errors = _builtin_errors(doc, BUILTIN[(api_version, kind)])
+        errors = _builtin_errors(doc, BUILTIN[(api_version, kind)], kubernetes)
         return errors + _meta_errors(doc)
     if api_version.startswith("constraints.gatekeeper.sh/"):
         if template is None:
@@ -474,19 +496,32 @@ CEL_SIZE_LIMIT = 100_000
 
 
 def _cel_sizes(doc: Mapping[str, Any]) -> Iterator[tuple[str, int]]:
-    """Each CEL expression of a (Validating|Mutating)AdmissionPolicy or a
-    Kyverno CEL policy, with its length in code points."""
+    """Each CEL expression of a (Validating|Mutating)AdmissionPolicy, a
+    Kyverno CEL policy or a ConstraintTemplate's K8sNativeValidation code,
+    with its length in code points."""
+    if doc.get("kind") == "ConstraintTemplate":
+        for t, target in enumerate((doc.get("spec") or {}).get("targets") or []):
+            for c, code in enumerate(target.get("code") or []):
+                if code.get("engine") == "K8sNativeValidation":
+                    at = f"spec.targets[{t}].code[{c}].source"
+                    for where, size in _cel_part_sizes(code.get("source") or {}):
+                        yield f"{at}.{where}", size
+        return
     if not str(doc.get("apiVersion", "")).startswith(
         ("admissionregistration.k8s.io/", "policies.kyverno.io/")
     ):
         return
-    spec = doc.get("spec") or {}
+    for where, size in _cel_part_sizes(doc.get("spec") or {}):
+        yield f"spec.{where}", size
+
+
+def _cel_part_sizes(spec: Mapping[str, Any]) -> Iterator[tuple[str, int]]:
     for part in ("matchConditions", "variables", "validations", "auditAnnotations", "mutations"):
         for i, entry in enumerate(spec.get(part) or []):
             for key in ("expression", "messageExpression", "valueExpression"):
                 text = entry.get(key) if isinstance(entry, dict) else None
                 if isinstance(text, str):
-                    yield f"spec.{part}[{i}].{key}", len(text)
+                    yield f"{part}[{i}].{key}", len(text)
 
 
 def compact_size(doc: Any) -> int:
@@ -500,7 +535,10 @@ def named(doc: Mapping[str, Any]) -> str:
 
 
 def check_documents(
-    files: Mapping[str, Iterable[Mapping[str, Any]]], *, rendered: bool = True
+    files: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    rendered: bool = True,
+    kubernetes: str | None = None,
 ) -> None:
     """Refuse a bundle the API server would not take: every object of every
     file (path → its documents) against its schema, then against the size
@@ -517,7 +555,7 @@ def check_documents(
     problems = [
         f"{path}: {named(doc)}: {error}"
         for path, doc in docs
-        for error in object_errors(doc, templates)
+        for error in object_errors(doc, templates, kubernetes)
     ]
     if problems and rendered:
         raise InvalidObject(
@@ -548,9 +586,11 @@ def check_documents(
         )
 
 
-def check_texts(files: Mapping[str, str]) -> None:
+def check_texts(
+    files: Mapping[str, str], *, kubernetes: str | None = None
+) -> dict[str, list[Mapping[str, Any]]]:
     """``check_documents`` over rendered YAML texts (kustomizations and
-    other non-objects skipped)."""
+    other non-objects skipped); the objects checked, by path."""
     parsed: dict[str, list[Mapping[str, Any]]] = {}
     for path, text in files.items():
         if not path.endswith(".yaml") or path.endswith("kustomization.yaml"):
@@ -559,4 +599,5 @@ def check_texts(files: Mapping[str, str]) -> None:
         # 2x faster than CSafeLoader's node graph and 40x than PyYAML's
         # pure-Python parser, with the limits every input has.
         parsed[path] = [d for d in load_all_fast(text) if isinstance(d, dict)]
-    check_documents(parsed)
+    check_documents(parsed, kubernetes=kubernetes)
+    return parsed

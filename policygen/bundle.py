@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from policygen import __version__, apicheck, atomic
+from policygen import __version__, apicheck, atomic, versions
 from policygen.config import Config
 from policygen.errors import PolicygenError, StaleBundle
 from policygen.targets import registry
@@ -30,6 +30,9 @@ LOCK_FILE = "bundle.lock"
 @dataclass(frozen=True)
 class Bundle:
     files: dict[str, str]  # relative path → text, sorted by path
+    #: What a cluster of the config's versions would say about it (deprecated
+    #: kinds, beta APIs off by default): shown by ``build``, not written.
+    warnings: tuple[str, ...] = ()
 
     def digest(self, path: str) -> str:
         return hashlib.sha256(self.files[path].encode()).hexdigest()
@@ -47,10 +50,19 @@ def render_bundle(config: Config, config_path: Path, now: dt.date) -> Bundle:
     and the lock. Pure: nothing touches the disk."""
     targets = registry()
     files: dict[str, str] = {}
+    kinds: list[tuple[str, str]] = []
     for name in sorted(config.spec.targets):
         rendered = targets[name].render(config, now)
         # Nothing reaches the disk that a real API server would refuse.
-        apicheck.check_texts({f"{name}/{rel}": text for rel, text in rendered.items()})
+        checked = apicheck.check_texts(
+            {f"{name}/{rel}": text for rel, text in rendered.items()},
+            kubernetes=versions.given(config, "kubernetes"),
+        )
+        kinds.extend(
+            (str(d.get("apiVersion")), str(d.get("kind")))
+            for docs in checked.values()
+            for d in docs
+        )
         for rel, text in sorted(rendered.items()):
             files[f"{name}/{rel}"] = header(name, config_path.name) + text
         resources = "".join(f"  - {rel}\n" for rel in sorted(rendered))
@@ -68,7 +80,7 @@ def render_bundle(config: Config, config_path: Path, now: dt.date) -> Bundle:
         "files": {p: hashlib.sha256(t.encode()).hexdigest() for p, t in sorted(files.items())},
     }
     files[LOCK_FILE] = json.dumps(lock, indent=2, sort_keys=True) + "\n"
-    return Bundle(dict(sorted(files.items())))
+    return Bundle(dict(sorted(files.items())), tuple(versions.warnings(config, kinds)))
 
 
 def on_disk(out_dir: Path) -> dict[str, str]:

@@ -189,6 +189,8 @@ def build(
     today = _now(now)
     loaded = config.load(cfg, today=today)
     rendered = bundle.render_bundle(loaded, cfg, today)
+    for warning in rendered.warnings:
+        print(f"policygen: warning: {warning}", file=sys.stderr)
     if check:
         bundle.check(rendered, out)
         print(f"{out}: up to date ({len(rendered.files)} files)")
@@ -703,25 +705,29 @@ def scan(
 def _inexpressible(loaded: config.Config, names: list[str]) -> dict[str, str]:
     """Engines whose target cannot express this config, with why: they are
     left out, and the other engines still run."""
+    from policygen.engines import target_of
     from policygen.targets import unsupported
 
     out = {}
     for name in names:
-        why = None if name == "model" else unsupported(name, loaded)
+        target = target_of(name)
+        why = None if target is None else unsupported(target, loaded)
         if why is not None:
-            out[name] = f"target {name} {why}"
+            out[name] = f"target {target} {why}"
     return out
 
 
 def _engine_label(engine: str, rego_engine: str) -> str:
     """The engine as people should read it: which Rego engine runs the
     Gatekeeper templates, so that nobody takes a fallback for OPA."""
-    if engine not in ("gatekeeper", "all"):
+    if engine not in ("gatekeeper", "gatekeeper-rego", "all"):
         return engine
     from policygen.rego.programs import resolve
 
     rego = f"Rego: {resolve(rego_engine)}"
-    return f"gatekeeper ({rego})" if engine == "gatekeeper" else f"all; gatekeeper {rego}"
+    if engine in ("gatekeeper", "gatekeeper-rego"):
+        return f"{engine} ({rego})"
+    return f"all; gatekeeper {rego}"
 
 
 def _with_progress(items: Iterator[T]) -> Iterator[T]:

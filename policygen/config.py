@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -21,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from policygen import clock, globs, overlap
+from policygen import clock, globs, overlap, versions
 from policygen.errors import ConfigError, InputError, Problem
 from policygen.imageref import DOMAIN_AND_PORT, LEGACY_DEFAULT_DOMAIN, PATH_COMPONENT
 from policygen.rules import NAMES as RULES  # the rules' names come from the rule table
@@ -236,6 +237,35 @@ class ScanSettings(Strict):
     )
 
 
+def _version_text(value: Any) -> Any:
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        raise ValueError(
+            f"write the version as a string ('{value}' in quotes): YAML reads an unquoted "
+            "1.30 as the number 1.3"
+        )
+    if isinstance(value, str):
+        versions.parse(value)  # ValueError names what is wrong
+    return value
+
+
+VersionText = Annotated[str, BeforeValidator(_version_text)]
+
+
+def _range(engine: versions.Engine, example: str) -> str:
+    oldest, newest = versions.SUPPORTED[engine]
+    return f"{engine} minor, e.g. '{example}' ({versions.show(oldest)} to {versions.show(newest)})"
+
+
+class EngineVersions(Strict):
+    """The releases the bundle is built for: each chooses the API versions
+    and kinds that exist there (policygen/versions.py). Absent: the newest
+    release policygen supports."""
+
+    kubernetes: VersionText | None = Field(default=None, description=_range("kubernetes", "1.30"))
+    kyverno: VersionText | None = Field(default=None, description=_range("kyverno", "1.17"))
+    gatekeeper: VersionText | None = Field(default=None, description=_range("gatekeeper", "3.20"))
+
+
 class Spec(Strict):
     targets: list[TargetName] = Field(min_length=1)
     scope: Scope = Scope()
@@ -243,6 +273,7 @@ class Spec(Strict):
     tenants: list[Tenant] = []
     exemptions: list[Exemption] = []
     scan: ScanSettings = ScanSettings()
+    versions: EngineVersions = EngineVersions()
 
 
 class Config(Strict):
@@ -370,6 +401,8 @@ def cross_check(config: Config, today: dt.date, allow_lapsed: bool = False) -> l
     problems: list[CrossProblem] = []
     if len(set(spec.targets)) != len(spec.targets):
         problems.append((("spec", "targets"), "each target may be listed once"))
+
+    problems.extend(versions.problems(config))
 
     from policygen import targets  # the targets import this module
 

@@ -144,14 +144,17 @@ def _enforcers(
 
 def _enforces_registries(doc: dict[str, Any]) -> bool:
     meta = doc.get("metadata") or {}
+    # A ConstraintTemplate enforces nothing until a Constraint of its kind
+    # exists (its policygen.dev/rule annotation only names the rule its CEL
+    # reports on); the Constraint is the enforcing object.
+    kind = str(doc.get("kind", ""))
+    if kind in ("Kustomization", "ExpansionTemplate", "ConstraintTemplate"):
+        return False
     annotations = meta.get("annotations") or {}
     if RULE_ANNOTATION in annotations:
         return bool(annotations[RULE_ANNOTATION] == "registries")
     # Objects without the annotation (Kyverno ClusterPolicies, Gatekeeper
-    # templates and constraints) carry the rule in their name.
-    kind = str(doc.get("kind", ""))
-    if kind in ("Kustomization", "ExpansionTemplate", "ConstraintTemplate"):
-        return False
+    # Constraints) carry the rule in their name.
     return "registr" in str(meta.get("name", ""))
 
 

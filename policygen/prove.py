@@ -15,7 +15,7 @@ from typing import Any
 from policygen.agreement import disagreements
 from policygen.apart import run as run_apart
 from policygen.config import Config
-from policygen.engines import EvalContext, Evaluator, Review, create
+from policygen.engines import EvalContext, Evaluator, Review, create, evaluators_of
 from policygen.errors import PolicygenError, Problems
 from policygen.fixtures import Fixture, builtin_corpus, read_fixtures
 from policygen.rules import TABLE
@@ -70,7 +70,8 @@ def prove_config(
     and each selected target's evaluator, over the built-in corpus (unless
     ``builtin`` is off) and the user's fixtures. ``apart``: each engine in
     a process of its own where the machine allows (see ``prove``)."""
-    names = ["model", *config.spec.targets]  # each target's evaluator bears its name
+    # each target's evaluator bears its name; its variants follow it
+    names = ["model", *(n for t in config.spec.targets for n in evaluators_of(t))]
     engines = [create(n, rego_engine=rego_engine) for n in names]
     fixtures, namespaces = builtin_corpus(config) if builtin else ([], {})
     user, user_namespaces, problems = read_fixtures(fixture_paths)

@@ -82,16 +82,26 @@ EVALUATORS: dict[str, tuple[str, Callable[[], Evaluator]]] = {
     "kyverno": ("kyverno", lambda: create("kyverno")),
     "kyverno-cel": ("kyverno-cel", lambda: create("kyverno-cel")),
     "vap": ("vap", lambda: create("vap")),
-    "gatekeeper[opa]": ("gatekeeper", lambda: create("gatekeeper", rego_engine="opa")),
-    "gatekeeper[regorus]": ("gatekeeper", lambda: create("gatekeeper", rego_engine="regorus")),
-    "gatekeeper[regopy]": ("gatekeeper", lambda: create("gatekeeper", rego_engine="regopy")),
+    # each template's K8sNativeValidation entry, as the cluster runs it
+    "gatekeeper": ("gatekeeper", lambda: create("gatekeeper")),
+    # and its Rego entry, as Gatekeeper runs it with the CEL driver off
+    "gatekeeper-rego[opa]": ("gatekeeper", lambda: create("gatekeeper-rego", rego_engine="opa")),
+    "gatekeeper-rego[regorus]": (
+        "gatekeeper",
+        lambda: create("gatekeeper-rego", rego_engine="regorus"),
+    ),
+    "gatekeeper-rego[regopy]": (
+        "gatekeeper",
+        lambda: create("gatekeeper-rego", rego_engine="regopy"),
+    ),
     # the plain path: no reuse layer, no memos, no worker processes
     "kyverno[plain]": ("kyverno", lambda: create("kyverno", fast=False)),
     "kyverno-cel[plain]": ("kyverno-cel", lambda: create("kyverno-cel", fast=False)),
     "vap[plain]": ("vap", lambda: create("vap", fast=False)),
-    "gatekeeper[opa,plain]": (
+    "gatekeeper[plain]": ("gatekeeper", lambda: create("gatekeeper", fast=False)),
+    "gatekeeper-rego[opa,plain]": (
         "gatekeeper",
-        lambda: create("gatekeeper", rego_engine="opa", fast=False),
+        lambda: create("gatekeeper-rego", rego_engine="opa", fast=False),
     ),
 }
 

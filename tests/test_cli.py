@@ -185,7 +185,8 @@ def test_unknown_engine_is_usage_error() -> None:
     code, _, err = run("scan", str(CORPUS), "--engine", "nope", "-c", str(EXAMPLE))
     assert (code, err) == (
         2,
-        "policygen: --engine: unknown engine 'nope' (model, kyverno, kyverno-cel, gatekeeper, vap, all)\n",
+        "policygen: --engine: unknown engine 'nope' "
+        "(model, kyverno, kyverno-cel, gatekeeper, gatekeeper-rego, vap, all)\n",
     )
 
 
@@ -286,7 +287,14 @@ def test_scan_all_engines_with_mutate_runs_every_engine(tmp_path: Path) -> None:
     )  # fmt: skip
     assert (code, err) == (0, "")
     (result,) = json.loads(out)["results"]
-    assert list(result["engines"]) == ["model", "kyverno", "kyverno-cel", "gatekeeper", "vap"]
+    assert list(result["engines"]) == [
+        "model",
+        "kyverno",
+        "kyverno-cel",
+        "gatekeeper",
+        "gatekeeper-rego",
+        "vap",
+    ]
     assert result["verdict"] == "audit"
     assert {
         (name, v["rule"], v["action"])
@@ -325,7 +333,13 @@ def test_scan_all_engines_runs_those_whose_target_can(
         "policygen: engine vap not run: target vap cannot mutate (no mutating kind)",
     ]
     (result,) = json.loads(out)["results"]
-    assert list(result["engines"]) == ["model", "kyverno", "kyverno-cel", "gatekeeper"]
+    assert list(result["engines"]) == [
+        "model",
+        "kyverno",
+        "kyverno-cel",
+        "gatekeeper",
+        "gatekeeper-rego",
+    ]
     assert result["verdict"] == "audit"
     code, out, err = run("scan", str(manifest), "--engine", "vap", "-c", str(cfg))
     assert (code, out) == (2, "")
@@ -423,7 +437,9 @@ def test_a_problem_over_several_lines_is_prefixed_once(tmp_path: Path) -> None:
         cfg.read_text().replace("action: deny\n      algorithms", "action: warn\n      algorithms")
     )
     code, _, err = run("build", "--check", "-c", str(cfg), "-o", str(out), "--now", NOW)
-    lines = err.splitlines()
+    # the warning of the deprecated ClusterPolicy (Kyverno 1.19) comes first
+    warning, *lines = err.splitlines()
+    assert warning.startswith("policygen: warning: kyverno.io/v1 ClusterPolicy on kyverno 1.19")
     assert code == 1
     assert lines[0] == f"policygen: {out} is stale: run `policygen build` and commit the result."
     assert [line for line in lines if line.startswith("policygen:")] == [lines[0]]

@@ -43,7 +43,8 @@ ENGINES = [
     *(
         create(name, rego_engine="opa", fast=fast)
         for fast in (True, False)
-        for name in ("kyverno", "kyverno-cel", "gatekeeper", "vap")
+        # gatekeeper: each template's CEL entry; gatekeeper-rego: its Rego entry
+        for name in ("kyverno", "kyverno-cel", "gatekeeper", "gatekeeper-rego", "vap")
     ),
 ]
 

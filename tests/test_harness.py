@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from policygen.engines import names
 from policygen.targets import registry
 from tests import harness
 
@@ -16,6 +17,9 @@ def test_evaluator_agrees_with_the_model_on_corpus(evaluator: str, corpus: str) 
 
 def test_every_target_has_an_evaluator_in_the_harness() -> None:
     assert {target for target, _ in harness.EVALUATORS.values()} == set(registry())
+    # and each of its variants (gatekeeper-rego) too
+    made = {make().name for _, make in harness.EVALUATORS.values()}
+    assert made == set(names()) - {"model"}
 
 
 def test_the_harness_sees_a_disagreement(monkeypatch: pytest.MonkeyPatch) -> None:

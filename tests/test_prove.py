@@ -24,8 +24,8 @@ def test_the_example_bundle_agrees_everywhere() -> None:
     code, out, _ = run("-c", str(EXAMPLE))
     assert code == 0, out
     assert (
-        out.splitlines()[-1] == "891 objects × 5 engines "
-        "(model, kyverno, kyverno-cel, gatekeeper (Rego: opa), vap): all agree"
+        out.splitlines()[-1] == "891 objects × 6 engines (model, kyverno, kyverno-cel, "
+        "gatekeeper (Rego: opa), gatekeeper-rego (Rego: opa), vap): all agree"
     )
 
 
@@ -35,8 +35,8 @@ def test_the_rego_engine_in_use_is_named() -> None:
     )
     assert code == 0, out
     assert out.splitlines()[-1] == (
-        "25 objects × 5 engines "
-        "(model, kyverno, kyverno-cel, gatekeeper (Rego: regorus), vap): all agree"
+        "25 objects × 6 engines (model, kyverno, kyverno-cel, "
+        "gatekeeper (Rego: regorus), gatekeeper-rego (Rego: regorus), vap): all agree"
     )
 
 
@@ -44,8 +44,8 @@ def test_declared_expectations_are_checked() -> None:
     code, out, _ = run("-c", str(EXAMPLE), "--no-builtin", "--fixtures", str(CORPUS))
     assert code == 0, out
     assert (
-        out.splitlines()[-1] == "25 objects × 5 engines "
-        "(model, kyverno, kyverno-cel, gatekeeper (Rego: opa), vap): all agree"
+        out.splitlines()[-1] == "25 objects × 6 engines (model, kyverno, kyverno-cel, "
+        "gatekeeper (Rego: opa), gatekeeper-rego (Rego: opa), vap): all agree"
     )
 
 
@@ -103,7 +103,7 @@ def tampered(tmp_path: Path, target: str, old: str, new: str) -> Path:
             "gatekeeper",
             "harbor\\.corp\\.example/team\\-a)",
             "harbor\\.corp\\.example)",
-            "gatekeeper: missing: registries deny",
+            "gatekeeper: missing: rule registries (deny)",  # the CEL entry; the Rego too
         ),
         # a Kyverno rule that forgot the init containers
         (
@@ -161,10 +161,12 @@ def test_every_target_has_an_evaluator_by_its_name() -> None:
     from policygen.engines import create, names
     from policygen.targets import registry
 
-    assert names() == ("model", *registry())
+    assert names() == ("model", "kyverno", "kyverno-cel", "gatekeeper", "gatekeeper-rego", "vap")
     for name, target in registry().items():
         assert target.name == name
         assert create(name).name == name  # prove evaluates a target by its name
+        for variant in target.capabilities.variants:  # and its variants by theirs
+            assert create(f"{name}-{variant}").name == f"{name}-{variant}"
 
 
 def test_builtin_corpus_reaches_every_part_of_the_config(example: config.Config) -> None:

@@ -126,7 +126,9 @@ def test_every_word_in_a_rendered_bundle_comes_from_the_table(
 
 
 @pytest.mark.parametrize("corpus", list(harness.CORPORA))
-@pytest.mark.parametrize("evaluator", ["kyverno", "kyverno-cel", "vap", "gatekeeper[opa]"])
+@pytest.mark.parametrize(
+    "evaluator", ["kyverno", "kyverno-cel", "vap", "gatekeeper", "gatekeeper-rego[opa]"]
+)
 def test_engines_say_the_table_s_words(
     other_words: dict[str, str], evaluator: str, corpus: str
 ) -> None:

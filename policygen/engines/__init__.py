@@ -177,14 +177,26 @@ class EngineOptions:
     #: False: the plain path (see DocumentEngine), which the differential
     #: test holds to the model beside the fast one
     fast: bool = True
+    #: which of a target's evaluators ("": its own; else one of its
+    #: ``Capabilities.variants``)
+    variant: str = ""
 
 
 def names() -> tuple[str, ...]:
     """The reference model, then each target's evaluator, which bears the
-    target's name (``prove`` and ``scan --engine`` rely on it)."""
+    target's name (``prove`` and ``scan --engine`` rely on it), followed by
+    its variants (``gatekeeper-rego``)."""
     from policygen.targets import names as targets
 
-    return ("model", *targets())
+    return ("model", *(n for target in targets() for n in evaluators_of(target)))
+
+
+def evaluators_of(target: str) -> tuple[str, ...]:
+    """The evaluators that hold ``target``'s policies to the model: its
+    own, which bears its name, then its variants."""
+    from policygen.targets import registry
+
+    return (target, *(f"{target}-{v}" for v in registry()[target].capabilities.variants))
 
 
 def policy_documents(target: str, config: Config, ctx: EvalContext) -> list[dict[str, Any]]:
@@ -204,7 +216,9 @@ def policy_documents(target: str, config: Config, ctx: EvalContext) -> list[dict
         f"{target}/{rel}": [d for d in load_all_fast(text) if d] for rel, text in files.items()
     }
     # What an engine proves must be what a cluster would accept.
-    apicheck.check_documents(by_file)
+    from policygen import versions
+
+    apicheck.check_documents(by_file, kubernetes=versions.given(config, "kubernetes"))
     return [d for docs in by_file.values() for d in docs]
 
 
@@ -263,4 +277,32 @@ def create(name: str, *, rego_engine: str = "auto", fast: bool = True) -> Evalua
         return ModelEngine(fast=fast)
     from policygen.targets import registry
 
-    return registry()[name].evaluator(EngineOptions(rego_engine=rego_engine, fast=fast))
+    targets = registry()
+    if name in targets:
+        return targets[name].evaluator(EngineOptions(rego_engine=rego_engine, fast=fast))
+    target, variant = _variants()[name]
+    return targets[target].evaluator(
+        EngineOptions(rego_engine=rego_engine, fast=fast, variant=variant)
+    )
+
+
+def target_of(name: str) -> str | None:
+    """The target whose policies evaluator ``name`` evaluates (None: the
+    model)."""
+    if name == "model":
+        return None
+    from policygen.targets import registry
+
+    return name if name in registry() else _variants()[name][0]
+
+
+def _variants() -> dict[str, tuple[str, str]]:
+    """Each target's further evaluators (``Capabilities.variants``) by
+    their name, ``<target>-<variant>``."""
+    from policygen.targets import registry
+
+    return {
+        f"{name}-{variant}": (name, variant)
+        for name, target in registry().items()
+        for variant in target.capabilities.variants
+    }

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policygen.engines.vap import Cel, CelError
+from policygen.engines.vap import NUL, Cel, CelError, without_nul
 from policygen.errors import UnsupportedConstruct
 
 SOURCE_FIELDS = {"validations", "variables", "matchConditions", "failurePolicy", "generateVAP"}
@@ -88,10 +88,21 @@ class CelTemplate:
             "request": request,
             "namespaceObject": review.get("namespaceObject"),
         }
-        variables: dict[str, Any] = {
-            "anyObject": old if operation == "DELETE" and obj is None else obj,
-            "params": None if parameters is None else dict(parameters),
-        }
+        bound, placeholder = without_nul(  # the binding cuts strings at NUL
+            {
+                **activation,
+                "variables": {
+                    "anyObject": old if operation == "DELETE" and obj is None else obj,
+                    "params": None if parameters is None else dict(parameters),
+                },
+            }
+        )
+        variables: dict[str, Any] = bound.pop("variables")
+        activation = bound
+        found = self._review(activation, variables)
+        return found if placeholder is None else [m.replace(placeholder, NUL) for m in found]
+
+    def _review(self, activation: dict[str, Any], variables: dict[str, Any]) -> list[str]:
         try:
             for m in self.source.get("matchConditions") or []:
                 if self._eval(str(m["expression"]), activation, variables, m["name"]) is not True:
@@ -148,17 +159,22 @@ class CelTemplate:
         activation: Mapping[str, Any],
         variables: Mapping[str, Any],
     ) -> str:
+        # As the API server's validator decides it (apiserver
+        # pkg/admission/plugin/policy/validating/validator.go, which
+        # Gatekeeper's CEL driver runs): the messageExpression's string,
+        # trimmed, unless empty or holding a line break; else the message,
+        # trimmed; else the expression.
         if validation.get("messageExpression"):
             try:
                 message = self._eval(
                     str(validation["messageExpression"]), activation, variables, "message"
                 )
-                if isinstance(message, str) and message.strip() and "\n" not in message:
-                    return message
+                if isinstance(message, str) and message.strip() and "\n" not in message.strip():
+                    return message.strip()
             except CelError:
                 pass
-        if validation.get("message"):
-            return str(validation["message"])
+        if str(validation.get("message") or "").strip():
+            return str(validation["message"]).strip()
         return f"failed expression: {str(validation['expression']).strip()}"
 
 

@@ -72,6 +72,10 @@ class Template:
     cel: CelTemplate | None = None
     #: Whether the Rego reads the clock (``time.now_ns()``).
     clock: bool = False
+    #: The policygen rule a template enforces (its ``policygen.dev/rule``
+    #: annotation): a CEL violation carries only a message, so its results
+    #: are attributed by template.
+    rule: str | None = None
 
 
 @dataclass(frozen=True, eq=False)  # identity: constraints key batches
@@ -209,8 +213,12 @@ class PolicySet:
         if len(targets) != 1 or targets[0].get("target") != TARGET:
             raise UnsupportedConstruct("gatekeeper", "spec.targets", "exactly one admission target")
         code = _code(kind, targets[0])
+        annotations = (doc.get("metadata") or {}).get("annotations") or {}
+        rule = annotations.get("policygen.dev/rule")
+        rule = str(rule) if rule else None
         if cel and code.cel is not None:
-            return Template(kind, "", None, None, True, "cel", "", CelTemplate(kind, code.cel))
+            cel_code = CelTemplate(kind, code.cel)
+            return Template(kind, "", None, None, True, "cel", "", cel_code, rule=rule)
         if code.rego is None:
             raise UnsupportedConstruct(
                 "gatekeeper", f"{kind}: spec.targets[0]", "no Rego code (and CEL is off)"
@@ -231,6 +239,7 @@ class PolicySet:
             engine,
             code.version,
             clock=any(CLOCK.search(m) for m in modules.values()),
+            rule=rule,
         )
 
     def close(self) -> None:
@@ -277,7 +286,8 @@ class PolicySet:
                     if template.cel is not None:
                         params = c.parameters if c.has_parameters else None
                         found = template.cel.review(review, params)
-                        results[i].extend(Result(c, prefix + m, {}) for m in found)
+                        details = {} if template.rule is None else {"rule": template.rule}
+                        results[i].extend(Result(c, prefix + m, details) for m in found)
                         continue
                     item, key = reads.of(template.reads)
                     if template.clock:
@@ -606,16 +616,28 @@ def to_violation(result: Result) -> Violation:
 
 
 class GatekeeperEngine(DocumentEngine[PolicySet]):
+    """Gatekeeper as a cluster runs it (``code="auto"``: a template's CEL
+    when it has some, as the CEL driver comes first, else its Rego), or
+    the Rego entries alone (``code="rego"``: the driver off), so that both
+    entries of every template are held to the model."""
+
     name = "gatekeeper"
     target = "gatekeeper"
-    per_rule = False
+    per_rule = True
 
-    def __init__(self, rego_engine: str = "auto", *, fast: bool = True) -> None:
+    def __init__(self, rego_engine: str = "auto", code: str = "auto", *, fast: bool = True) -> None:
+        if code not in ("auto", "rego"):
+            raise ValueError(f"code: {code!r} is not auto or rego")
         self.rego_engine = rego_engine
+        self.code = code
+        self.name = "gatekeeper" if code == "auto" else "gatekeeper-rego"
+        # A CEL template reports the first offending container of its rule,
+        # as VAP does; Rego reports each.
+        self.per_rule = code == "auto"
         super().__init__(fast=fast)
 
     def load(self, documents: Sequence[Mapping[str, Any]]) -> PolicySet:
-        return PolicySet.load(documents, self.rego_engine, fast=self.fast)
+        return PolicySet.load(documents, self.rego_engine, cel=self.code == "auto", fast=self.fast)
 
     def policy_set(self, config: Config, ctx: EvalContext) -> PolicySet:
         policies = super().policy_set(config, ctx)

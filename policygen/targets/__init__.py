@@ -29,10 +29,22 @@ class Capabilities:
     selection_globs: globs.Syntax
     #: whether ``pullPolicy: mutate`` is rendered (as a mutation)
     mutates: bool
-    #: (apiVersion, kind) of every object the target can emit
+    #: (apiVersion, kind) of every object the target can emit, at any of
+    #: the releases ``spec.versions`` may name
     kinds: tuple[tuple[str, str], ...]
     #: why not, when it does not mutate: "cannot mutate (<this>)"
     no_mutation: str = ""
+    #: kinds of ``versions.KINDS`` the target renders, in the apiVersion the
+    #: config's releases serve; a config whose releases serve one of them in
+    #: no version is refused (``versions.problems``)
+    needs: tuple[str, ...] = ()
+    #: the same, for ``pullPolicy: mutate``
+    needs_to_mutate: tuple[str, ...] = ()
+    #: further evaluators of what the target renders, named
+    #: ``<target>-<variant>`` and made by ``Target.evaluator`` with
+    #: ``EngineOptions.variant``: each holds another part of the same
+    #: objects to the model (gatekeeper-rego: the Rego beside the CEL)
+    variants: tuple[str, ...] = ()
 
 
 class Target(Protocol):

@@ -519,11 +519,14 @@ def policy_names(config: Config, rule: str) -> list[str]:
     return [f"{config.name}-{slug}{p.suffix}" for p in rule_policies(config, rule)]
 
 
-def render_policies(config: Config, template: str, *, exceptions: bool = False) -> dict[str, str]:
+def render_policies(
+    config: Config, template: str, api_version: str, *, exceptions: bool = False
+) -> dict[str, str]:
     """One file per active rule, ``template`` filled with that rule's
     envelope data and CEL for each of the rule's policies: what every
-    CEL-speaking target writes. ``exceptions``: the exemptions are
-    PolicyExceptions the CEL reads (kyverno-cel)."""
+    CEL-speaking target writes, as ``api_version`` (the version the config's
+    releases serve). ``exceptions``: the exemptions are PolicyExceptions the
+    CEL reads (kyverno-cel)."""
     selector = config.spec.scope.namespaceSelector
     files = {}
     for rule in active_rules(config):
@@ -532,6 +535,7 @@ def render_policies(config: Config, template: str, *, exceptions: bool = False) 
             render(
                 template,
                 name=f"{config.name}-{slug}{part.suffix}",
+                api_version=api_version,
                 rule=rule,
                 action=VALIDATION_ACTIONS[config.spec.rules.action(rule)],
                 resource_rules=dump(RESOURCE_RULES),

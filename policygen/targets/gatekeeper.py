@@ -1,17 +1,19 @@
-"""Gatekeeper: ConstraintTemplates (Rego), Constraints, ExpansionTemplates and
-Assign mutations. Rego is written to parse as both v0 and v1 (``future.keywords``
-imports, never ``import rego.v1``, which Gatekeeper rejects: gatekeeper #3907)."""
+"""Gatekeeper: ConstraintTemplates (CEL and Rego, ``_gatekeeper_cel.py``),
+Constraints, ExpansionTemplates and Assign mutations. Rego is written to
+parse as both v0 and v1 (``future.keywords`` imports, never ``import
+rego.v1``, which Gatekeeper rejects: gatekeeper #3907)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from policygen import globs
+from policygen import globs, versions
 from policygen.config import Config, CrossProblem
 from policygen.render import render
 from policygen.rules import TABLE
 from policygen.targets import Capabilities
+from policygen.targets import _gatekeeper_cel as gatekeeper_cel
 from policygen.targets._common import (
     active_rules,
     camel,
@@ -92,6 +94,10 @@ class GatekeeperTarget:
             ("expansion.gatekeeper.sh/v1alpha1", "ExpansionTemplate"),
             ("mutations.gatekeeper.sh/v1", "Assign"),
         ),
+        # A template's K8sNativeValidation entry is what the cluster runs
+        # (CEL first); gatekeeper-rego holds its Rego entry to the model
+        # too, as Gatekeeper runs it with the CEL driver off.
+        variants=("rego",),
     )
 
     def problems(self, config: Config) -> list[CrossProblem]:
@@ -100,7 +106,8 @@ class GatekeeperTarget:
     def evaluator(self, options: EngineOptions) -> Evaluator:
         from policygen.engines.gatekeeper import GatekeeperEngine
 
-        return GatekeeperEngine(options.rego_engine, fast=options.fast)
+        code = "rego" if options.variant == "rego" else "auto"
+        return GatekeeperEngine(options.rego_engine, code=code, fast=options.fast)
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files: dict[str, str] = {}
@@ -121,6 +128,9 @@ class GatekeeperTarget:
                 kind=kind,
                 rule=rule,
                 parameters_schema=dump(parameters_schema(rule)),
+                cel=None
+                if versions.gatekeeper_without_cel(config, rule)
+                else dump(gatekeeper_cel.source(rule)),
                 rego=rego,
                 lib=lib,
                 **base,

@@ -88,6 +88,7 @@ class KyvernoTarget:
         selection_globs=globs.ANY,
         mutates=True,
         kinds=(("kyverno.io/v1", "ClusterPolicy"),),
+        needs=("ClusterPolicy",),  # deprecated on Kyverno 1.19: build warns
     )
 
     def problems(self, config: Config) -> list[CrossProblem]:

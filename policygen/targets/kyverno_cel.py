@@ -1,6 +1,7 @@
 """Kyverno's CEL policies: one ``policies.kyverno.io/v1`` ValidatingPolicy per
-rule (Kyverno 1.17 and later; the registries rule: per group of tenants),
-with the CEL of ``targets/_cel.py``.
+rule (Kyverno 1.17 and later; ``v1beta1``/``v1alpha1`` for older releases
+named in ``spec.versions``; the registries rule: per group of tenants), with
+the CEL of ``targets/_cel.py``.
 
 Scope globs, exclusions and digest opt-in namespaces are matchConditions,
 the scope selector is the matchConstraints' namespaceSelector, tenants and
@@ -10,8 +11,8 @@ with the distribution grammar rather than Kyverno's ``parseImageReference``,
 which follows go-containerregistry (``index.docker.io``, and references the
 API server refuses).
 
-Exemptions are ``policies.kyverno.io/v1`` PolicyExceptions (Kyverno 1.19
-and later, started with ``--enablePolicyException``), one per exemption:
+Exemptions are ``policies.kyverno.io`` PolicyExceptions (Kyverno 1.17 and
+later, started with ``--enablePolicyException``), one per exemption:
 it names the policies of its rules, matches the request's namespace in its
 matchConditions and lists its image regex in ``images``, which the
 policy's CEL reads as ``exceptions.allowedImages`` to pass the exempt
@@ -20,7 +21,8 @@ would skip the whole workload). ``expiresAt`` is where Kyverno says an
 exception lapses, but Kyverno reads it only when it compiles the policy
 (pkg/cel/engine/exception.go ``ListExceptions``, from the reconciler), so
 a matchCondition ``time.now() <= timestamp(expiresAt)`` (kyverno/sdk's
-time library, Kyverno 1.17 and later) lapses it at the instant itself.
+time library, Kyverno 1.17 and later) lapses it at the instant itself;
+before 1.19 the CRD has no ``expiresAt`` and the condition alone does.
 
 ``pullPolicy: mutate`` adds a ``policies.kyverno.io/v1`` MutatingPolicy with
 the same apply configuration as the vap target's MutatingAdmissionPolicy:
@@ -34,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from policygen import globs
+from policygen import globs, versions
 from policygen.config import Config, CrossProblem
 from policygen.render import render
 from policygen.rules import NAMES as RULES
@@ -42,13 +44,21 @@ from policygen.targets import Capabilities
 from policygen.targets._cel import policy_names, q, render_mutation, render_policies
 from policygen.targets._common import active_rules, alternation, exemptions_for
 
-MUTATING_POLICY_API_VERSION = "policies.kyverno.io/v1"
 #: Where the PolicyExceptions live: Kyverno's own namespace, as its Helm
 #: chart installs it. Kyverno reads them with ``--enablePolicyException``,
 #: from every namespace or, with ``--exceptionNamespace``, from that one
 #: alone (cmd/internal/flag.go); since its chart lets the ``admin`` role
 #: create them, only the latter keeps tenants from exempting themselves.
 EXCEPTION_NAMESPACE = "kyverno"
+#: The PolicyExceptions need ``images`` (exceptions.allowedImages, Kyverno
+#: 1.16) and ``time.now()`` in their matchConditions (kyverno/sdk's time
+#: library in the vpol compiler, 1.17): before that no exemption could
+#: lapse, nor exempt an image rather than the whole Pod.
+EXCEPTIONS_SINCE = (1, 17)
+#: ``expiresAt`` is in the PolicyException CRD from Kyverno 1.19; before it,
+#: strict field validation would refuse it, and the matchCondition alone
+#: lapses the exception at the same instant.
+EXPIRES_AT_SINCE = (1, 19)
 
 if TYPE_CHECKING:
     from policygen.engines import EngineOptions, Evaluator
@@ -66,27 +76,51 @@ class KyvernoCelTarget:
         scope_globs=globs.ANY,  # matchConditions: request.namespace.matches()
         selection_globs=globs.ANY,
         mutates=True,  # a MutatingPolicy
-        kinds=(
-            ("policies.kyverno.io/v1", "ValidatingPolicy"),
-            (MUTATING_POLICY_API_VERSION, "MutatingPolicy"),
-            ("policies.kyverno.io/v1", "PolicyException"),
-        ),
+        # each in the apiVersion the config's Kyverno serves (spec.versions)
+        kinds=versions.kinds("ValidatingPolicy", "MutatingPolicy", "PolicyException"),
+        needs=("ValidatingPolicy",),
+        needs_to_mutate=("MutatingPolicy",),
     )
 
     def problems(self, config: Config) -> list[CrossProblem]:
-        return []
+        at = versions.of(config, "kyverno")
+        if at >= EXCEPTIONS_SINCE or not policy_exceptions(config):
+            return []
+        return [
+            (
+                ("spec", "versions", "kyverno"),
+                f"target kyverno-cel renders exemptions as PolicyExceptions that lapse by "
+                f"time.now() and exempt single images, which Kyverno {versions.show(at)} "
+                f"cannot read (from {versions.show(EXCEPTIONS_SINCE)})",
+            )
+        ]
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
-        files = render_policies(config, "kyverno-cel/policy.yaml.j2", exceptions=True)
+        files = render_policies(
+            config,
+            "kyverno-cel/policy.yaml.j2",
+            versions.api_version(config, "ValidatingPolicy"),
+            exceptions=True,
+        )
         exceptions = policy_exceptions(config)
         if exceptions:
+            api_version = versions.api_version(config, "PolicyException")
+            expires = versions.of(config, "kyverno") >= EXPIRES_AT_SINCE
             files["exceptions.yaml"] = "---\n".join(
-                render("kyverno-cel/exception.yaml.j2", **e, namespace=EXCEPTION_NAMESPACE)
+                render(
+                    "kyverno-cel/exception.yaml.j2",
+                    **e,
+                    namespace=EXCEPTION_NAMESPACE,
+                    api_version=api_version,
+                    with_expires_at=expires,
+                )
                 for e in exceptions
             )
         if config.spec.rules.pullPolicy.action == "mutate":
             files["mutate-pull-policy.yaml"] = render_mutation(
-                config, "kyverno-cel/mutating.yaml.j2", MUTATING_POLICY_API_VERSION
+                config,
+                "kyverno-cel/mutating.yaml.j2",
+                versions.api_version(config, "MutatingPolicy"),
             )
         return files
 

@@ -20,11 +20,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from policygen import globs
+from policygen import globs, versions
 from policygen.config import Config, CrossProblem
 from policygen.targets import Capabilities
 from policygen.targets._cel import (
-    MUTATING_API_VERSION,
     MUTATING_API_VERSIONS,
     render_mutation,
     render_policies,
@@ -39,35 +38,41 @@ class VapTarget:
     description = "Kubernetes admission policies (admissionregistration.k8s.io/v1)"
     clock: str | None = None  # Kubernetes CEL has no clock (apiserver pkg/cel/environment)
 
-    def __init__(self, mutating_api_version: str = MUTATING_API_VERSION) -> None:
-        if mutating_api_version not in MUTATING_API_VERSIONS:
+    def __init__(self, mutating_api_version: str | None = None) -> None:
+        if mutating_api_version is not None and mutating_api_version not in MUTATING_API_VERSIONS:
             raise ValueError(f"no MutatingAdmissionPolicy in {mutating_api_version}")
-        #: the MutatingAdmissionPolicy version to emit (v1beta1 for 1.34–1.35)
+        #: the MutatingAdmissionPolicy version to emit; None: the one the
+        #: config's Kubernetes serves (spec.versions: v1beta1 for 1.34–1.35)
         self.mutating_api_version = mutating_api_version
 
     capabilities = Capabilities(
         scope_globs=globs.ANY,  # matchConditions: request.namespace.matches()
         selection_globs=globs.ANY,
         mutates=True,  # MutatingAdmissionPolicy (Kubernetes 1.36; v1beta1 for 1.34-1.35)
-        kinds=(
-            ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"),
-            ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"),
-            *(
-                (version, kind)
-                for version in MUTATING_API_VERSIONS
-                for kind in ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding")
-            ),
+        # each in the apiVersion the config's Kubernetes serves (spec.versions)
+        kinds=versions.kinds(
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+            "MutatingAdmissionPolicy",
+            "MutatingAdmissionPolicyBinding",
         ),
+        needs=("ValidatingAdmissionPolicy",),
+        needs_to_mutate=("MutatingAdmissionPolicy",),
     )
 
     def problems(self, config: Config) -> list[CrossProblem]:
         return []
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
-        files = render_policies(config, "vap/policy.yaml.j2")
+        files = render_policies(
+            config, "vap/policy.yaml.j2", versions.api_version(config, "ValidatingAdmissionPolicy")
+        )
         if config.spec.rules.pullPolicy.action == "mutate":
             files["mutate-pull-policy.yaml"] = render_mutation(
-                config, "vap/mutating.yaml.j2", self.mutating_api_version
+                config,
+                "vap/mutating.yaml.j2",
+                self.mutating_api_version
+                or versions.api_version(config, "MutatingAdmissionPolicy"),
             )
         return files
 

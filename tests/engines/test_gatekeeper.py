@@ -19,7 +19,8 @@ from tests import golden
 from tests.conftest import NOW
 from tests.corpus import case_id, cases
 
-ENGINES = {name: GatekeeperEngine(name) for name in ("opa", "regorus", "regopy")}
+# The Rego entries, by engine (the CEL entries: test_gatekeeper_cel.py).
+ENGINES = {name: GatekeeperEngine(name, code="rego") for name in ("opa", "regorus", "regopy")}
 PREFIX = re.compile(r"^\[Implied by [a-z0-9-]+\] ")
 
 
@@ -192,7 +193,7 @@ def test_unsupported_assign_location_is_refused() -> None:
 
 
 def test_a_new_config_is_never_served_stale_policies(example: config.Config) -> None:
-    engine = GatekeeperEngine("opa")
+    engine = GatekeeperEngine("opa", code="rego")
     obj = pod(
         "team-a",
         {"name": "a", "image": "harbor.corp.example/team-a/a:1", "imagePullPolicy": "Always"},
@@ -363,7 +364,7 @@ def test_worker_processes_give_the_verdicts_of_this_process(
     found = {}
     for workers in ("0", "2"):
         monkeypatch.setenv("POLICYGEN_OPA_WORKERS", workers)
-        engine = GatekeeperEngine("opa")
+        engine = GatekeeperEngine("opa", code="rego")
         found[workers] = engine.evaluate(example, reviews, ctx)
         pool = engine.policy_set(example, ctx).workers
         assert (pool is not None and pool.running) == (workers == "2")

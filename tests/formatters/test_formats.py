@@ -159,7 +159,14 @@ def test_engine_all_reports_each_engine_and_agreement() -> None:
     assert code == 1
     assert data["summary"]["disagreements"] == 0
     first = data["results"][0]
-    assert list(first["engines"]) == ["model", "kyverno", "kyverno-cel", "gatekeeper", "vap"]
+    assert list(first["engines"]) == [
+        "model",
+        "kyverno",
+        "kyverno-cel",
+        "gatekeeper",
+        "gatekeeper-rego",
+        "vap",
+    ]
     assert first["disagreements"] == {}
     assert "disagree" not in err
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from policygen import config, globs
+from policygen import versions as versions_
 from policygen.engines import EvalContext
 from policygen.errors import ConfigError
 from policygen.prove import prove_config
@@ -49,8 +50,18 @@ def _declared(caps: Capabilities, kind: tuple[str, str]) -> bool:
     return any(kind[0] == api and fnmatch.fnmatchcase(kind[1], k) for api, k in caps.kinds)
 
 
+#: the oldest releases under which every target can mutate, and the newest
+VERSIONS = {
+    "oldest": '  versions: {kubernetes: "1.34", kyverno: "1.15", gatekeeper: "3.14"}\n',
+    "newest": "",
+}
+
+
+@pytest.mark.parametrize("versions", list(VERSIONS))
 @pytest.mark.parametrize("target", TARGETS)
-def test_a_target_emits_only_the_kinds_it_declares(target: str) -> None:
+def test_a_target_emits_only_the_kinds_it_declares(target: str, versions: str) -> None:
+    """At either end of the releases ``spec.versions`` may name: what a
+    target emits depends on them, what it declares covers both."""
     caps = registry()[target].capabilities
     actions = ["deny", "mutate"] if caps.mutates else ["deny"]
     for action in actions:
@@ -60,8 +71,14 @@ def test_a_target_emits_only_the_kinds_it_declares(target: str) -> None:
                 "Always is a central decision.\n      action: deny": f"Always is a central decision.\n      action: {action}"
             },
         )
+        text = text.replace("\nspec:\n", "\nspec:\n" + VERSIONS[versions], 1)
         kinds = _kinds(target, _config(text))
         assert [k for k in kinds if not _declared(caps, k)] == []
+        # each versioned kind in the apiVersion its release serves
+        cfg = _config(text)
+        for api, kind in kinds:
+            if kind.removesuffix("Binding") in versions_.KINDS:
+                assert api == versions_.api_version(cfg, kind.removesuffix("Binding"))
 
 
 #: How each mutating target's mutation shows in what it renders; a target
@@ -141,7 +158,7 @@ def test_inner_globs_agree_with_the_model_where_newly_accepted() -> None:
         text = text.replace(old, new)
     cfg = _config(text)
     proof = prove_config(cfg, EvalContext(NOW), [])
-    assert proof.engines == ["model", "gatekeeper", "vap"]
+    assert proof.engines == ["model", "gatekeeper", "gatekeeper-rego", "vap"]
     assert [(r.fixture.source, r.problems) for r in proof.failed] == []
 
 
@@ -168,7 +185,8 @@ def test_a_new_target_is_one_registry_line(monkeypatch: pytest.MonkeyPatch) -> N
         def problems(self, cfg: config.Config) -> list[Any]:
             return []
 
-    monkeypatch.setattr("policygen.targets.registry", lambda: {**registry(), "narrow": Narrow()})
+    real_registry = registry()
+    monkeypatch.setattr("policygen.targets.registry", lambda: {**real_registry, "narrow": Narrow()})
     text = _with(
         "narrow",
         **{
@@ -188,3 +206,42 @@ def test_a_new_target_is_one_registry_line(monkeypatch: pytest.MonkeyPatch) -> N
     from policygen.engines import names
 
     assert names()[-1] == "narrow"
+
+
+def test_a_new_target_needing_a_versioned_kind_is_one_registry_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A target that renders MutatingAdmissionPolicy for its validation
+    declares so, and spec.versions refuses a Kubernetes without it; its
+    variant is an evaluator named after it."""
+    real = registry()["vap"]
+
+    class Needy:
+        name = "needy"
+        description = "a stand-in"
+        capabilities = Capabilities(
+            scope_globs=globs.ANY,
+            selection_globs=globs.ANY,
+            mutates=True,
+            kinds=(),
+            needs=("MutatingAdmissionPolicy",),
+            variants=("plain",),
+        )
+
+        def __getattr__(self, attr: str) -> Any:
+            return getattr(real, attr)
+
+        def problems(self, cfg: config.Config) -> list[Any]:
+            return []
+
+    real_registry = registry()
+    monkeypatch.setattr("policygen.targets.registry", lambda: {**real_registry, "needy": Needy()})
+    text = _with("needy").replace("\nspec:\n", '\nspec:\n  versions: {kubernetes: "1.33"}\n', 1)
+    assert _errors(text) == [
+        "spec.versions.kubernetes: target needy needs MutatingAdmissionPolicy, which "
+        "kubernetes 1.33 does not serve (from 1.34)"
+    ]
+    from policygen.engines import names, target_of
+
+    assert names()[-2:] == ("needy", "needy-plain")
+    assert target_of("needy-plain") == "needy"

@@ -1,0 +1,194 @@
+"""The ``K8sNativeValidation`` (CEL) code of each Gatekeeper ConstraintTemplate,
+beside its Rego: the same verdicts from the same Constraint parameters.
+
+Facts it is written to (gatekeeper ``pkg/drivers/k8scel``: driver.go,
+schema/schema.go, transform/cel_snippets.go):
+
+- The driver binds ``variables.anyObject`` (``oldObject`` on a DELETE, else
+  ``object``) and ``variables.params`` (the Constraint's
+  ``spec.parameters``) before the template's own variables; names starting
+  ``gatekeeper_internal_`` and ``params``/``anyObject`` are reserved.
+- ``namespaceObject`` is the Namespace of the request from Gatekeeper 3.22
+  (#4285), null under ``gator`` and before 3.22; ``request`` is the
+  AdmissionRequest.
+- Each validation that is not true is one violation, with its
+  messageExpression. So a template reports the first offending container
+  of its rule (as the vap target does), where its Rego reports each one.
+- A ConstraintTemplate whose ``code`` holds a K8sNativeValidation entry is
+  evaluated by it, first, wherever the CEL driver is on (3.18 and later by
+  default); the legacy ``rego`` field becomes the Rego entry beside it
+  (frameworks ``apis/templates/v1/conversion.go``), used with the driver off.
+  Gatekeeper generates a ValidatingAdmissionPolicy only from a template with
+  CEL.
+
+The images are parsed in CEL as the vap target parses them
+(``targets/_cel.py``); tenants, exemptions and the digest opt-in arrive
+as the Rego's parameters, so a thousand tenants change Constraints, not
+templates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policygen import rules
+from policygen.rules import MESSAGES
+from policygen.targets._cel import _concat, containers_expression, parse_stages, q
+from policygen.workloads import VOLUMES, policy_field
+
+P = "variables.params"
+NS = "variables.namespace"
+
+#: The namespace under review as the Rego library reads it: the request's,
+#: else the object's, else "default".
+NAMESPACE = (
+    "has(request.namespace) && request.namespace != '' ? request.namespace : "
+    "(has(variables.anyObject.metadata.namespace) ? variables.anyObject.metadata.namespace "
+    ": 'default')"
+)
+
+#: The Namespace's labels, with ``kubernetes.io/metadata.name`` always its
+#: name (the API server's guarantee, as the Rego unions it in).
+NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def _has_label(key: str) -> str:
+    return f"({key} == {q(NAME_LABEL)} || {key} in variables.labels)"
+
+
+def _label(key: str) -> str:
+    return f"({key} == {q(NAME_LABEL)} ? {NS} : variables.labels[{key}])"
+
+
+def _selects(sel: str) -> str:
+    """Whether the Namespace's labels satisfy the LabelSelector ``sel`` (a
+    Constraint parameter), as the Rego's ``selects`` decides."""
+    labels = (
+        f"(!has({sel}.matchLabels) || {sel}.matchLabels.all(k, "
+        f"{_has_label('k')} && {_label('k')} == {sel}.matchLabels[k]))"
+    )
+    values = "(has(r.values) ? r.values : [])"
+    in_values = f"({_has_label('r.key')} && {_label('r.key')} in {values})"
+    expressions = (
+        f"(!has({sel}.matchExpressions) || {sel}.matchExpressions.all(r, "
+        f"r.operator == 'In' ? {in_values} : "
+        f"(r.operator == 'NotIn' ? !{in_values} : "
+        f"(r.operator == 'Exists' ? {_has_label('r.key')} : !{_has_label('r.key')}))))"
+    )
+    return f"({labels} && {expressions})"
+
+
+#: Whether container record ``c`` is exempt from the template's rule: a
+#: valid image, by its normalised reference, in an exemption's namespaces.
+EXEMPT = (
+    f"(c.valid == 'yes' && {P}.exemptions.exists(e, "
+    f"e.namespaces.exists(r, {NS}.matches(r)) && e.images.exists(r, c.key.matches(r))))"
+)
+
+
+def _bad(rule: str) -> str:
+    if rule == "digest":
+        return (
+            f"variables.applies ? variables.images.filter(c, !{EXEMPT} && "
+            f"(c.valid != 'yes' || !c.image.matches({P}.pinnedRegex))) : []"
+        )
+    if rule == "pullPolicy":
+        return f"variables.images.filter(c, !{EXEMPT} && c.policy != 'Always')"
+    allowed = (
+        f"(c.ref.matches({P}.sharedRegex) || (size(variables.owners) > 0 && "
+        f"{P}.tenants.all(t, !(t.name in variables.owners) || c.ref.matches(t.allowedRegex))))"
+    )
+    return (
+        f"variables.images.filter(c, !{EXEMPT} && "
+        f"(c.valid != 'yes' || variables.unknown || !{allowed}))"
+    )
+
+
+def _one_line(text: str) -> str:
+    """CEL for ``text`` with each line break written ``\\n``: the API
+    server drops a messageExpression's result that holds one (apiserver
+    ``policy/validating/validator.go``, which Gatekeeper's CEL driver runs)
+    and says ``failed expression: …`` instead. Messages are compared so
+    (``agreement.one_line``)."""
+    return f"{text}.replace('\\n', '\\\\n')"
+
+
+def _message(rule: str) -> str:
+    """The model's message for the first offending container, from the rule
+    table's shape as ``targets/_cel.py`` builds it (its image and pull
+    policy on one line; the digest hint and namespace from the Constraint
+    and the request)."""
+    c = "variables.bad[0]"
+    entry = rules.TABLE[rule]
+    named, rest = entry.message.split('" ', 1)
+    head = _concat(named + '"', {"kind": f"{c}.kind", "container": f"{c}.name"})
+    if rule == "pullPolicy":
+        before, after = rest.replace("{policy}", "").split("{field}")
+        where = (
+            f"({c}.kind == {q(VOLUMES[:-1])} ? {q(policy_field(VOLUMES))} "
+            f": {q(policy_field('containers'))})"
+        )
+        return f"{head} + {q(' ' + before)} + {where} + {q(after)} + {_one_line(c + '.policy')}"
+    image, tail = rest.split('" ', 1)
+    why = _concat(" " + tail, {"hint": f"{P}.digestHint", "namespace": NS})
+    invalid = " " + entry.invalid.split('" ', 2)[-1]
+    image_part = _concat(" " + image + '"', {"image": _one_line(f"{c}.image")})
+    known = f"{head} + {image_part} + ({c}.valid == 'yes' ? {why} : {q(invalid)})"
+    if rule == "digest":
+        return known
+    unknown = MESSAGES["unknownNamespace"].format(
+        namespace="\0", what="the tenants' namespaceSelector"
+    )
+    first, rest = unknown.split("\0")
+    # One message for the rule: that the Namespace is unknown, as soon as a
+    # valid image's verdict hangs on it (the Rego says so per container).
+    unknown_first = "variables.unknown && variables.bad.exists(b, b.valid == 'yes')"
+    return f"{unknown_first} ? {q(first)} + {NS} + {q(rest)} : {known}"
+
+
+def source(rule: str) -> dict[str, Any]:
+    """The K8sNativeValidation ``source`` of ``rule``'s template."""
+    variables = [
+        {"name": "spec", "expression": "variables.anyObject.spec"},
+        {"name": "namespace", "expression": NAMESPACE},
+        {"name": "containers", "expression": containers_expression()},
+        *parse_stages(),
+    ]
+    if rule == "digest":
+        # The rule may be narrowed to teams that opted in.
+        variables.append(
+            {
+                "name": "applies",
+                "expression": f"size({P}.namespaces) == 0 || "
+                f"{P}.namespaces.exists(r, {NS}.matches(r))",
+            }
+        )
+    if rule == "registries":
+        variables += [
+            {
+                "name": "labels",
+                "expression": "namespaceObject != null && has(namespaceObject.metadata.labels) "
+                "? namespaceObject.metadata.labels : {}",
+            },
+            # Tenants owning the namespace, by name pattern or by labels.
+            {
+                "name": "owners",
+                "expression": f"{P}.tenants.filter(t, {NS}.matches(t.namespaceRegex) || "
+                f"(has(t.selector) && namespaceObject != null && {_selects('t.selector')}))"
+                ".map(t, t.name)",
+            },
+            # A tenant selects by labels and the Namespace is not known:
+            # reported rather than guessed, as the Rego does.
+            {
+                "name": "unknown",
+                "expression": f"namespaceObject == null && {P}.tenants.exists(t, "
+                f"has(t.selector) && !{NS}.matches(t.namespaceRegex))",
+            },
+        ]
+    variables.append({"name": "bad", "expression": _bad(rule)})
+    return {
+        "variables": variables,
+        "validations": [
+            {"expression": "size(variables.bad) == 0", "messageExpression": _message(rule)}
+        ],
+    }

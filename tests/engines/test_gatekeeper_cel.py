@@ -1,0 +1,223 @@
+"""Each ConstraintTemplate carries a K8sNativeValidation (CEL) entry beside its
+Rego; both are evaluated offline, each on its own, and held to the model.
+
+The CEL entry reports a rule's first offending container (one violation per
+validation, as Gatekeeper's CEL driver does); the Rego entry reports every
+container. Both must give the model's verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from policygen import config, model
+from policygen.agreement import disagreements
+from policygen.engines import EvalContext, Review
+from policygen.engines.gatekeeper import GatekeeperEngine, Request
+from policygen.model import namespace_of
+from policygen.violations import Violation
+from tests import golden
+from tests.conftest import NOW
+from tests.corpus import case_id, cases
+
+CEL = GatekeeperEngine("opa")
+REGO = GatekeeperEngine("opa", code="rego")
+PINNED = "@sha256:" + "ab" * 32
+
+
+def run(
+    engine: GatekeeperEngine,
+    cfg: config.Config,
+    obj: dict[str, Any],
+    namespaces: dict[str, Any] | None = None,
+) -> list[Violation]:
+    ctx = EvalContext(NOW, namespaces or {})
+    return engine.evaluate(cfg, [Review(obj, namespace_of(obj, "default"))], ctx)[0]
+
+
+def pod(ns: str, *containers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": ns},
+        "spec": {"containers": list(containers)},
+    }
+
+
+def test_the_example_templates_are_evaluated_by_their_cel(example: config.Config) -> None:
+    policies = CEL.policy_set(example, EvalContext(NOW, {}))
+    assert policies.engines == ["cel"]
+    assert {t.rule for t in policies.templates.values()} == {"digest", "pullPolicy", "registries"}
+    assert REGO.policy_set(example, EvalContext(NOW, {})).engines == ["opa"]
+
+
+@pytest.mark.parametrize("case", cases(), ids=case_id)
+def test_corpus_cel_entries_agree_with_model(example: config.Config, case: Any) -> None:
+    expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
+    assert disagreements(expected, run(CEL, example, case.obj), per_rule=True) == []
+
+
+def test_cel_names_the_first_offender_where_rego_names_each(example: config.Config) -> None:
+    obj = pod(
+        "team-a",
+        {"name": "web", "image": "harbor.corp.example/team-a/web:1", "imagePullPolicy": "Always"},
+        {"name": "side", "image": "docker.io/evil/side:2", "imagePullPolicy": "Always"},
+    )
+    assert run(CEL, example, obj) == [
+        Violation(
+            "digest",
+            "",
+            "",
+            'container "web" image "harbor.corp.example/team-a/web:1" must be pinned by digest '
+            "(@sha256:<64 hex>)",
+            "deny",
+        ),
+        Violation(
+            "registries",
+            "",
+            "",
+            'container "side" image "docker.io/evil/side:2" is not from a registry allowed in '
+            'namespace "team-a"',
+            "deny",
+        ),
+    ]
+    assert [(v.rule, v.container) for v in run(REGO, example, obj)] == [
+        ("digest", "side"),
+        ("digest", "web"),
+        ("registries", "side"),
+    ]
+
+
+def test_each_entry_honours_exemptions_and_tenants(example: config.Config) -> None:
+    scraper = pod(
+        "logging",
+        {
+            "name": "s",
+            "image": "harbor.corp.example/infra/scraper:27.15",
+            "imagePullPolicy": "Always",
+        },
+    )
+    other_tenant = pod("team-b", {"name": "a", "image": "harbor.corp.example/team-a/a" + PINNED})
+    for engine in (CEL, REGO):
+        assert run(engine, example, scraper) == []
+        assert [(v.rule, v.action) for v in run(engine, example, other_tenant)] == [
+            ("pullPolicy", "deny"),
+            ("registries", "deny"),
+        ]
+
+
+def test_an_invalid_image_is_named_so_by_both_rules(example: config.Config) -> None:
+    obj = pod("team-a", {"name": "x", "image": "nginx@sha256:abc", "imagePullPolicy": "Always"})
+    message = 'container "x" image "nginx@sha256:abc" is not a valid image reference'
+    assert run(CEL, example, obj) == [
+        Violation("digest", "", "", message, "deny"),
+        Violation("registries", "", "", message, "deny"),
+    ]
+
+
+SELECTORS = config.load(golden.cases()["versions-newest"], today=NOW)
+GREEN = {"green-1": {"metadata": {"name": "green-1", "labels": {"tenant": "green"}}}}
+
+
+def test_cel_reads_tenant_labels_from_the_namespace_object() -> None:
+    obj = pod("green-1", {"name": "a", "image": "harbor.example/green/a" + PINNED})
+    obj["spec"]["containers"][0]["imagePullPolicy"] = "Always"
+    assert run(CEL, SELECTORS, obj, GREEN) == []
+    stranger = pod("green-1", {"name": "a", "image": "ghcr.io/blue/a" + PINNED})
+    stranger["spec"]["containers"][0]["imagePullPolicy"] = "Always"
+    assert run(CEL, SELECTORS, stranger, GREEN) == [
+        Violation(
+            "registries",
+            "",
+            "",
+            'container "a" image "ghcr.io/blue/a' + PINNED + '" is not from a registry allowed '
+            'in namespace "green-1"',
+            "deny",
+        )
+    ]
+
+
+def test_without_the_namespace_object_cel_says_it_cannot_tell() -> None:
+    # gator passes no Namespace: the tenant chosen by labels cannot be decided.
+    obj = pod("green-1", {"name": "a", "image": "ghcr.io/blue/a" + PINNED})
+    obj["spec"]["containers"][0]["imagePullPolicy"] = "Always"
+    policies = CEL.policy_set(SELECTORS, EvalContext(NOW, {}))
+    results = policies.review_many([Request(obj, "green-1", None, gator=True)], cluster=False)
+    assert [r.msg for r in results[0]] == [
+        'namespace "green-1" is not known, so the tenants\' namespaceSelector cannot be '
+        "evaluated; include the Namespace object"
+    ]
+
+
+def test_an_unknown_namespace_is_said_even_when_an_invalid_image_comes_first() -> None:
+    """The CEL names one container per rule; an invalid image first must not
+    hide that the valid one's verdict hangs on the Namespace (found by the
+    differential test)."""
+    obj = pod(
+        "green-1",
+        {"name": "bad", "image": "ghcr.io/blue/a@sha256:" + "AB" * 32},
+        {"name": "a", "image": "ghcr.io/blue/a" + PINNED},
+    )
+    policies = CEL.policy_set(SELECTORS, EvalContext(NOW, {}))
+    results = policies.review_many([Request(obj, "green-1", None, gator=True)], cluster=False)
+    assert [r.msg for r in results[0] if "namespace" in r.msg] == [
+        'namespace "green-1" is not known, so the tenants\' namespaceSelector cannot be '
+        "evaluated; include the Namespace object"
+    ]
+
+
+def test_a_nul_in_an_image_is_seen_by_the_cel_as_the_rego_sees_it(example: config.Config) -> None:
+    """The CEL binding cuts strings at NUL: without the stand-in the CEL saw
+    ``<pinned>\\x00evil`` as the pinned image and allowed it (fail-open)."""
+    image = f"harbor.corp.example/team-a/web{PINNED}\x00evil"
+    obj = pod("team-a", {"name": "web", "image": image, "imagePullPolicy": "Always"})
+    message = f'container "web" image "{image}" is not a valid image reference'
+    assert [(v.rule, v.message) for v in run(CEL, example, obj)] == [
+        ("digest", message),
+        ("registries", message),
+    ]
+    assert {(v.rule, v.message) for v in run(REGO, example, obj)} == {
+        ("digest", message),
+        ("registries", message),
+    }
+
+
+def test_a_line_break_in_an_image_is_written_as_backslash_n_by_the_cel(
+    example: config.Config,
+) -> None:
+    """The API server drops a CEL message holding a line break; the CEL
+    writes it as ``\\n`` where the Rego quotes the image as it is."""
+    image = f"harbor.corp.example/team-a/web{PINNED}\n"
+    obj = pod("team-a", {"name": "web", "image": image, "imagePullPolicy": "Always"})
+    message = 'container "web" image "{}" is not a valid image reference'
+    assert [(v.rule, v.message) for v in run(CEL, example, obj)] == [
+        ("digest", message.format(image.replace("\n", "\\n"))),
+        ("registries", message.format(image.replace("\n", "\\n"))),
+    ]
+    assert {v.message for v in run(REGO, example, obj)} == {message.format(image)}
+    want = model.evaluate(example, obj, model.Context(now=NOW, namespaces={}))
+    assert disagreements(want, run(CEL, example, obj), per_rule=True) == []
+
+
+@pytest.mark.parametrize(
+    ("validation", "message"),
+    [
+        ({"messageExpression": "'  padded  '"}, "padded"),
+        ({"messageExpression": "'two\\nlines'", "message": " fixed "}, "fixed"),
+        ({"messageExpression": "'two\\nlines'"}, "failed expression: false"),
+        ({"messageExpression": "' '", "message": "fixed"}, "fixed"),
+        ({"messageExpression": "1", "message": "fixed"}, "fixed"),
+    ],
+)
+def test_the_message_is_the_one_the_api_server_validator_chooses(
+    validation: dict[str, str], message: str
+) -> None:
+    """apiserver policy/validating/validator.go: the messageExpression's
+    string trimmed, unless empty or multi-line; then the message trimmed;
+    then ``failed expression: <expression>``."""
+    from policygen.engines._gatekeeper_cel import CelTemplate
+
+    template = CelTemplate("K8sX", {"validations": [{"expression": " false ", **validation}]})
+    review = {"operation": "CREATE", "object": {"kind": "Pod"}, "namespace": "default"}
+    assert template.review(review, None) == [message]
