@@ -268,10 +268,10 @@ def _clockless(loaded: config.Config, now: dt.datetime) -> list[str]:
     """Why a target disagrees once an exemption has lapsed at ``now``: its
     engine has no clock, so the exemption holds until the bundle is rebuilt."""
     from policygen import clock
-    from policygen.targets import registry as targets
+    from policygen.targets import clock as target_clock
 
     lapsed = [e.name for e in loaded.spec.exemptions if not clock.live(e.expires, now)]
-    without = [t for t in loaded.spec.targets if targets()[t].clock is None]
+    without = [t for t in loaded.spec.targets if target_clock(t, loaded) is None]
     if not lapsed or not without:
         return []
     return [

@@ -120,9 +120,9 @@ def data(
         [r.suite, r.commit, r.evaluator, r.unit, r.share, str(r.refused), str(r.wrong), r.how]
         for r in fidelity.SUITES
     ]
-    from policygen.targets import registry as targets
+    from policygen.targets import clock
 
-    expiry = [{"target": name, "clock": targets()[name].clock} for name in spec.targets]
+    expiry = [{"target": name, "clock": clock(name, config)} for name in spec.targets]
     status = {
         "bundle": "missing" if state.current is None else "current" if state.current else "stale",
         "agree": not proof.failed,

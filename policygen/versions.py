@@ -13,7 +13,8 @@ release. Sources, checked for each row:
   default, so ``v1beta1`` needs ``--runtime-config`` and the feature gate.
 - Kyverno: each release tag's ``config/crds`` (ValidatingPolicy and the
   ``policies.kyverno.io`` PolicyException ``v1alpha1`` from 1.14, ``v1beta1``
-  1.16, ``v1`` 1.17; MutatingPolicy ``v1alpha1`` from 1.15); per-rule
+  1.16, ``v1`` 1.17; MutatingPolicy ``v1alpha1`` from 1.15, ``v1`` 1.17, as
+  1.16's ``v1beta1`` has another type's mutations); per-rule
   ``failureAction`` from 1.13, so every kind from 1.14; the ``kyverno.io`` kinds deprecated in 1.19
   (kyverno/kyverno #16868, ``pkg/deprecations``).
 - Gatekeeper: each release's website docs and source. ``K8sNativeValidation``
@@ -48,6 +49,10 @@ GATEKEEPER_CEL: Version = (3, 18)
 #: Gatekeeper's CEL driver binds ``namespaceObject`` from this release; before
 #: it the variable is null, so CEL cannot read a Namespace's labels.
 GATEKEEPER_CEL_NAMESPACE: Version = (3, 22)
+#: Gatekeeper's match schema takes a bare ``*`` namespace from this release
+#: (pkg/target/matchcrd_constant.go: ``^\*?[-:a-z0-9]*\*?$``); before it a
+#: glob needs a letter or digit, and no namespaces at all means every one.
+GATEKEEPER_BARE_WILDCARD: Version = (3, 16)
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,9 @@ KINDS: dict[str, tuple[Engine, tuple[Served, ...]]] = {
         "kyverno",
         (
             Served("policies.kyverno.io/v1", (1, 17)),
-            Served("policies.kyverno.io/v1beta1", (1, 16)),
+            # Kyverno 1.16.x serves a v1beta1 whose mutations are another
+            # type's ({expression, target}: its config/crds): v1alpha1 there.
+            Served("policies.kyverno.io/v1beta1", (1, 17)),
             Served("policies.kyverno.io/v1alpha1", (1, 15)),
         ),
     ),
@@ -282,6 +289,15 @@ def warnings(config: Config, kinds: list[tuple[str, str]]) -> list[str]:
                     f"gatekeeper {show(of(config, 'gatekeeper'))}: the {rule} template has Rego "
                     f"only, so Gatekeeper generates no ValidatingAdmissionPolicy from it: {why}"
                 )
+    if "kyverno-cel" in config.spec.targets and config.spec.exemptions:
+        from policygen.targets import clock
+
+        if clock("kyverno-cel", config) is None:
+            out.append(
+                f"kyverno {show(of(config, 'kyverno'))}: kyverno-cel writes the exemptions into "
+                "its policies, where they hold until the bundle is rebuilt without them: "
+                "Kyverno's CEL has time.now() for a PolicyException to lapse by from 1.17"
+            )
     for api, kind in sorted(set(kinds)):
         key = kind.removesuffix("Binding")  # a binding is served with its policy
         if (api, kind) == ("kyverno.io/v2", "PolicyException"):

@@ -3,6 +3,7 @@ do not exist, warned where deprecated (policygen/versions.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -249,7 +250,8 @@ MUTATE = BASE.replace("  rules:\n", "  rules:\n    pullPolicy: {{action: mutate}
         ),
         ("vap", 'kubernetes: "1.36"', "MutatingAdmissionPolicy", "admissionregistration.k8s.io/v1"),
         ("kyverno-cel", 'kyverno: "1.15"', "MutatingPolicy", "policies.kyverno.io/v1alpha1"),
-        ("kyverno-cel", 'kyverno: "1.16"', "MutatingPolicy", "policies.kyverno.io/v1beta1"),
+        # 1.16's v1beta1 CRD has {expression, target} mutations (a bug there)
+        ("kyverno-cel", 'kyverno: "1.16"', "MutatingPolicy", "policies.kyverno.io/v1alpha1"),
         ("kyverno-cel", 'kyverno: "1.17"', "MutatingPolicy", "policies.kyverno.io/v1"),
     ],
 )
@@ -269,3 +271,137 @@ def test_mutation_where_the_kind_does_not_exist_is_refused() -> None:
         "target vap needs MutatingAdmissionPolicy (for pullPolicy: mutate), which kubernetes "
         "1.33 does not serve (from 1.34)"
     ]
+
+
+EXEMPTION = """\
+  exemptions:
+    - name: legacy
+      rules: [digest]
+      namespaces: [monitoring]
+      images: ["docker.io/vendor/agent:*"]
+      reason: pins by tag
+      owner: sre@example.com
+      expires: 2027-06-30
+"""
+
+
+def exempting(tmp_path: Path, targets: str, versions_text: str) -> tuple[config.Config, Path]:
+    path = tmp_path / "policygen.yaml"
+    path.write_text(BASE.format(targets=targets, versions=versions_text) + EXEMPTION)
+    return config.load(path, today=NOW), path
+
+
+def test_a_rule_with_exemptions_has_no_gatekeeper_cel(tmp_path: Path) -> None:
+    """Gatekeeper runs a template's CEL instead of its Rego, and the CEL
+    cannot tell the time: its exemption would never lapse."""
+    cfg, path = exempting(tmp_path, "gatekeeper", 'gatekeeper: "3.23"')
+    assert cel_entries(cfg) == {
+        "template-digest.yaml": False,
+        "template-pullpolicy.yaml": True,
+        "template-registries.yaml": True,
+    }
+    assert bundle.render_bundle(cfg, path, NOW).warnings == (
+        "gatekeeper 3.23: the digest template has Rego only, so Gatekeeper generates no "
+        "ValidatingAdmissionPolicy from it: Gatekeeper's CEL has no clock to let exemption "
+        "legacy lapse on its expires date, as the Rego does",
+    )
+
+
+AGENT = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p", "namespace": "monitoring"},
+    "spec": {
+        "containers": [
+            {"name": "a", "image": "docker.io/vendor/agent:1", "imagePullPolicy": "Always"}
+        ]
+    },
+}
+
+
+def kyverno_cel_digest(cfg: config.Config, now: dt.datetime) -> tuple[list[str], list[str]]:
+    """The digest messages of the kyverno-cel evaluator and the model for
+    the exempt agent at ``now``."""
+    from policygen import model
+    from policygen.engines import EvalContext, Review
+    from policygen.engines.kyverno_cel import KyvernoCelEngine
+
+    found = KyvernoCelEngine().evaluate(cfg, [Review(AGENT, "monitoring")], EvalContext(now, {}))
+    want = model.evaluate(cfg, AGENT, model.Context(now=now, namespaces={}))
+    return (
+        [v.message for v in found[0] if v.rule == "digest"],
+        [v.message for v in want if v.rule == "digest"],
+    )
+
+
+DENIED = [
+    'container "a" image "docker.io/vendor/agent:1" must be pinned by digest (@sha256:<64 hex>)'
+]
+BEFORE = dt.datetime(2027, 6, 30, 23, 59, 59, tzinfo=dt.UTC)
+AFTER = dt.datetime(2027, 7, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("kyverno", "expires_at"), [("1.17", False), ("1.18", False), ("1.19", True)]
+)
+def test_kyverno_cel_exemptions_are_policy_exceptions_from_117(
+    tmp_path: Path, kyverno: str, expires_at: bool
+) -> None:
+    """time.now() in a PolicyException's matchConditions from 1.17 lapses it;
+    its CRD has expiresAt and properties from 1.19 only (strict apply
+    refuses them before)."""
+    cfg, path = exempting(tmp_path, "kyverno-cel", f'kyverno: "{kyverno}"')
+    files = registry()["kyverno-cel"].render(cfg, NOW)
+    (exception,) = yaml.safe_load_all(files["exceptions.yaml"])
+    assert exception["apiVersion"] == "policies.kyverno.io/v1"
+    assert ("expiresAt" in exception["spec"]) is expires_at
+    # spec.properties is in the CRD from 1.19 too: annotations before
+    assert ("properties" in exception["spec"]) is expires_at
+    owner = exception["metadata"]["annotations"].get("policygen.dev/owner")
+    assert owner == (None if expires_at else "sre@example.com")
+    assert [c["name"] for c in exception["spec"]["matchConditions"]] == [
+        "namespaces",
+        "not-expired",
+    ]
+    assert bundle.render_bundle(cfg, path, NOW).warnings == ()
+    assert kyverno_cel_digest(cfg, BEFORE) == ([], [])
+    assert kyverno_cel_digest(cfg, AFTER) == (DENIED, DENIED)
+
+
+def test_before_117_kyverno_cel_exemptions_are_in_the_policy_and_do_not_lapse(
+    tmp_path: Path,
+) -> None:
+    from policygen.targets import clock
+
+    cfg, path = exempting(tmp_path, "kyverno-cel", 'kyverno: "1.16"')
+    files = registry()["kyverno-cel"].render(cfg, NOW)
+    assert "exceptions.yaml" not in files
+    assert "variables.exemptions" in files["digest.yaml"]
+    assert clock("kyverno-cel", cfg) is None
+    assert clock("kyverno-cel", exempting(tmp_path, "kyverno-cel", 'kyverno: "1.17"')[0])
+    assert bundle.render_bundle(cfg, path, NOW).warnings == (
+        "kyverno 1.16: kyverno-cel writes the exemptions into its policies, where they hold "
+        "until the bundle is rebuilt without them: Kyverno's CEL has time.now() for a "
+        "PolicyException to lapse by from 1.17",
+    )
+    assert kyverno_cel_digest(cfg, BEFORE) == ([], [])
+    # no clock in the cluster: the exemption holds where the model has it lapse
+    assert kyverno_cel_digest(cfg, AFTER) == ([], DENIED)
+
+
+@pytest.mark.parametrize(("gatekeeper", "namespaces"), [("3.15", None), ("3.16", ["*"])])
+def test_a_bare_wildcard_namespace_is_left_out_where_gatekeeper_refuses_it(
+    gatekeeper: str, namespaces: list[str] | None
+) -> None:
+    """Before 3.16 Gatekeeper's match schema wants a letter or digit in each
+    namespace glob; no namespaces means every one, as ``*`` does."""
+    text = MUTATE.format(targets="gatekeeper", versions=f'gatekeeper: "{gatekeeper}"')
+    files = registry()["gatekeeper"].render(config.parse(text, "p.yaml", today=NOW), NOW)
+    matches = [
+        d["spec"]["match"]
+        for path in ("constraint-digest.yaml", "assign-pullpolicy.yaml")
+        for d in yaml.safe_load_all(files[path])
+        if isinstance(d, dict)
+    ]
+    assert len(matches) == 3
+    assert all(m.get("namespaces") == namespaces for m in matches)

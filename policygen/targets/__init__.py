@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from policygen import globs
+from policygen import globs, versions
 from policygen.config import Config, CrossProblem
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ class Capabilities:
     #: ``EngineOptions.variant``: each holds another part of the same
     #: objects to the model (gatekeeper-rego: the Rego beside the CEL)
     variants: tuple[str, ...] = ()
+    #: the engine release from which the target's ``clock`` exists
+    #: (``("kyverno", (1, 17))``); before it, as with no clock at all, an
+    #: exemption holds until the bundle is rebuilt without it
+    clock_since: tuple[versions.Engine, versions.Version] | None = None
 
 
 class Target(Protocol):
@@ -84,6 +88,16 @@ def registry() -> dict[str, Target]:
 
 def names() -> tuple[str, ...]:
     return tuple(registry())
+
+
+def clock(name: str, config: Config) -> str | None:
+    """How target ``name``'s exemptions lapse in a cluster of the config's
+    releases (its ``clock``), or None where that engine has no clock."""
+    target = registry()[name]
+    since = target.capabilities.clock_since
+    if since is not None and versions.of(config, since[0]) < since[1]:
+        return None
+    return target.clock
 
 
 def unsupported(name: str, config: Config) -> str | None:

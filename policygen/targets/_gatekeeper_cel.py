@@ -22,9 +22,15 @@ schema/schema.go, transform/cel_snippets.go):
   CEL.
 
 The images are parsed in CEL as the vap target parses them
-(``targets/_cel.py``); tenants, exemptions and the digest opt-in arrive
-as the Rego's parameters, so a thousand tenants change Constraints, not
-templates.
+(``targets/_cel.py``); tenants and the digest opt-in arrive as the Rego's
+parameters, so a thousand tenants change Constraints, not templates.
+
+A rule with exemptions gets no CEL entry: Kubernetes' CEL environment has
+no clock (apiserver ``pkg/cel/environment/base.go``; the driver compiles
+with ``MustBaseEnvSet``), and since Gatekeeper evaluates one engine per
+template, CEL first (frameworks ``client.go`` ``driverForTemplate``), a CEL
+entry would keep an exemption alive after the Rego's ``time.now_ns()``
+lets it lapse.
 """
 
 from __future__ import annotations
@@ -78,30 +84,22 @@ def _selects(sel: str) -> str:
     return f"({labels} && {expressions})"
 
 
-#: Whether container record ``c`` is exempt from the template's rule: a
-#: valid image, by its normalised reference, in an exemption's namespaces.
-EXEMPT = (
-    f"(c.valid == 'yes' && {P}.exemptions.exists(e, "
-    f"e.namespaces.exists(r, {NS}.matches(r)) && e.images.exists(r, c.key.matches(r))))"
-)
-
-
 def _bad(rule: str) -> str:
+    """The offending containers. No exemption is read: a template carries
+    CEL only when its rule has none (``versions.gatekeeper_without_cel``),
+    since Kubernetes' CEL has no clock to let one lapse by."""
     if rule == "digest":
         return (
-            f"variables.applies ? variables.images.filter(c, !{EXEMPT} && "
-            f"(c.valid != 'yes' || !c.image.matches({P}.pinnedRegex))) : []"
+            "variables.applies ? variables.images.filter(c, "
+            f"c.valid != 'yes' || !c.image.matches({P}.pinnedRegex)) : []"
         )
     if rule == "pullPolicy":
-        return f"variables.images.filter(c, !{EXEMPT} && c.policy != 'Always')"
+        return "variables.images.filter(c, c.policy != 'Always')"
     allowed = (
         f"(c.ref.matches({P}.sharedRegex) || (size(variables.owners) > 0 && "
         f"{P}.tenants.all(t, !(t.name in variables.owners) || c.ref.matches(t.allowedRegex))))"
     )
-    return (
-        f"variables.images.filter(c, !{EXEMPT} && "
-        f"(c.valid != 'yes' || variables.unknown || !{allowed}))"
-    )
+    return f"variables.images.filter(c, c.valid != 'yes' || variables.unknown || !{allowed})"
 
 
 def _one_line(text: str) -> str:

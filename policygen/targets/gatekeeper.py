@@ -163,10 +163,16 @@ class GatekeeperTarget:
     @staticmethod
     def match(config: Config) -> dict[str, Any]:
         scope = config.spec.scope
+        namespaces = list(scope.namespaces)
+        if (
+            "*" in namespaces
+            and versions.of(config, "gatekeeper") < versions.GATEKEEPER_BARE_WILDCARD
+        ):
+            namespaces = []  # every namespace, which its schema lets "*" not say
         match: dict[str, Any] = {
             "kinds": [{"apiGroups": [""], "kinds": ["Pod"]}],
             "scope": "Namespaced",
-            "namespaces": list(scope.namespaces),
+            **({"namespaces": namespaces} if namespaces else {}),
             "excludedNamespaces": list(scope.excludeNamespaces),
         }
         if not scope.namespaceSelector.empty:

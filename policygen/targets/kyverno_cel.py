@@ -52,13 +52,15 @@ from policygen.targets._common import active_rules, alternation, exemptions_for
 EXCEPTION_NAMESPACE = "kyverno"
 #: The PolicyExceptions need ``images`` (exceptions.allowedImages, Kyverno
 #: 1.16) and ``time.now()`` in their matchConditions (kyverno/sdk's time
-#: library in the vpol compiler, 1.17): before that no exemption could
-#: lapse, nor exempt an image rather than the whole Pod.
-EXCEPTIONS_SINCE = (1, 17)
-#: ``expiresAt`` is in the PolicyException CRD from Kyverno 1.19; before it,
-#: strict field validation would refuse it, and the matchCondition alone
-#: lapses the exception at the same instant.
-EXPIRES_AT_SINCE = (1, 19)
+#: library in the vpol compiler, 1.17). Before that Kyverno's CEL has no
+#: clock: exemptions are written into the policies, as for vap, and hold
+#: until the bundle is rebuilt without them.
+EXCEPTIONS_SINCE: versions.Version = (1, 17)
+#: ``expiresAt`` and ``properties`` are in the PolicyException CRD from
+#: Kyverno 1.19 (each tag's config/crds); before it strict field validation
+#: would refuse them: the matchCondition alone lapses the exception at the
+#: same instant, and owner, reason and ticket are annotations.
+EXPIRES_AT_SINCE: versions.Version = (1, 19)
 
 if TYPE_CHECKING:
     from policygen.engines import EngineOptions, Evaluator
@@ -80,29 +82,20 @@ class KyvernoCelTarget:
         kinds=versions.kinds("ValidatingPolicy", "MutatingPolicy", "PolicyException"),
         needs=("ValidatingPolicy",),
         needs_to_mutate=("MutatingPolicy",),
+        clock_since=("kyverno", EXCEPTIONS_SINCE),
     )
 
     def problems(self, config: Config) -> list[CrossProblem]:
-        at = versions.of(config, "kyverno")
-        if at >= EXCEPTIONS_SINCE or not policy_exceptions(config):
-            return []
-        return [
-            (
-                ("spec", "versions", "kyverno"),
-                f"target kyverno-cel renders exemptions as PolicyExceptions that lapse by "
-                f"time.now() and exempt single images, which Kyverno {versions.show(at)} "
-                f"cannot read (from {versions.show(EXCEPTIONS_SINCE)})",
-            )
-        ]
+        return []
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files = render_policies(
             config,
             "kyverno-cel/policy.yaml.j2",
             versions.api_version(config, "ValidatingPolicy"),
-            exceptions=True,
+            exceptions=with_exceptions(config),
         )
-        exceptions = policy_exceptions(config)
+        exceptions = policy_exceptions(config) if with_exceptions(config) else []
         if exceptions:
             api_version = versions.api_version(config, "PolicyException")
             expires = versions.of(config, "kyverno") >= EXPIRES_AT_SINCE
@@ -128,6 +121,12 @@ class KyvernoCelTarget:
         from policygen.engines.kyverno_cel import KyvernoCelEngine
 
         return KyvernoCelEngine(fast=options.fast)
+
+
+def with_exceptions(config: Config) -> bool:
+    """Whether the config's Kyverno reads exemptions as PolicyExceptions
+    that lapse by its clock, rather than from the policies' variables."""
+    return versions.of(config, "kyverno") >= EXCEPTIONS_SINCE
 
 
 def policy_exceptions(config: Config) -> list[dict[str, Any]]:

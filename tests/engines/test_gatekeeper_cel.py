@@ -1,5 +1,7 @@
 """Each ConstraintTemplate carries a K8sNativeValidation (CEL) entry beside its
-Rego; both are evaluated offline, each on its own, and held to the model.
+Rego, unless its rule has exemptions (Kubernetes' CEL has no clock to let
+them lapse by); both are evaluated offline, each on its own, and held to
+the model.
 
 The CEL entry reports a rule's first offending container (one violation per
 validation, as Gatekeeper's CEL driver does); the Rego entry reports every
@@ -7,6 +9,7 @@ container. Both must give the model's verdicts."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -45,26 +48,38 @@ def pod(ns: str, *containers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_the_example_templates_are_evaluated_by_their_cel(example: config.Config) -> None:
-    policies = CEL.policy_set(example, EvalContext(NOW, {}))
-    assert policies.engines == ["cel"]
-    assert {t.rule for t in policies.templates.values()} == {"digest", "pullPolicy", "registries"}
+@pytest.fixture
+def clockless(example: config.Config) -> config.Config:
+    """The example without its exemptions: every template carries CEL."""
+    return example.model_copy(update={"spec": example.spec.model_copy(update={"exemptions": []})})
+
+
+def test_a_template_is_evaluated_by_its_cel_unless_its_rule_has_exemptions(
+    example: config.Config, clockless: config.Config
+) -> None:
+    def by_engine(cfg: config.Config) -> dict[str, str]:
+        policies = CEL.policy_set(cfg, EvalContext(NOW, {}))
+        return {t.rule: t.engine for t in policies.templates.values()}
+
+    assert by_engine(clockless) == {"digest": "cel", "pullPolicy": "cel", "registries": "cel"}
+    # the example exempts an image from digest: that template is Rego only
+    assert by_engine(example) == {"digest": "opa", "pullPolicy": "cel", "registries": "cel"}
     assert REGO.policy_set(example, EvalContext(NOW, {})).engines == ["opa"]
 
 
 @pytest.mark.parametrize("case", cases(), ids=case_id)
-def test_corpus_cel_entries_agree_with_model(example: config.Config, case: Any) -> None:
-    expected = model.evaluate(example, case.obj, model.Context(now=NOW, namespaces={}))
-    assert disagreements(expected, run(CEL, example, case.obj), per_rule=True) == []
+def test_corpus_cel_entries_agree_with_model(clockless: config.Config, case: Any) -> None:
+    expected = model.evaluate(clockless, case.obj, model.Context(now=NOW, namespaces={}))
+    assert disagreements(expected, run(CEL, clockless, case.obj), per_rule=True) == []
 
 
-def test_cel_names_the_first_offender_where_rego_names_each(example: config.Config) -> None:
+def test_cel_names_the_first_offender_where_rego_names_each(clockless: config.Config) -> None:
     obj = pod(
         "team-a",
         {"name": "web", "image": "harbor.corp.example/team-a/web:1", "imagePullPolicy": "Always"},
         {"name": "side", "image": "docker.io/evil/side:2", "imagePullPolicy": "Always"},
     )
-    assert run(CEL, example, obj) == [
+    assert run(CEL, clockless, obj) == [
         Violation(
             "digest",
             "",
@@ -82,7 +97,7 @@ def test_cel_names_the_first_offender_where_rego_names_each(example: config.Conf
             "deny",
         ),
     ]
-    assert [(v.rule, v.container) for v in run(REGO, example, obj)] == [
+    assert [(v.rule, v.container) for v in run(REGO, clockless, obj)] == [
         ("digest", "side"),
         ("digest", "web"),
         ("registries", "side"),
@@ -107,10 +122,34 @@ def test_each_entry_honours_exemptions_and_tenants(example: config.Config) -> No
         ]
 
 
-def test_an_invalid_image_is_named_so_by_both_rules(example: config.Config) -> None:
+def test_an_exemption_lapses_in_both_modes_after_its_expires_date(example: config.Config) -> None:
+    """The example's exemption ends with 2027-03-31: a CEL entry for the
+    digest rule, which Gatekeeper would run before the Rego, could not see
+    that (no clock in Kubernetes' CEL) and would still admit the tag."""
+    scraper = pod(
+        "logging",
+        {
+            "name": "s",
+            "image": "harbor.corp.example/infra/scraper:27.15",
+            "imagePullPolicy": "Always",
+        },
+    )
+    after = dt.datetime(2027, 4, 1, tzinfo=dt.UTC)
+    for engine in (CEL, REGO):
+        found = engine.evaluate(example, [Review(scraper, "logging")], EvalContext(after, {}))[0]
+        assert [(v.rule, v.message) for v in found] == [
+            (
+                "digest",
+                'container "s" image "harbor.corp.example/infra/scraper:27.15" must be pinned '
+                "by digest (@sha256:<64 hex>)",
+            )
+        ]
+
+
+def test_an_invalid_image_is_named_so_by_both_rules(clockless: config.Config) -> None:
     obj = pod("team-a", {"name": "x", "image": "nginx@sha256:abc", "imagePullPolicy": "Always"})
     message = 'container "x" image "nginx@sha256:abc" is not a valid image reference'
-    assert run(CEL, example, obj) == [
+    assert run(CEL, clockless, obj) == [
         Violation("digest", "", "", message, "deny"),
         Violation("registries", "", "", message, "deny"),
     ]
@@ -167,37 +206,37 @@ def test_an_unknown_namespace_is_said_even_when_an_invalid_image_comes_first() -
     ]
 
 
-def test_a_nul_in_an_image_is_seen_by_the_cel_as_the_rego_sees_it(example: config.Config) -> None:
+def test_a_nul_in_an_image_is_seen_by_the_cel_as_the_rego_sees_it(clockless: config.Config) -> None:
     """The CEL binding cuts strings at NUL: without the stand-in the CEL saw
     ``<pinned>\\x00evil`` as the pinned image and allowed it (fail-open)."""
     image = f"harbor.corp.example/team-a/web{PINNED}\x00evil"
     obj = pod("team-a", {"name": "web", "image": image, "imagePullPolicy": "Always"})
     message = f'container "web" image "{image}" is not a valid image reference'
-    assert [(v.rule, v.message) for v in run(CEL, example, obj)] == [
+    assert [(v.rule, v.message) for v in run(CEL, clockless, obj)] == [
         ("digest", message),
         ("registries", message),
     ]
-    assert {(v.rule, v.message) for v in run(REGO, example, obj)} == {
+    assert {(v.rule, v.message) for v in run(REGO, clockless, obj)} == {
         ("digest", message),
         ("registries", message),
     }
 
 
 def test_a_line_break_in_an_image_is_written_as_backslash_n_by_the_cel(
-    example: config.Config,
+    clockless: config.Config,
 ) -> None:
     """The API server drops a CEL message holding a line break; the CEL
     writes it as ``\\n`` where the Rego quotes the image as it is."""
     image = f"harbor.corp.example/team-a/web{PINNED}\n"
     obj = pod("team-a", {"name": "web", "image": image, "imagePullPolicy": "Always"})
     message = 'container "web" image "{}" is not a valid image reference'
-    assert [(v.rule, v.message) for v in run(CEL, example, obj)] == [
+    assert [(v.rule, v.message) for v in run(CEL, clockless, obj)] == [
         ("digest", message.format(image.replace("\n", "\\n"))),
         ("registries", message.format(image.replace("\n", "\\n"))),
     ]
-    assert {v.message for v in run(REGO, example, obj)} == {message.format(image)}
-    want = model.evaluate(example, obj, model.Context(now=NOW, namespaces={}))
-    assert disagreements(want, run(CEL, example, obj), per_rule=True) == []
+    assert {v.message for v in run(REGO, clockless, obj)} == {message.format(image)}
+    want = model.evaluate(clockless, obj, model.Context(now=NOW, namespaces={}))
+    assert disagreements(want, run(CEL, clockless, obj), per_rule=True) == []
 
 
 @pytest.mark.parametrize(
