@@ -115,7 +115,10 @@ def derive(folder: str, tmp: Path, *, cel: bool = False) -> Path:
     files = target.TARGET.render(cfg, NOW)
     out = tmp / folder
     shutil.copytree(LIBRARY / folder, out)
-    (out / "template.yaml").write_text(files[f"template-{FILE_OF_RULE[rule]}.yaml"])
+    template = files[f"template-{FILE_OF_RULE[rule]}.yaml"]
+    (out / "template.yaml").write_text(template)
+    # a rule with exemptions has no CEL entry: gator runs its Rego either way
+    cel = cel and "K8sNativeValidation" in template
     (out / "policygen-constraint.yaml").write_text(files[f"constraint-{FILE_OF_RULE[rule]}.yaml"])
     for sample in out.glob("samples/*/*.yaml"):
         obj = yaml.safe_load(sample.read_text())
@@ -158,12 +161,14 @@ def test_library_suite_passes_on_our_templates(folder: str, rego: str, tmp_path:
 @pytest.mark.parametrize("folder", sorted(SUITES))
 def test_library_suite_passes_on_our_cel_entries(folder: str, tmp_path: Path) -> None:
     """Our templates' CEL entries, as gator runs them by default: the same
-    cases fail, each rule once."""
+    cases fail, each rule once. k8sdisallowedtags exempts images, so its
+    template is Rego only (no clock in CEL) and gator evaluates the Rego."""
     result = CliRunner().invoke(
         app, ["gatekeeper", "verify", str(derive(folder, tmp_path, cel=True))]
     )
     assert result.exit_code == 0, result.output
-    assert "engines: cel" in result.output
+    engine = "opa" if "exemptions:" in SUITES[folder][1] else "cel"
+    assert f"engines: {engine}" in result.output
     assert f"{case_count(folder)} passed, 0 failed, 0 skipped" in result.output
 
 
