@@ -95,11 +95,111 @@ def _bad(rule: str) -> str:
         )
     if rule == "pullPolicy":
         return "variables.images.filter(c, c.policy != 'Always')"
-    allowed = (
-        f"(c.ref.matches({P}.sharedRegex) || (size(variables.owners) > 0 && "
-        f"{P}.tenants.all(t, !(t.name in variables.owners) || c.ref.matches(t.allowedRegex))))"
-    )
+    allowed = f"(c.ref.matches({P}.sharedRegex) || (variables.owned && {_owners_allow('c')}))"
     return f"variables.images.filter(c, c.valid != 'yes' || variables.unknown || !{allowed})"
+
+
+#: The Constraint's tenant indexes (``_common.tenant_index``), as the Rego
+#: reads them: an owning tenant is found by a few lookups, never by walking
+#: every tenant, so a review costs the same at 3 tenants and at 1,000.
+BY_NS = f"{P}.ownersByNamespace"
+REGISTRIES = f"{P}.tenantRegistries"
+
+
+def _confirmed(e: str) -> str:
+    """An index entry's tenant owns the namespace: its key decided, or its
+    regex confirms."""
+    return f"(!has({e}.regex) || {NS}.matches({e}.regex))"
+
+
+def _selector_owners(test: str) -> str:
+    """``test`` (over tenant name ``t``) of every tenant chosen by labels
+    that owns the namespace: candidates by the label their selector
+    requires, and the unindexed ones; none while the Namespace is unknown."""
+    owns = f"{_selects(P + '.selectors[t]')}"
+    by_label = f"{P}.selectorsByLabel[k][{_label('k')}]"
+    return (
+        f"(namespaceObject == null || (variables.labelHits.all(k, {by_label}.all(t, "
+        f"!{owns} || {test})) && {P}.selectorsUnindexed.all(t, !{owns} || {test})))"
+    )
+
+
+def _owners_allow(c: str) -> str:
+    """Whether every tenant owning the namespace allows ``c``'s reference
+    (least privilege when owners overlap), index by index."""
+    allows = f"{c}.ref.matches({REGISTRIES}[t])"
+    by_entry = f"{c}.ref.matches({REGISTRIES}[e.tenant])"
+    return (
+        f"(!({NS} in {BY_NS}) || {BY_NS}[{NS}].all(t, {allows})) && "
+        f"variables.prefixHits.all(k, {P}.ownersByPrefix[k].all(e, "
+        f"!{_confirmed('e')} || {by_entry})) && "
+        f"variables.suffixHits.all(k, {P}.ownersBySuffix[k].all(e, "
+        f"!{_confirmed('e')} || {by_entry})) && "
+        f"{P}.ownersByPattern.all(e, !{NS}.matches(e.regex) || {by_entry}) && "
+        f"{_selector_owners(allows)}"
+    )
+
+
+def _glob_owner(t: str) -> str:
+    """Whether tenant ``t`` owns the namespace by one of its globs."""
+    mine = f"e.tenant == {t} && {_confirmed('e')}"
+    return (
+        f"(({NS} in {BY_NS} && {t} in {BY_NS}[{NS}]) || "
+        f"variables.prefixHits.exists(k, {P}.ownersByPrefix[k].exists(e, {mine})) || "
+        f"variables.suffixHits.exists(k, {P}.ownersBySuffix[k].exists(e, {mine})) || "
+        f"{P}.ownersByPattern.exists(e, e.tenant == {t} && {NS}.matches(e.regex)))"
+    )
+
+
+def _registries_variables() -> list[dict[str, str]]:
+    owns = _selects(P + ".selectors[t]")
+    by_label = f"{P}.selectorsByLabel[k][{_label('k')}]"
+    prefix, suffix = f"{P}.ownersByPrefix[k]", f"{P}.ownersBySuffix[k]"
+    return [
+        {
+            "name": "labels",
+            "expression": "namespaceObject != null && has(namespaceObject.metadata.labels) "
+            "? namespaceObject.metadata.labels : {}",
+        },
+        # The keys of the prefix and suffix indexes the namespace hits. A
+        # whole-string head is the string itself: the C++ runtime refuses
+        # substring(0, size) where cel-go allows it.
+        {
+            "name": "prefixHits",
+            "expression": f"{P}.prefixLengths.filter(n, n <= size({NS}))"
+            f".map(n, n == size({NS}) ? {NS} : {NS}.substring(0, n))"
+            f".filter(k, k in {P}.ownersByPrefix)",
+        },
+        {
+            "name": "suffixHits",
+            "expression": f"{P}.suffixLengths.filter(n, n <= size({NS}))"
+            f".map(n, {NS}.substring(size({NS}) - n)).filter(k, k in {P}.ownersBySuffix)",
+        },
+        # The label keys of the selector index whose value the namespace has.
+        {
+            "name": "labelHits",
+            "expression": f"{P}.selectorsByLabel.filter(k, {_has_label('k')} && "
+            f"{_label('k')} in {P}.selectorsByLabel[k])",
+        },
+        # Some tenant owns the namespace, by a glob or by labels.
+        {
+            "name": "owned",
+            "expression": f"({NS} in {BY_NS} && size({BY_NS}[{NS}]) > 0) || "
+            f"variables.prefixHits.exists(k, {prefix}.exists(e, {_confirmed('e')})) || "
+            f"variables.suffixHits.exists(k, {suffix}.exists(e, {_confirmed('e')})) || "
+            f"{P}.ownersByPattern.exists(e, {NS}.matches(e.regex)) || "
+            f"(namespaceObject != null && (variables.labelHits.exists(k, {by_label}.exists(t, "
+            f"{owns})) || {P}.selectorsUnindexed.exists(t, {owns})))",
+        },
+        # A tenant selects by labels, the Namespace is not known and the
+        # tenant does not own it by name: reported rather than guessed, as
+        # the Rego does.
+        {
+            "name": "unknown",
+            "expression": f"namespaceObject == null && "
+            f"{P}.selectors.exists(t, !{_glob_owner('t')})",
+        },
+    ]
 
 
 def _one_line(text: str) -> str:
@@ -162,27 +262,7 @@ def source(rule: str) -> dict[str, Any]:
             }
         )
     if rule == "registries":
-        variables += [
-            {
-                "name": "labels",
-                "expression": "namespaceObject != null && has(namespaceObject.metadata.labels) "
-                "? namespaceObject.metadata.labels : {}",
-            },
-            # Tenants owning the namespace, by name pattern or by labels.
-            {
-                "name": "owners",
-                "expression": f"{P}.tenants.filter(t, {NS}.matches(t.namespaceRegex) || "
-                f"(has(t.selector) && namespaceObject != null && {_selects('t.selector')}))"
-                ".map(t, t.name)",
-            },
-            # A tenant selects by labels and the Namespace is not known:
-            # reported rather than guessed, as the Rego does.
-            {
-                "name": "unknown",
-                "expression": f"namespaceObject == null && {P}.tenants.exists(t, "
-                f"has(t.selector) && !{NS}.matches(t.namespaceRegex))",
-            },
-        ]
+        variables += _registries_variables()
     variables.append({"name": "bad", "expression": _bad(rule)})
     return {
         "variables": variables,

@@ -260,3 +260,27 @@ def test_the_message_is_the_one_the_api_server_validator_chooses(
     template = CelTemplate("K8sX", {"validations": [{"expression": " false ", **validation}]})
     review = {"operation": "CREATE", "object": {"kind": "Pod"}, "namespace": "default"}
     assert template.review(review, None) == [message]
+
+
+@pytest.mark.parametrize("open_end", ["head", "tail"])
+def test_cel_finds_tenants_through_the_constraints_indexes(open_end: str) -> None:
+    """The index test's namespaces (each way a glob or selector is filed),
+    an image of every tenant in each: the CEL's verdict per rule is the
+    model's, unknown namespace included."""
+    from tests.engines.test_gatekeeper import INDEX_NAMESPACES, INDEX_TENANTS, index_config
+
+    cfg = index_config(open_end)
+    policies = CEL.policy_set(cfg, EvalContext(NOW, INDEX_NAMESPACES))
+    assert {t.rule: t.engine for t in policies.templates.values()} == {"registries": "cel"}
+    for ns in [*INDEX_NAMESPACES, "unknown-ns"]:
+        known = ns in INDEX_NAMESPACES
+        for t in ["shared", *INDEX_TENANTS]:
+            image = "registry.k8s.io/x:1" if t == "shared" else f"r.example/{t}/app:1"
+            obj = pod(ns, {"name": t, "image": image})
+            want = model.evaluate(cfg, obj, model.Context(now=NOW, namespaces=INDEX_NAMESPACES))
+            got = run(CEL, cfg, obj, INDEX_NAMESPACES)
+            assert disagreements(want, got, per_rule=True, namespace_known=known) == [], (ns, t)
+        every = pod(ns, *({"name": t, "image": f"r.example/{t}/app:1"} for t in INDEX_TENANTS))
+        want = model.evaluate(cfg, every, model.Context(now=NOW, namespaces=INDEX_NAMESPACES))
+        got = run(CEL, cfg, every, INDEX_NAMESPACES)
+        assert disagreements(want, got, per_rule=True, namespace_known=known) == [], ns
