@@ -261,7 +261,9 @@ def test_test_progress_goes_to_stderr_only() -> None:
     from policygen.rego.programs import resolve
 
     objects = quiet.stdout.splitlines()[-1].split()[0]
-    engines = ["kyverno", "kyverno-cel", f"gatekeeper (Rego: {resolve('auto')})", "vap"]
+    rego = resolve("auto")
+    engines = ["kyverno", "kyverno-cel", f"gatekeeper (Rego: {rego})", "vap"]
+    engines.append(f"gatekeeper-rego (Rego: {rego})")  # the templates' Rego on its own
     lines = [re.sub(r"in \d+\.\d\d s$", "in N s", line) for line in loud.stderr.splitlines()]
     assert (lines[0], sorted(lines[1:])) == (
         f"proving: model answered {objects} objects in N s",

@@ -267,8 +267,10 @@ def test_cel_finds_tenants_through_the_constraints_indexes(open_end: str) -> Non
     """The index test's namespaces (each way a glob or selector is filed),
     an image of every tenant in each: the CEL's verdict per rule is the
     model's, unknown namespace included."""
-    from tests.engines.test_gatekeeper import INDEX_NAMESPACES, INDEX_TENANTS, index_config
+    from tests.targets.test_tenant_index import LABELS, TENANTS, _namespace, index_config
 
+    INDEX_NAMESPACES = {ns: _namespace(ns, labels) for ns, labels in LABELS.items()}
+    INDEX_TENANTS = TENANTS
     cfg = index_config(open_end)
     policies = CEL.policy_set(cfg, EvalContext(NOW, INDEX_NAMESPACES))
     assert {t.rule: t.engine for t in policies.templates.values()} == {"registries": "cel"}
