@@ -691,3 +691,141 @@ def test_a_context_value_is_substituted_only_where_it_holds_a_variable() -> None
     assert data["c"] is constant
     assert data["v"] == {"k": ["ns"]}
     assert (data["cq"], data["oq"]) == ("a", "b")
+
+
+# The memos inside the engine (a foreach element's answer, a context value's
+# query, a rule's match) are keyed on what each reads. Each request below
+# repeats a container of an earlier one that differs from it in one input
+# only, in a new container list (so the rule-level memo misses): dropping
+# that input from a key would give the earlier answer.
+PULL_RULE = rule(
+    context=[
+        {
+            "name": "want",
+            "variable": {
+                "value": [["open", "IfNotPresent"]],
+                "jmesPath": "[?@[0] == '{{ request.namespace }}'][1] | [0] || 'Always'",
+            },
+        }
+    ],
+    validate={
+        "failureAction": "Enforce",
+        "message": "{{ element.name }} must pull {{ want }}",
+        "foreach": [
+            {
+                "list": "request.object.spec.containers",
+                "deny": {
+                    "conditions": {
+                        "any": [
+                            {
+                                "key": "{{ element.imagePullPolicy || 'unset' }}",
+                                "operator": "NotEquals",
+                                "value": "{{ want }}",
+                            }
+                        ]
+                    }
+                },
+            }
+        ],
+    },
+)
+
+
+def _pull_messages(policies: PolicySet, ns: str, *containers: dict[str, Any]) -> list[str]:
+    obj = {**simple_pod(*containers), "metadata": {"name": "x", "namespace": ns}}
+    return [r.message for r in policies.review(Request(obj, ns, {})).results if r.status == "fail"]
+
+
+def test_foreach_elements_are_memoised_on_all_they_read() -> None:
+    from policygen.engines.kyverno.reads import element_inputs
+
+    fe = PULL_RULE["validate"]["foreach"][0]
+    assert element_inputs(fe, PULL_RULE["validate"]["message"]) == (
+        ("element", "imagePullPolicy"),
+        ("element", "name"),
+        ("want",),
+    )
+    policies = PolicySet.load([policy(PULL_RULE)])
+    a_lazy = {"name": "a", "image": "x:1", "imagePullPolicy": "IfNotPresent"}
+    a_always = {**a_lazy, "imagePullPolicy": "Always"}
+    assert _pull_messages(policies, "open", a_lazy) == []
+    # the namespace, through the rule's context variable
+    assert _pull_messages(policies, "other", a_lazy, a_always) == ["a must pull Always"]
+    # the element's imagePullPolicy
+    assert _pull_messages(policies, "other", a_always, {**a_lazy, "name": "b"}) == [
+        "b must pull Always"
+    ]
+    # the element's name, which only the message reads
+    assert _pull_messages(policies, "other", {**a_lazy, "name": "c"}, a_always) == [
+        "c must pull Always"
+    ]
+    # the plain path gives the same answers without any memo
+    plain = PolicySet.load([policy(PULL_RULE)], fast=False)
+    assert _pull_messages(plain, "other", a_always, {**a_lazy, "name": "b"}) == [
+        "b must pull Always"
+    ]
+
+
+def test_probe_tells_absent_from_null() -> None:
+    from policygen.engines.kyverno.validation import probe
+
+    assert probe({"e": {"p": None}}, ("e", "p")) != probe({"e": {}}, ("e", "p"))
+    assert probe({"e": "text"}, ("e", "p")) != probe({"e": {"p": "text"}}, ("e", "p"))
+
+
+def test_foreach_elements_are_memoised_per_clock() -> None:
+    expiring = rule(
+        validate={
+            "failureAction": "Enforce",
+            "message": "{{ element.name }} expired",
+            "foreach": [
+                {
+                    "list": "request.object.spec.containers",
+                    "deny": {
+                        "conditions": {
+                            "any": [
+                                {
+                                    "key": "{{ time_after(time_now_utc(), '2027-01-01T00:00:00Z') }}",
+                                    "operator": "Equals",
+                                    "value": True,
+                                }
+                            ]
+                        }
+                    },
+                }
+            ],
+        },
+    )
+    policies = PolicySet.load([policy(expiring)])
+    before, after = "2026-12-31T00:00:00+00:00", "2027-01-02T00:00:00+00:00"
+    import datetime as dt
+
+    def failed(moment: str, *containers: dict[str, Any]) -> list[str]:
+        policies.now = dt.datetime.fromisoformat(moment)
+        obj = simple_pod(*containers)
+        found = policies.violations([Review(obj, "ns")])[0]
+        return [v.message for v in found]
+
+    assert failed(before, IMG) == []
+    assert failed(after, IMG, {**IMG, "name": "d"}) == ["c expired"]
+
+
+def test_rule_matches_are_memoised_on_the_metadata_they_read() -> None:
+    by_label = {
+        "name": "r",
+        "match": {
+            "any": [{"resources": {"kinds": ["Pod"], "selector": {"matchLabels": {"a": "b"}}}}]
+        },
+        "exclude": {"any": [{"resources": {"names": ["skip-*"]}}]},
+        **validate(DIGEST),
+    }
+    policies = PolicySet.load([policy(by_label)])
+
+    def statuses(**meta: Any) -> list[str]:
+        obj = {**simple_pod(IMG), "metadata": {"name": "x", "namespace": "ns", **meta}}
+        return [r.status for r in policies.review(Request(obj, "ns", {})).results]
+
+    assert statuses(labels={"a": "b"}) == ["fail"]
+    assert statuses(labels={"a": "c"}) == []
+    assert statuses(labels={"a": "b"}, name="skip-1") == []
+    assert statuses(labels={"a": "b"}, name="keep-1") == ["fail"]

@@ -16,21 +16,24 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policygen.engines import Review
-from policygen.engines.kyverno.api import Outcome, Policy, Request, RuleResult
+from policygen.engines import NamespaceUnknown, Review
+from policygen.engines.kyverno.api import Outcome, Policy, Request, Rule, RuleResult
 from policygen.engines.kyverno.exceptions import Exception_, load_exception
 from policygen.engines.kyverno.functions import CLOCK_FUNCTIONS, clock
 from policygen.engines.kyverno.images import images
+from policygen.engines.kyverno.match import match_view, metadata_reads, rule_applies
 from policygen.engines.kyverno.mutation import mutate_rule
 from policygen.engines.kyverno.policies import POLICY_APIS, load_policy
 from policygen.engines.kyverno.results import to_violations
-from policygen.engines.kyverno.validation import validate_rule
+from policygen.engines.kyverno.validation import ElementMemo, validate_rule
 from policygen.errors import UnsupportedConstruct
-from policygen.memo import Memo
+from policygen.memo import MISSING, Memo, fingerprint
 from policygen.violations import Violation
 from policygen.workloads import namespace_labels, with_api_defaults
 
 MEMO_SIZE = 20_000
+#: foreach elements' answers: a repository's distinct containers per rule
+ELEMENT_MEMO_SIZE = 8192
 
 
 class PolicySet:
@@ -47,6 +50,13 @@ class PolicySet:
         self._images_of: tuple[Mapping[str, Any], dict[str, Any]] | None = None
         #: a rule's answer by the values it reads (reads.py); off on the plain path
         self.memo: Memo[tuple[int, bytes], RuleResult | None] = Memo(MEMO_SIZE if fast else 0)
+        #: a foreach element's answer by the values it reads (validation.py)
+        self.element_memo = ElementMemo(ELEMENT_MEMO_SIZE if fast else 0)
+        #: whether a rule matches, by what matching reads (off on the plain path)
+        self.match_memo: Memo[tuple[int, bytes], bool | None] = Memo(MEMO_SIZE if fast else 0)
+        #: the metadata each rule's match and exclude read, by the rule's id
+        #: (the rules are this set's own, so ids stay theirs)
+        self._metadata_reads: dict[int, tuple[str, ...]] = {}
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]], *, fast: bool = True) -> PolicySet:
@@ -107,6 +117,9 @@ class PolicySet:
         return Outcome(mutated.obj, mutated.results + validated)
 
     def mutate(self, req: Request) -> Outcome:
+        if not self.has("mutate"):
+            # nothing to apply; validation reads the object and never writes it
+            return Outcome(dict(req.obj), [])
         obj = copy.deepcopy(dict(req.obj))
         results: list[RuleResult] = []
         for policy in self.policies:
@@ -127,6 +140,29 @@ class PolicySet:
                     if result is not None:
                         results.append(result)
         return results
+
+    def applies(self, rule: Rule, obj: Mapping[str, Any], req: Request) -> bool:
+        """``rule_applies``, memoised on all it reads (``match_view``): a
+        scan asks it of every rule for every object, and objects repeat
+        their kinds and namespaces. Raises NamespaceUnknown as it does."""
+        if rule.kinds is not None and obj.get("kind") not in rule.kinds:
+            return False  # the quick test rule_applies makes first
+        if not self.match_memo.maxsize:
+            return rule_applies(rule, obj, req)
+        reads = self._metadata_reads.get(id(rule))
+        if reads is None:
+            reads = self._metadata_reads[id(rule)] = metadata_reads(rule)
+        key = (id(rule), fingerprint(match_view(reads, obj, req)))
+        hit = self.match_memo.get(key)
+        if hit is MISSING:
+            try:
+                hit = rule_applies(rule, obj, req)
+            except NamespaceUnknown:
+                hit = None
+            self.match_memo.put(key, hit)
+        if hit is None:
+            raise NamespaceUnknown(req.namespace)
+        return bool(hit)
 
     def images(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """The images variable, computed once per object (mutation makes a new one)."""

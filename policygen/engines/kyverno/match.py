@@ -223,3 +223,51 @@ def _surely_excluded(exclude: Mapping[str, Any] | None, adm: Admission, where: s
         return matches(exclude, adm, where)
     except NamespaceUnknown:
         return False
+
+
+#: What of an object's metadata a match or exclude block can read, by the
+#: resource filter fields that read it.
+_META_READS = {"name": ("names", "name"), "labels": ("selector",), "annotations": ("annotations",)}
+
+
+def metadata_reads(rule: Rule) -> tuple[str, ...]:
+    """The metadata fields (name, labels, annotations) the rule's match and
+    exclude blocks read; the rest of what matching reads (kind, apiVersion,
+    the request's namespace, its labels, operation, subresource, the
+    requester) is read by every rule."""
+    fields: set[str] = set()
+    for block in (rule.spec.get("match"), rule.spec.get("exclude")):
+        if not block:
+            continue
+        if not isinstance(block, Mapping):
+            return tuple(_META_READS)  # refused when matched; read all meanwhile
+        for entry in match_entries(block):
+            resources = entry.get("resources") if isinstance(entry, Mapping) else None
+            if resources is None:
+                continue
+            if not isinstance(resources, Mapping):
+                return tuple(_META_READS)
+            fields.update(str(k) for k in resources)
+    return tuple(m for m, reads in _META_READS.items() if fields & set(reads))
+
+
+def match_view(rule_reads: tuple[str, ...], obj: Mapping[str, Any], req: Request) -> Any:
+    """Everything ``rule_applies`` reads for a rule that reads
+    ``rule_reads`` of the metadata (a Namespace's name always: it stands
+    for the namespace), as one marshal-able value."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    labels = req.namespace_labels
+    return (
+        obj.get("kind"),
+        obj.get("apiVersion"),
+        req.namespace,
+        req.operation,
+        req.subresource,
+        None if labels is None else dict(labels),
+        dict(req.user_info),
+        list(req.roles),
+        list(req.cluster_roles),
+        [(m, meta.get(m)) for m in rule_reads],
+        meta.get("name") if obj.get("kind") == "Namespace" else None,
+    )

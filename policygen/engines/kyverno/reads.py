@@ -27,8 +27,44 @@ def rule_inputs(rule: Mapping[str, Any]) -> tuple[tuple[str, ...], ...] | None:
     cannot be known (patterns read the whole object, ``@`` reads anything).
     Variables the rule defines itself (context entries, ``element``) are not
     inputs: they are computed from inputs."""
+    body = {k: rule.get(k) for k in ("context", "preconditions", "validate") if k in rule}
+    return _inputs(body, {"element", "elementIndex"})
+
+
+#: What a foreach entry may hold for its elements' answers to be memoised:
+#: no patterns (they read the whole element), no nested foreach.
+_ELEMENT_FIELDS = {"list", "context", "preconditions", "deny"}
+
+
+def element_inputs(fe: Mapping[str, Any], message: Any) -> tuple[tuple[str, ...], ...] | None:
+    """The data paths one element's answer in a validate foreach entry
+    reads: its context, preconditions, deny conditions and the rule's
+    ``message`` (which a failure formats), ``element`` and ``elementIndex``
+    included, since they differ between elements; the variables the entry
+    defines itself are inputs too, as they stand before the element's
+    context loads (a read before a definition sees the outer value; absent,
+    they cost nothing). None when that cannot be known."""
+    if set(fe) - _ELEMENT_FIELDS or fe.get("deny") is None:
+        return None
+    context = fe.get("context") or []
+    if not isinstance(context, list) or not all(
+        isinstance(e, Mapping) and "variable" in e for e in context
+    ):
+        return None  # an entry only a cluster fills keeps a value from outside
+    body = {
+        "context": fe.get("context"),
+        "preconditions": fe.get("preconditions"),
+        "deny": fe.get("deny"),
+        "message": message,
+    }
+    return _inputs(body, set(), drop_local=False)
+
+
+def _inputs(
+    body: Mapping[str, Any], local: set[str], *, drop_local: bool = True
+) -> tuple[tuple[str, ...], ...] | None:
     expressions: list[str] = []
-    local = {"element", "elementIndex"}
+    local = set(local)
 
     def walk(node: Any, key: str = "") -> bool:
         if key in _WHOLE_OBJECT:
@@ -53,10 +89,9 @@ def rule_inputs(rule: Mapping[str, Any]) -> tuple[tuple[str, ...], ...] | None:
             return all(walk(v, "context" if k == "context" else k) for k, v in node.items())
         return True
 
-    body = {k: rule.get(k) for k in ("context", "preconditions", "validate") if k in rule}
     if not walk(body):
         return None
-    if local & DATA_ROOTS:
+    if drop_local and local & DATA_ROOTS:
         return None  # a context entry shadows request or images
     paths: set[tuple[str, ...]] = set()
     for expression in expressions:
@@ -69,7 +104,7 @@ def rule_inputs(rule: Mapping[str, Any]) -> tuple[tuple[str, ...], ...] | None:
         if found is None:
             return None
         for path in found:
-            if path[0] in local:
+            if drop_local and path[0] in local:
                 continue
             paths.add(path[:1] if roots_only else path)
     return tuple(sorted(paths))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from policygen.engines import NamespaceUnknown
 from policygen.engines.kyverno.api import (
@@ -24,10 +24,17 @@ from policygen.engines.kyverno.context import load_context, rule_data
 from policygen.engines.kyverno.exceptions import excepted
 from policygen.engines.kyverno.functions import clock_now
 from policygen.engines.kyverno.match import rule_applies
+from policygen.engines.kyverno.reads import element_inputs
 from policygen.engines.kyverno.validate import validate_pattern
-from policygen.engines.kyverno.variables import evaluate_list, lookup, substitute, substitute_string
+from policygen.engines.kyverno.variables import (
+    CLUSTER_ONLY,
+    evaluate_list,
+    lookup,
+    substitute,
+    substitute_string,
+)
 from policygen.errors import UnsupportedConstruct
-from policygen.memo import fingerprint
+from policygen.memo import MISSING, Memo, fingerprint
 
 if TYPE_CHECKING:
     from policygen.engines.kyverno.engine import PolicySet
@@ -69,7 +76,7 @@ def validate_rule(
     """validateResourceHandler.Process and validator.validate: None when
     the rule gives no response (not matched, or a foreach over nothing)."""
     try:
-        if not rule_applies(rule, obj, req):
+        if not ps.applies(rule, obj, req):
             return None
     except NamespaceUnknown as exc:
         msg = exc.message(f"{rule.policy}/{rule.name}")
@@ -138,7 +145,8 @@ def _check(
         "celPreconditions": rule.spec.get("celPreconditions"),
         **validate,
     }
-    found = _Validator(validate, where, req.rule_values.get(rule.name, {})).run(spec, data, 0)
+    validator = _Validator(validate, where, req.rule_values.get(rule.name, {}), ps.element_memo)
+    found = validator.run(spec, data, 0)
     answer = None if found is None else result(found.status, found.message, found.element)
     if key is not None:
         ps.memo.put(key, answer)
@@ -156,10 +164,18 @@ class _Validator:
     """pkg/engine/handlers/validation/validate_resource.go's validator: one
     rule, or one foreach level of it (``nesting`` > 0)."""
 
-    def __init__(self, validate: Mapping[str, Any], where: str, values: Mapping[str, Any]):
+    def __init__(
+        self,
+        validate: Mapping[str, Any],
+        where: str,
+        values: Mapping[str, Any],
+        memo: ElementMemo | None = None,
+    ):
         self.validate = validate  # the rule's validate block (message, failureAction)
         self.where = where
         self.values = values  # the test's values for this rule
+        #: foreach elements' answers by what they read (None: off)
+        self.memo = memo if memo is not None and memo.maxsize else None
 
     def message(self, data: Mapping[str, Any]) -> str:
         text = str(self.validate.get("message", ""))
@@ -283,7 +299,7 @@ class _Validator:
             scoped["__scoped__"] = element if (is_map if scope is None else scope) else None
             if scoped["__scoped__"] is None:
                 scoped.pop("__scoped__")
-            response = self.run(fe, scoped, nesting + 1)
+            response = self._element(fe, scoped, nesting)
             if response is None or response.status == "skip":
                 continue
             if response.status != "pass":
@@ -294,3 +310,58 @@ class _Validator:
                 return response, applied
             applied += 1
         return _Response("pass"), applied
+
+    def _element(
+        self, fe: Mapping[str, Any], scoped: dict[str, Any], nesting: int
+    ) -> _Response | None:
+        """One element's answer, memoised on the values of what it reads
+        (``element_inputs``), the clock, and which context entries only a
+        cluster could fill: a repository's Pods repeat their containers far
+        more than their container lists. The answer's element is always
+        this one (equal in what is read, it may differ in the rest)."""
+        memo = self.memo
+        inputs = None if memo is None else memo.inputs(fe, self.validate.get("message"))
+        if memo is None or inputs is None:
+            return self.run(fe, scoped, nesting + 1)
+        seen = (
+            [probe(scoped, path) for path in inputs],
+            scoped.get(CLUSTER_ONLY),
+            clock_now().isoformat(),
+            self.where,
+            nesting,
+        )
+        key = (id(fe), fingerprint(seen))
+        hit = memo.get(key)
+        if hit is MISSING:
+            return memo.put(key, self.run(fe, scoped, nesting + 1))
+        found = cast("_Response | None", hit)
+        if found is not None and found.element is not None:
+            found = dataclasses.replace(found, element=scoped.get("element"))
+        return found
+
+
+def probe(data: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+    """What reading ``path`` finds: (True, the value), or (False, how far it
+    got) when a key is missing or a value on the way is not a map, which a
+    query can tell from a null (go-jmespath's NotFound)."""
+    value: Any = data
+    for depth, key in enumerate(path):
+        if type(value) is not dict or key not in value:
+            return False, depth
+        value = value[key]
+    return True, value
+
+
+class ElementMemo(Memo[tuple[int, bytes], "_Response | None"]):
+    """Foreach elements' answers, with what each foreach entry reads."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        #: by the entry's identity; the entry is kept so its id stays its own
+        self._inputs: dict[int, tuple[Any, tuple[tuple[str, ...], ...] | None]] = {}
+
+    def inputs(self, fe: Mapping[str, Any], message: Any) -> tuple[tuple[str, ...], ...] | None:
+        entry = self._inputs.get(id(fe))
+        if entry is None or entry[0] is not fe:
+            entry = self._inputs[id(fe)] = (fe, element_inputs(fe, message))
+        return entry[1]
