@@ -39,6 +39,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from policygen.config import Config
@@ -120,6 +121,16 @@ KYVERNO_LIBRARIES = {
 _TIME_FUNCTIONS = re.compile(r"\btime\.(?!now\s*\()[A-Za-z_]+\s*\(")
 #: what reads the clock: an answer that does is not kept
 CLOCK = re.compile(r"\btime\.now\s*\(")
+
+
+@lru_cache(maxsize=4096)
+def reads_clock(expression: str) -> bool:
+    """Whether a CEL expression calls ``time.now()``; asked of every
+    expression each time it is evaluated, and searching a long one (the
+    image grammar as a regex) cost more than many evaluations."""
+    return bool(CLOCK.search(expression))
+
+
 EXCEPTION_FIELDS = {
     "policyRefs",
     "matchConditions",
@@ -426,7 +437,7 @@ class ValidatingPolicySet(PolicySet):
         return {"allowedImages": images, "allowedValues": values}
 
     def _eval(self, expression: str, activation: Mapping[str, Any], at: str) -> Any:
-        if CLOCK.search(expression):
+        if reads_clock(expression):
             return self.cel.eval(expression, activation, at)  # it reads the clock: not kept
         return super()._eval(expression, activation, at)
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
+import orjson
+
 from policygen.config import LabelSelector
 from policygen.engines import DocumentEngine, NamespaceUnknown, Review
 from policygen.engines._cel_mutation import (
@@ -814,6 +816,8 @@ def without_nul(
     (and that character), or unchanged (and None) when it has no NUL.
     ``placeholder``: the one an earlier call chose, kept (or None: none
     was needed then, and a NUL now is left as it is)."""
+    if not _may_hold_nul(activation):
+        return activation, placeholder
     strings = list(_strings(activation))
     if not any(NUL in text for text in strings):
         return activation, placeholder
@@ -830,6 +834,18 @@ def without_nul(
         return node
 
     return swap(activation), placeholder
+
+
+def _may_hold_nul(value: Any) -> bool:
+    """False when no string in ``value`` holds NUL, told by one pass of
+    orjson's encoder (which writes NUL as ``\\u0000``, and a backslash
+    before "u0000" as two) rather than by walking every string in Python;
+    True when that cannot be told so (a value orjson does not encode)."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return True
+    return b"\\u0000" in text
 
 
 def _restore(value: Any, placeholder: str | None) -> Any:

@@ -317,3 +317,17 @@ def test_kubernetes_list_functions() -> None:
         "'nginx'.indexOf('x') == 4",
     ):
         assert not _denied(_policy_on(rule, expression), obj), expression
+
+
+def test_the_quick_nul_check_misses_no_nul() -> None:
+    from policygen.engines.vap import _may_hold_nul, without_nul
+
+    assert _may_hold_nul({"object": {"image": "a\x00b"}})
+    assert _may_hold_nul({"object": {"a\x00": "b"}})  # in a key
+    assert not _may_hold_nul({"object": {"image": "a:1"}})
+    # a backslash and "u0000" written out only costs the slow path
+    assert _may_hold_nul({"object": {"image": "\\u0000"}})
+    assert without_nul({"object": {"image": "\\u0000"}}) == ({"object": {"image": "\\u0000"}}, None)
+    assert _may_hold_nul({"object": {"n": 2**70}})  # beyond orjson: the slow path decides
+    swapped, placeholder = without_nul({"object": {"image": "a\x00b"}})
+    assert placeholder is not None and swapped == {"object": {"image": f"a{placeholder}b"}}
