@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,6 +278,21 @@ def message(rule: str, config: Config) -> str:
     """The model's message for the first offending container, as CEL, from
     the rule table's message: ``{kind} "{container}"``, then (image rules)
     `` image "{image}"`` and the complaint, or the invalid-reference one."""
+    hint = imageref.digest_hint(list(config.spec.rules.digest.algorithms))
+    return container_message(rule, {"namespace": "request.namespace"}, hint=hint)
+
+
+def container_message(
+    rule: str,
+    fields: dict[str, str],
+    *,
+    hint: str | None = None,
+    text: Callable[[str], str] = str,
+) -> str:
+    """The rule table's message for ``variables.bad[0]`` as CEL: ``fields``
+    holds the expressions for the complaint's fields (``namespace``, and
+    ``hint`` unless ``hint`` gives its text), ``text`` wraps each value
+    read from the container (Gatekeeper's entry escapes line breaks)."""
     c = "variables.bad[0]"
     entry = rules.TABLE[rule]
     named, rest = entry.message.split('" ', 1)
@@ -287,12 +303,13 @@ def message(rule: str, config: Config) -> str:
             f"({c}.kind == {q(VOLUMES[:-1])} ? {q(policy_field(VOLUMES))} "
             f": {q(policy_field('containers'))})"
         )
-        return f"{head} + {q(' ' + before)} + {where} + {q(after)} + {c}.policy"
+        return f"{head} + {q(' ' + before)} + {where} + {q(after)} + {text(c + '.policy')}"
     image, tail = rest.split('" ', 1)
-    hint = imageref.digest_hint(list(config.spec.rules.digest.algorithms))
-    why = _concat(" " + tail.replace("{hint}", hint), {"namespace": "request.namespace"})
+    if hint is not None:
+        tail = tail.replace("{hint}", hint)
+    why = _concat(" " + tail, fields)
     invalid = " " + entry.invalid.split('" ', 2)[-1]
-    image_part = _concat(" " + image + '"', {"image": f"{c}.image"})
+    image_part = _concat(" " + image + '"', {"image": text(f"{c}.image")})
     return f"{head} + {image_part} + ({c}.valid == 'yes' ? {why} : {q(invalid)})"
 
 

@@ -37,10 +37,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from policygen import rules
 from policygen.rules import MESSAGES
-from policygen.targets._cel import _concat, containers_expression, parse_stages, q
-from policygen.workloads import VOLUMES, policy_field
+from policygen.targets._cel import (
+    container_message,
+    containers_expression,
+    parse_stages,
+    q,
+)
 
 P = "variables.params"
 NS = "variables.namespace"
@@ -212,27 +215,11 @@ def _one_line(text: str) -> str:
 
 
 def _message(rule: str) -> str:
-    """The model's message for the first offending container, from the rule
-    table's shape as ``targets/_cel.py`` builds it (its image and pull
-    policy on one line; the digest hint and namespace from the Constraint
-    and the request)."""
-    c = "variables.bad[0]"
-    entry = rules.TABLE[rule]
-    named, rest = entry.message.split('" ', 1)
-    head = _concat(named + '"', {"kind": f"{c}.kind", "container": f"{c}.name"})
-    if rule == "pullPolicy":
-        before, after = rest.replace("{policy}", "").split("{field}")
-        where = (
-            f"({c}.kind == {q(VOLUMES[:-1])} ? {q(policy_field(VOLUMES))} "
-            f": {q(policy_field('containers'))})"
-        )
-        return f"{head} + {q(' ' + before)} + {where} + {q(after)} + {_one_line(c + '.policy')}"
-    image, tail = rest.split('" ', 1)
-    why = _concat(" " + tail, {"hint": f"{P}.digestHint", "namespace": NS})
-    invalid = " " + entry.invalid.split('" ', 2)[-1]
-    image_part = _concat(" " + image + '"', {"image": _one_line(f"{c}.image")})
-    known = f"{head} + {image_part} + ({c}.valid == 'yes' ? {why} : {q(invalid)})"
-    if rule == "digest":
+    """The model's message for the first offending container, as
+    ``targets/_cel.py`` builds it (its image and pull policy on one line;
+    the digest hint and namespace from the Constraint and the request)."""
+    known = container_message(rule, {"hint": f"{P}.digestHint", "namespace": NS}, text=_one_line)
+    if rule in ("pullPolicy", "digest"):
         return known
     unknown = MESSAGES["unknownNamespace"].format(
         namespace="\0", what="the tenants' namespaceSelector"
