@@ -23,11 +23,14 @@ transform/cel_snippets.go, schema/schema.go), with the real CEL runtime.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from policygen.engines._cel_reads import activation_paths
+from policygen.engines._projection import Path, minimal
 from policygen.engines.vap import NUL, Cel, CelError, without_nul
 from policygen.errors import UnsupportedConstruct
 
@@ -63,6 +66,7 @@ class CelTemplate:
         # before any review, as Gatekeeper rejects it.
         for at, expression in self._expressions():
             self._cel.compile(null_safe_has(expression), f"{kind} {at}")
+        self.reads = review_reads([e for _, e in self._expressions()])
 
     def _expressions(self) -> list[tuple[str, str]]:
         out = [(f"variable {v['name']}", str(v["expression"])) for v in self.variables]
@@ -178,6 +182,34 @@ class CelTemplate:
         return f"failed expression: {str(validation['expression']).strip()}"
 
 
+def review_reads(expressions: list[str]) -> frozenset[Path] | None:
+    """The paths under ``input.review`` (root ``review``) that the driver's
+    activation lets ``expressions`` read; None: all of it. ``request`` is
+    the review itself, ``params`` travel with the Constraint, and the
+    operation always counts (it decides whether ``object`` is set and what
+    ``anyObject`` is)."""
+    # anyObject is object or oldObject: read as both.
+    paths = activation_paths(
+        [e.replace("variables.anyObject", root) for e in expressions for root in _ANY_OBJECT]
+    )
+    if paths is None:
+        return None
+    out: set[Path] = {("review", "operation")}
+    for root, *rest in paths:
+        if root == "params":
+            continue
+        if root in ("object", "oldObject", "namespaceObject"):
+            out.add(("review", root, *rest))
+        elif root == "request":
+            out.add(("review", *rest))
+        else:  # not bound by Gatekeeper's driver: an error either way, read it all
+            return None
+    return minimal(out)
+
+
+_ANY_OBJECT = ("object", "oldObject")
+
+
 _VARIABLE = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)")
 _CEL_TOKEN = re.compile(
     r"""(?P<string>[rRbB]*(?:'{3}.*?'{3}|"{3}.*?"{3}|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"))"""
@@ -186,6 +218,9 @@ _CEL_TOKEN = re.compile(
 )
 
 
+# Cached: the driver evaluates the same few template expressions for every
+# review, and tokenising one costs more than evaluating it.
+@functools.lru_cache(maxsize=4096)
 def null_safe_has(expression: str) -> str:
     """Every ``has(x.f)`` as ``(x == null ? false : has(x.f))``."""
     tokens = [(m.lastgroup, m.group()) for m in _CEL_TOKEN.finditer(expression)]

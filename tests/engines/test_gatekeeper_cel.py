@@ -286,3 +286,108 @@ def test_cel_finds_tenants_through_the_constraints_indexes(open_end: str) -> Non
         want = model.evaluate(cfg, every, model.Context(now=NOW, namespaces=INDEX_NAMESPACES))
         got = run(CEL, cfg, every, INDEX_NAMESPACES)
         assert disagreements(want, got, per_rule=True, namespace_known=known) == [], ns
+
+
+def _cel_labels_docs() -> list[dict[str, Any]]:
+    """A CEL-only template of our own: each Pod needs the label the
+    Constraint names; the message names the Pod's ``app`` label."""
+    code = {
+        "validations": [
+            {
+                "expression": "has(variables.anyObject.metadata.labels) && "
+                "variables.params.label in variables.anyObject.metadata.labels",
+                "messageExpression": "string(variables.anyObject.metadata.labels.app) + "
+                "' lacks ' + variables.params.label + ' on ' + request.operation",
+            }
+        ]
+    }
+    return [
+        {
+            "apiVersion": "templates.gatekeeper.sh/v1",
+            "kind": "ConstraintTemplate",
+            "metadata": {"name": "k8slabels"},
+            "spec": {
+                "crd": {"spec": {"names": {"kind": "K8sLabels"}}},
+                "targets": [
+                    {
+                        "target": "admission.k8s.gatekeeper.sh",
+                        "code": [{"engine": "K8sNativeValidation", "source": code}],
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+            "kind": "K8sLabels",
+            "metadata": {"name": "need-owner"},
+            "spec": {"parameters": {"label": "owner"}},
+        },
+    ]
+
+
+def test_cel_reviews_equal_in_what_the_entry_reads_are_evaluated_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast path keeps a CEL entry's answers by what its expressions
+    can read (anyObject as object and oldObject, the operation always):
+    Pods differing only in their name share one evaluation, a different
+    label, operation or old object gets its own."""
+    from policygen.engines import _gatekeeper_cel
+    from policygen.engines.gatekeeper import PolicySet
+
+    calls: list[str] = []
+    review = _gatekeeper_cel.CelTemplate.review
+
+    def counted(self: Any, doc: Any, params: Any) -> list[str]:
+        calls.append(str(doc["operation"]))
+        return review(self, doc, params)
+
+    monkeypatch.setattr(_gatekeeper_cel.CelTemplate, "review", counted)
+    policies = PolicySet.load(_cel_labels_docs(), "opa")
+    assert policies.templates["K8sLabels"].engine == "cel"
+
+    def labelled(name: str, **labels: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}}
+
+    web = [Request(labelled(f"p{i}", app="web"), "ns", None) for i in range(3)]
+    answers = policies.review_many([*web, Request(labelled("q", app="db"), "ns", None)])
+    assert [[r.msg for r in rs] for rs in answers] == [["web lacks owner on CREATE"]] * 3 + [
+        ["db lacks owner on CREATE"]
+    ]
+    assert calls == ["CREATE", "CREATE"]  # the name is not read; the labels are
+    # On DELETE, anyObject is the old object: the same object with another
+    # old one is another evaluation.
+    same = labelled("p0", app="web")
+    deleted = Request(same, "ns", None, "DELETE", old_obj=labelled("p0", app="web"))
+    deleted_db = Request(same, "ns", None, "DELETE", old_obj=labelled("p0", app="db"))
+    again = policies.review_many([web[0], deleted, deleted_db], cluster=False)
+    assert [[r.msg for r in rs] for rs in again] == [
+        ["web lacks owner on CREATE"],
+        ["web lacks owner on DELETE"],
+        ["db lacks owner on DELETE"],
+    ]
+    assert calls == ["CREATE", "CREATE", "DELETE", "DELETE"]  # web on CREATE: from the memo
+    policies.close()
+
+
+def test_what_a_cel_entry_reads_is_mapped_onto_the_review() -> None:
+    from policygen.engines._gatekeeper_cel import review_reads
+
+    assert review_reads(["variables.anyObject.spec.containers.all(c, true)"]) == frozenset(
+        {
+            ("review", "operation"),
+            ("review", "object", "spec", "containers"),
+            ("review", "oldObject", "spec", "containers"),
+        }
+    )
+    assert review_reads(
+        ["request.namespace == variables.params.x", "has(namespaceObject.a)"]
+    ) == frozenset(
+        {
+            ("review", "operation"),
+            ("review", "namespace"),
+            ("review", "namespaceObject", "a"),
+        }
+    )
+    assert review_reads(["object[variables.params.k]"]) is None  # not followed: all of it
+    assert review_reads(["authorizer.path('x')"]) is None  # not the driver's: all of it
