@@ -8,7 +8,8 @@ The API server stops an expression whose runtime cost passes
 (cel-go ``interpreter/runtimecost.go``) charges each operation what the
 static estimator (``checker/cost.go``) charges it, from the actual sizes;
 Kubernetes adds its library's costs (``apiserver/pkg/cel/library/cost.go``:
-``split``, ``substring``, ``lowerAscii``, ``indexOf`` on lists and strings).
+``split``, ``replace``, ``substring``, ``lowerAscii``, ``indexOf`` on lists and
+strings).
 This module charges the same amounts, node by node, with the largest size
 each value can have:
 
@@ -22,7 +23,8 @@ each value can have:
   ``s.startsWith(t)``: ``ceil(size(t) × 0.1)``; ``==``, ``!=``, ``<``…:
   ``ceil(min size × 0.1)`` (1 for scalars); string ``+``:
   ``ceil((size(a) + size(b)) × 0.1)``; ``x in list``: the list's size;
-  ``s.split(t)``: ``ceil(size(s) × 0.2)``; ``substring`` and
+  ``s.split(t)`` and ``s.replace(a, b)`` (literals ``a``, ``b``):
+  ``ceil(size(s) × 0.2)``; ``substring`` and
   ``lowerAscii``: ``ceil(size(s) × 0.1)``; ``s.lastIndexOf(t)``:
   ``ceil(size(s) × 0.1)``; ``list.indexOf(x)``: the list's size (times
   ``1 + ceil(element size × 0.1)`` for strings);
@@ -482,6 +484,13 @@ class Estimator:
             return Estimate(base + _ceil(shapes[0].size * STRING_TRAVERSAL), SCALAR)
         if name == "split" and isinstance(t, Str):
             return Estimate(base + _ceil(t.size * 2 * STRING_TRAVERSAL), Lst(t.size + 1, t))
+        if name == "replace" and isinstance(t, Str) and len(arg_nodes) == 2:
+            # charged as split is; the result is bounded only for literal
+            # arguments (what the messages write: a line break as \\n)
+            what, with_ = (n[2] if n[0] == "lit" else None for n in arg_nodes)
+            if isinstance(what, str) and what and isinstance(with_, str):
+                grows = max(0, len(with_) - len(what)) * (t.size // len(what))
+                return Estimate(base + _ceil(t.size * 2 * STRING_TRAVERSAL), Str(t.size + grows))
         if name in ("substring", "lowerAscii") and isinstance(t, Str):
             return Estimate(base + _ceil(t.size * STRING_TRAVERSAL), t)
         if name in ("lastIndexOf", "indexOf") and isinstance(t, Str):

@@ -49,6 +49,11 @@ ENV = Envelope(
         ("request.namespace + '/'", 2 + 7),
         # split (Kubernetes' library): ceil(63 × 2 × 0.1) = 13
         ("request.namespace.split('-')", 2 + 13),
+        # replace (Kubernetes' library, what a VAP message does to a line
+        # break): charged as split, ceil(63 × 2 × 0.1) = 13
+        ("request.namespace.replace('\\n', '\\\\n')", 2 + 13),
+        # and it may double the string: '+' then costs ceil((126 + 1) × 0.1)
+        ("request.namespace.replace('\\n', '\\\\n') + '/'", 2 + 13 + 13),
         # && and || cost their sides; ?: the condition and the dearer branch
         ("request.namespace == 'a' && request.namespace == 'b'", 3 + 3),
         ("true ? request.namespace.split('-') : []", 0 + 15),
@@ -95,6 +100,9 @@ def test_an_envelope_bounds_a_variable_the_expression_cannot() -> None:
         "object.missing",
         "request.namespace.format([1])",
         "object.items.sortBy(i, i)",
+        # replace's result is bounded only for literal arguments
+        "request.namespace.replace(request.namespace, 'x')",
+        "request.namespace.replace('', 'x')",
     ],
 )
 def test_what_it_does_not_know_is_refused(expression: str) -> None:
