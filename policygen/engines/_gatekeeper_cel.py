@@ -31,7 +31,7 @@ from typing import Any
 
 from policygen.engines._cel_reads import activation_paths
 from policygen.engines._projection import Path, minimal
-from policygen.engines.vap import NUL, Cel, CelError, without_nul
+from policygen.engines.vap import NUL, Cel, CelError, validation_message, without_nul
 from policygen.errors import UnsupportedConstruct
 
 SOURCE_FIELDS = {"validations", "variables", "matchConditions", "failurePolicy", "generateVAP"}
@@ -163,23 +163,12 @@ class CelTemplate:
         activation: Mapping[str, Any],
         variables: Mapping[str, Any],
     ) -> str:
-        # As the API server's validator decides it (apiserver
-        # pkg/admission/plugin/policy/validating/validator.go, which
-        # Gatekeeper's CEL driver runs): the messageExpression's string,
-        # trimmed, unless empty or holding a line break; else the message,
-        # trimmed; else the expression.
-        if validation.get("messageExpression"):
-            try:
-                message = self._eval(
-                    str(validation["messageExpression"]), activation, variables, "message"
-                )
-                if isinstance(message, str) and message.strip() and "\n" not in message.strip():
-                    return message.strip()
-            except CelError:
-                pass
-        if str(validation.get("message") or "").strip():
-            return str(validation["message"]).strip()
-        return f"failed expression: {str(validation['expression']).strip()}"
+        # Gatekeeper's k8scel driver hands its decisions to the API server's
+        # validator (validating.NewValidator), so the message is chosen as a
+        # ValidatingAdmissionPolicy's is.
+        return validation_message(
+            validation, lambda expression: self._eval(expression, activation, variables, "message")
+        )
 
 
 def review_reads(expressions: list[str]) -> frozenset[Path] | None:

@@ -670,6 +670,10 @@ class ValidatingPolicySet(PolicySet):
     def _kyverno_message(
         self, validation: Mapping[str, Any], activation: Mapping[str, Any], index: int, where: str
     ) -> str:
+        # Kyverno's own rule (pkg/cel/policies/vpol/compiler/policy.go), not
+        # the API server's (vap.validation_message): nothing is trimmed, a
+        # line break is kept, an error or a non-string is said in the
+        # message, and an empty message is the index one.
         message = str(validation.get("message") or "")
         if "messageExpression" in validation:
             try:
@@ -677,7 +681,7 @@ class ValidatingPolicySet(PolicySet):
             except CelError as exc:
                 return f"failed to evaluate message expression: {exc}"
             if not isinstance(value, str):
-                return "failed to convert message expression to string"
+                return f"failed to convert message expression to string: {_not_a_string(value)}"
             message = value
         return message or f"CEL expression validation failed at index {index}"
 
@@ -706,6 +710,29 @@ class ValidatingPolicySet(PolicySet):
             message = f"policy {policy.name} failed: {response.message}"
             return [(policy, a, message) for a in binding.actions]
         return [(policy, a, response.message) for a in binding.actions]
+
+
+def _not_a_string(value: Any) -> str:
+    """cel-go's error converting ``value`` to a Go string (each type's
+    ``ConvertToNative``), which Kyverno appends to its message. A uint
+    reads as an int here: the runtime gives both as Python ints."""
+    if isinstance(value, bool):
+        return "type conversion error from bool to 'string'"
+    if isinstance(value, int):
+        return "unsupported type conversion from 'int' to string"
+    names = [
+        (float, "Double"),
+        (type(None), "'null_type'"),
+        (bytes | bytearray, "Bytes"),
+        (list | tuple, "list"),
+        (Mapping, "map"),
+        (dt.datetime, "'Timestamp'"),
+        (dt.timedelta, "'Duration'"),
+    ]
+    for kind, name in names:
+        if isinstance(value, kind):
+            return f"type conversion error from {name} to 'string'"
+    return "type conversion not supported for 'type'"
 
 
 def _simple_match(match: Mapping[str, Any] | None) -> bool:

@@ -718,14 +718,47 @@ class PolicySet:
     def _message(
         self, validation: Mapping[str, Any], activation: Mapping[str, Any], where: str
     ) -> str:
-        if "messageExpression" in validation:
-            try:
-                message = self._eval(validation["messageExpression"], activation, where)
-                if isinstance(message, str) and message.strip():
-                    return message
-            except CelError:
-                pass
-        return str(validation.get("message") or f"failed expression: {validation['expression']}")
+        return validation_message(
+            validation, lambda expression: self._eval(expression, activation, where)
+        )
+
+
+#: apiserver ``celconfig.MaxEvaluatedMessageExpressionSizeBytes``: the
+#: longest messageExpression result (in UTF-8 bytes) the validator keeps.
+MAX_MESSAGE_EXPRESSION_BYTES = 5 * 1024
+
+#: What Go's ``strings.TrimSpace`` trims (``unicode.IsSpace``): Python's
+#: ``str.strip()`` also trims U+001C..U+001F, which Go keeps.
+GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def validation_message(validation: Mapping[str, Any], evaluate: Callable[[str], Any]) -> str:
+    """The message of a failed validation as the API server's validator
+    chooses it (apiserver ``admission/plugin/policy/validating/validator.go``,
+    which Gatekeeper's k8scel driver runs too): the messageExpression's
+    value (``evaluate`` gives it, raising CelError) when it is a string
+    that, trimmed, is non-empty, at most 5 KiB and free of ``\n``; else the
+    ``message``, trimmed; else ``failed expression: `` and the expression,
+    trimmed. A messageExpression that errs or is not a string is dropped
+    (the server only logs it). Kyverno's ValidatingPolicy chooses
+    otherwise (``kyverno_cel``)."""
+    message = ""
+    if validation.get("messageExpression"):
+        try:
+            value = evaluate(str(validation["messageExpression"]))
+        except CelError:
+            value = None
+        if isinstance(value, str):
+            value = value.strip(GO_SPACE)
+            fits = len(value.encode("utf-8", "surrogatepass")) <= MAX_MESSAGE_EXPRESSION_BYTES
+            if fits and "\n" not in value:  # only \n: a \r is kept
+                message = value
+    if not message and validation.get("message"):
+        message = str(validation["message"]).strip(GO_SPACE)
+    return message or f"failed expression: {str(validation['expression']).strip(GO_SPACE)}"
 
 
 class LazyVariables(Mapping[str, Any]):

@@ -274,12 +274,23 @@ def exempt_expression(config: Config, rule: str, *, exceptions: bool = False) ->
     return "(c.valid == 'yes' && variables.exemptions.exists(r, c.key.matches(r)))"
 
 
-def message(rule: str, config: Config) -> str:
+def message(rule: str, config: Config, *, text: Callable[[str], str] = str) -> str:
     """The model's message for the first offending container, as CEL, from
     the rule table's message: ``{kind} "{container}"``, then (image rules)
-    `` image "{image}"`` and the complaint, or the invalid-reference one."""
+    `` image "{image}"`` and the complaint, or the invalid-reference one;
+    ``text`` wraps the values read from the container (``one_line``)."""
     hint = imageref.digest_hint(list(config.spec.rules.digest.algorithms))
-    return container_message(rule, {"namespace": "request.namespace"}, hint=hint)
+    return container_message(rule, {"namespace": "request.namespace"}, hint=hint, text=text)
+
+
+def one_line(text: str) -> str:
+    """CEL for ``text`` with each line break written ``\\n``: the API
+    server's validator (apiserver ``policy/validating/validator.go``, which
+    Gatekeeper's CEL driver runs too) drops a messageExpression result that
+    holds one and says ``failed expression: …`` instead. Messages are
+    compared so (``agreement.one_line``). Kyverno passes its message on as
+    it is: kyverno-cel does not need this."""
+    return f"{text}.replace('\\n', '\\\\n')"
 
 
 def container_message(
@@ -537,13 +548,19 @@ def policy_names(config: Config, rule: str) -> list[str]:
 
 
 def render_policies(
-    config: Config, template: str, api_version: str, *, exceptions: bool = False
+    config: Config,
+    template: str,
+    api_version: str,
+    *,
+    exceptions: bool = False,
+    text: Callable[[str], str] = str,
 ) -> dict[str, str]:
     """One file per active rule, ``template`` filled with that rule's
     envelope data and CEL for each of the rule's policies: what every
     CEL-speaking target writes, as ``api_version`` (the version the config's
     releases serve). ``exceptions``: the exemptions are PolicyExceptions the
-    CEL reads (kyverno-cel)."""
+    CEL reads (kyverno-cel); ``text``: how the message writes the values it
+    reads from a container (``one_line`` where the API server chooses it)."""
     selector = config.spec.scope.namespaceSelector
     files = {}
     for rule in active_rules(config):
@@ -561,7 +578,7 @@ def render_policies(
                 else dump(selector.model_dump(exclude_defaults=True)),
                 match_conditions=dump(part.conditions),
                 variables=dump(part.variables),
-                message=message(rule, config),
+                message=message(rule, config, text=text),
             )
             for part in rule_policies(config, rule, exceptions=exceptions)
         )

@@ -41,6 +41,7 @@ from policygen.rules import MESSAGES
 from policygen.targets._cel import (
     container_message,
     containers_expression,
+    one_line,
     parse_stages,
     q,
 )
@@ -205,20 +206,11 @@ def _registries_variables() -> list[dict[str, str]]:
     ]
 
 
-def _one_line(text: str) -> str:
-    """CEL for ``text`` with each line break written ``\\n``: the API
-    server drops a messageExpression's result that holds one (apiserver
-    ``policy/validating/validator.go``, which Gatekeeper's CEL driver runs)
-    and says ``failed expression: …`` instead. Messages are compared so
-    (``agreement.one_line``)."""
-    return f"{text}.replace('\\n', '\\\\n')"
-
-
 def _message(rule: str) -> str:
     """The model's message for the first offending container, as
     ``targets/_cel.py`` builds it (its image and pull policy on one line;
     the digest hint and namespace from the Constraint and the request)."""
-    known = container_message(rule, {"hint": f"{P}.digestHint", "namespace": NS}, text=_one_line)
+    known = container_message(rule, {"hint": f"{P}.digestHint", "namespace": NS}, text=one_line)
     if rule in ("pullPolicy", "digest"):
         return known
     unknown = MESSAGES["unknownNamespace"].format(

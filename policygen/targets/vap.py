@@ -25,6 +25,7 @@ from policygen.config import Config, CrossProblem
 from policygen.targets import Capabilities
 from policygen.targets._cel import (
     MUTATING_API_VERSIONS,
+    one_line,
     render_mutation,
     render_policies,
 )
@@ -65,7 +66,10 @@ class VapTarget:
 
     def render(self, config: Config, now: dt.date) -> dict[str, str]:
         files = render_policies(
-            config, "vap/policy.yaml.j2", versions.api_version(config, "ValidatingAdmissionPolicy")
+            config,
+            "vap/policy.yaml.j2",
+            versions.api_version(config, "ValidatingAdmissionPolicy"),
+            text=one_line,
         )
         if config.spec.rules.pullPolicy.action == "mutate":
             files["mutate-pull-policy.yaml"] = render_mutation(

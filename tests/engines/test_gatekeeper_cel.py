@@ -239,29 +239,6 @@ def test_a_line_break_in_an_image_is_written_as_backslash_n_by_the_cel(
     assert disagreements(want, run(CEL, clockless, obj), per_rule=True) == []
 
 
-@pytest.mark.parametrize(
-    ("validation", "message"),
-    [
-        ({"messageExpression": "'  padded  '"}, "padded"),
-        ({"messageExpression": "'two\\nlines'", "message": " fixed "}, "fixed"),
-        ({"messageExpression": "'two\\nlines'"}, "failed expression: false"),
-        ({"messageExpression": "' '", "message": "fixed"}, "fixed"),
-        ({"messageExpression": "1", "message": "fixed"}, "fixed"),
-    ],
-)
-def test_the_message_is_the_one_the_api_server_validator_chooses(
-    validation: dict[str, str], message: str
-) -> None:
-    """apiserver policy/validating/validator.go: the messageExpression's
-    string trimmed, unless empty or multi-line; then the message trimmed;
-    then ``failed expression: <expression>``."""
-    from policygen.engines._gatekeeper_cel import CelTemplate
-
-    template = CelTemplate("K8sX", {"validations": [{"expression": " false ", **validation}]})
-    review = {"operation": "CREATE", "object": {"kind": "Pod"}, "namespace": "default"}
-    assert template.review(review, None) == [message]
-
-
 @pytest.mark.parametrize("open_end", ["head", "tail"])
 def test_cel_finds_tenants_through_the_constraints_indexes(open_end: str) -> None:
     """The index test's namespaces (each way a glob or selector is filed),
