@@ -83,6 +83,11 @@ def judge(config: Config, shape: Shape, now: dt.date, kept: Kept | None = None) 
     if shape.containers is None or all(spec.rules.action(r) == "off" for r in NAMES):
         return []  # with every rule off there is no policy, so nothing to say
     ns = shape.namespace
+    if not any(_may_apply(config, r, ns) for r in NAMES):
+        # No rule reaches this namespace by its name (the digest rule
+        # narrowed elsewhere, the others off): whatever its labels, nothing
+        # is said, so an unknown Namespace leaves nothing undecided.
+        return []
     labels = None if shape.labels is None else dict(shape.labels)
     scope = scope_of(config, ns, labels)
     if scope == "unknown":
@@ -187,6 +192,13 @@ def _unknown_namespace(ns: str, what: str) -> Violation:
     return Violation(
         "scope", "", "", TABLE["scope"].message.format(namespace=ns, what=what), "deny"
     )
+
+
+def _may_apply(config: Config, rule: str, ns: str) -> bool:
+    """Whether ``rule`` is on for namespace ``ns`` by its name alone."""
+    if config.spec.rules.action(rule) == "off":
+        return False
+    return rule != "digest" or digest_applies(config, ns)
 
 
 def digest_applies(config: Config, ns: str) -> bool:

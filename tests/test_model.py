@@ -230,3 +230,29 @@ def test_nothing_is_reported_when_every_rule_is_off() -> None:
         "spec": {"containers": [{"name": "a", "image": "nginx"}]},
     }
     assert model.evaluate(cfg, obj, model.Context(now=NOW, namespaces={})) == []
+
+
+def test_an_unknown_namespace_no_rule_reaches_by_name_is_no_finding() -> None:
+    """Found by the differential test: the only rule on is the digest rule,
+    narrowed to other namespaces, so the scope selector's answer cannot
+    change anything and the missing Namespace is not asked for (vap and
+    kyverno-cel, whose match conditions test the name, say nothing too).
+    Where the rule does reach the namespace, the Namespace is still asked for."""
+    text = golden.cases()["mutate-selectors"].read_text()
+    assert "namespaces: [prod-payments]}" in text  # the digest rule's narrowing
+    for rule in ("pullPolicy: {action: mutate", "registries: {action: audit"):
+        text = text.replace(rule, rule.split(":")[0] + ": {action: off")
+    cfg = config.parse(text, "c.yaml", today=NOW)
+    unknown = model.Context(now=NOW, namespaces={})
+
+    def pod(ns: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p", "namespace": ns},
+            "spec": {"containers": [{"name": "a", "image": "nginx"}]},
+        }
+
+    assert model.evaluate(cfg, pod("prod-x"), unknown) == []
+    reaching = model.evaluate(cfg, pod("prod-payments"), unknown)
+    assert [(v.rule, v.action) for v in reaching] == [("scope", "deny")]
