@@ -829,3 +829,99 @@ def test_rule_matches_are_memoised_on_the_metadata_they_read() -> None:
     assert statuses(labels={"a": "c"}) == []
     assert statuses(labels={"a": "b"}, name="skip-1") == []
     assert statuses(labels={"a": "b"}, name="keep-1") == ["fail"]
+
+
+# The context memo (context.py): a list of variable entries' results by the
+# values of what they read. Each step below changes one input only, and
+# the memoised answer must equal the plain one: a key that dropped that
+# input would replay the step before.
+TEAM_ENTRIES: list[dict[str, Any]] = [
+    {
+        "name": "team",
+        "variable": {"jmesPath": "request.object.metadata.labels.team", "default": "none"},
+    },
+    {"name": "tagged", "variable": {"jmesPath": "join('/', [team, request.namespace])"}},
+    {
+        "name": "lapsed",
+        "variable": {
+            "value": ["2027-01-01T00:00:00Z"],
+            "jmesPath": "[?time_after(time_now_utc(), @)] | length(@)",
+        },
+    },
+    {"name": "fromConfig", "variable": {"value": "{{ settings.data.level }}"}},
+]
+
+
+def _team_context(memo: Any, ns: str, labels: dict[str, Any], moment: str, **outer: Any) -> Any:
+    import datetime as dt
+
+    from policygen.engines.kyverno.api import VariableError
+    from policygen.engines.kyverno.context import load_context
+    from policygen.engines.kyverno.functions import clock
+
+    obj = {"metadata": {"name": "x", "labels": labels}}
+    data: dict[str, Any] = {"request": {"namespace": ns, "object": obj}, **outer}
+    try:
+        with clock(dt.datetime.fromisoformat(moment)):
+            load_context(TEAM_ENTRIES, data, {}, "p.r.validate", memo)
+    except (VariableError, UnsupportedConstruct) as exc:
+        return type(exc).__name__, str(exc), {k: data.get(k) for k in ("team", "tagged")}
+    return {e["name"]: data[e["name"]] for e in TEAM_ENTRIES}
+
+
+def test_context_entries_are_memoised_on_all_they_read() -> None:
+    from policygen.engines.kyverno.context import CLUSTER_ONLY, ContextMemo
+
+    memo = ContextMemo(100)
+    assert memo.inputs(TEAM_ENTRIES) == (
+        ("request", "namespace"),
+        ("request", "object", "metadata", "labels", "team"),
+        ("settings", "data", "level"),
+        ("team",),  # read by "tagged" after "team" sets it: an input as it stood
+    )
+    before, after = "2026-12-31T00:00:00+00:00", "2027-01-02T00:00:00+00:00"
+    settings = {"settings": {"data": {"level": "high"}}}
+    steps: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
+        ("a", {"team": "red"}, before, settings),
+        ("b", {"team": "red"}, before, settings),  # the namespace
+        ("b", {"team": "blue"}, before, settings),  # a label
+        ("b", {"team": "blue"}, after, settings),  # the clock
+        ("b", {"team": "blue"}, after, {"settings": {"data": {"level": "low"}}}),  # a value
+        ("b", {"team": "blue"}, after, {}),  # an error, kept with what was set before it
+        # the same error, but naming an entry only a cluster fills: a refusal
+        ("b", {"team": "blue"}, after, {CLUSTER_ONLY: {"settings": "p.r.context[0] (configMap)"}}),
+        ("b", {"team": "blue"}, after, {}),  # the error again, from the memo
+    ]
+    for ns, labels, moment, outer in steps:
+        plain = _team_context(None, ns, labels, moment, **outer)
+        assert _team_context(memo, ns, labels, moment, **outer) == plain, (ns, labels, moment)
+    # every step but the last was a new key; a refusal is never kept
+    assert len(memo) == len(steps) - 2
+    assert _team_context(memo, "b", {"team": "blue"}, after) == (
+        "NotFound",  # the error's own type
+        _team_context(None, "b", {"team": "blue"}, after)[1],
+        {"team": "blue", "tagged": "blue/b"},
+    )
+
+
+def test_context_entries_only_a_cluster_fills_are_not_memoised() -> None:
+    from policygen.engines.kyverno.context import ContextMemo
+
+    memo = ContextMemo(100)
+    assert memo.inputs([{"name": "cm", "configMap": {"name": "c"}}]) is None
+    assert memo.inputs([{"name": "all", "variable": {"jmesPath": "@"}}]) is None
+
+
+def test_constant_values_queried_with_the_clock_are_kept_per_clock() -> None:
+    import datetime as dt
+
+    from policygen.engines.kyverno.functions import clock
+    from policygen.engines.kyverno.variables import query
+
+    expiries = ["2027-01-01T00:00:00Z"]
+    expression = "[?time_after(time_now_utc(), @)] | length(@)"
+    answers = []
+    for moment in ("2026-12-31T00:00:00+00:00", "2027-01-02T00:00:00+00:00"):
+        with clock(dt.datetime.fromisoformat(moment)):
+            answers.append(query(expression, expiries, constant=True))
+    assert answers == [0, 1]

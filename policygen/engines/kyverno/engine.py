@@ -18,6 +18,7 @@ from typing import Any
 
 from policygen.engines import NamespaceUnknown, Review
 from policygen.engines.kyverno.api import Outcome, Policy, Request, Rule, RuleResult
+from policygen.engines.kyverno.context import ContextMemo
 from policygen.engines.kyverno.exceptions import Exception_, load_exception
 from policygen.engines.kyverno.functions import CLOCK_FUNCTIONS, clock
 from policygen.engines.kyverno.images import images
@@ -52,6 +53,8 @@ class PolicySet:
         self.memo: Memo[tuple[int, bytes], RuleResult | None] = Memo(MEMO_SIZE if fast else 0)
         #: a foreach element's answer by the values it reads (validation.py)
         self.element_memo = ElementMemo(ELEMENT_MEMO_SIZE if fast else 0)
+        #: context entries' results by the values they read (context.py)
+        self.context_memo = ContextMemo(MEMO_SIZE if fast else 0)
         #: whether a rule matches, by what matching reads (off on the plain path)
         self.match_memo: Memo[tuple[int, bytes], bool | None] = Memo(MEMO_SIZE if fast else 0)
         #: the metadata each rule's match and exclude read, by the rule's id
