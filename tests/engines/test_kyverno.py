@@ -925,3 +925,53 @@ def test_constant_values_queried_with_the_clock_are_kept_per_clock() -> None:
         with clock(dt.datetime.fromisoformat(moment)):
             answers.append(query(expression, expiries, constant=True))
     assert answers == [0, 1]
+
+
+def test_the_images_variable_is_built_for_the_rules_that_may_read_it() -> None:
+    """It costs a walk of the object, so a rule whose reads are known and
+    do not include it goes without; a rule that reads it, and any rule
+    while an exception's conditions may, gets it."""
+    tag_rule = rule(
+        validate={
+            "failureAction": "Enforce",
+            "message": "tag {{ images.containers.c.tag }}",
+            "deny": {
+                "conditions": {
+                    "any": [
+                        {
+                            "key": "{{ images.containers.c.tag }}",
+                            "operator": "Equals",
+                            "value": "1.0",
+                        }
+                    ]
+                }
+            },
+        }
+    )
+    policies = PolicySet.load([policy(tag_rule), policy(PULL_RULE, name="q")])
+    assert [(p.name, r.images) for p in policies.policies for r in p.rules if r.name == "r"] == [
+        ("p", True),
+        ("q", False),
+    ]
+    got = policies.review(Request(simple_pod(IMG), "ns", {})).results
+    assert [(r.policy, r.status, r.message) for r in got] == [
+        ("p", "fail", "tag 1.0"),
+        ("q", "fail", "c must pull Always"),
+    ]
+    by_tag = {
+        "apiVersion": "kyverno.io/v2",
+        "kind": "PolicyException",
+        "metadata": {"name": "e"},
+        "spec": {
+            "exceptions": [{"policyName": "q", "ruleNames": ["r"]}],
+            "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+            "conditions": {
+                "any": [
+                    {"key": "{{ images.containers.c.tag }}", "operator": "Equals", "value": "1.0"}
+                ]
+            },
+        },
+    }
+    excepted = PolicySet.load([policy(PULL_RULE, name="q"), by_tag])
+    got = excepted.review(Request(simple_pod(IMG), "ns", {})).results
+    assert [(r.status, r.message) for r in got] == [("skip", "exception")]

@@ -33,6 +33,9 @@ class Rule:
     inputs: tuple[tuple[str, ...], ...] | None = None
     #: whether it calls a function that reads the clock (an input too)
     clock: bool = False
+    #: whether its validation may read the ``images`` variable (not when
+    #: ``inputs`` are known and none of them is under ``images``)
+    images: bool = True
 
     @property
     def name(self) -> str:

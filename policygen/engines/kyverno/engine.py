@@ -136,8 +136,11 @@ class PolicySet:
     def validate(self, req: Request) -> list[RuleResult]:
         obj = dict(req.obj)
         results: list[RuleResult] = []
+        kind = obj.get("kind")
         for policy in self.policies:
             for rule in policy.rules:
+                if rule.kinds is not None and kind not in rule.kinds:
+                    continue  # applies() says no at once: the rule gives no response
                 if "validate" in rule.spec:
                     result = validate_rule(self, rule, obj, req)
                     if result is not None:

@@ -121,7 +121,10 @@ def _check(
         return RuleResult(rule.policy, rule.name, status, message, rule.action, element)
 
     try:
-        data = rule_data(obj, req, old, ps.images(obj))
+        # the images variable costs a walk of the object: only for a rule
+        # that may read it (an exception's conditions may, whatever the rule)
+        images = ps.images(obj) if rule.images or ps.exceptions else {}
+        data = rule_data(obj, req, old, images)
         if excepted(ps.exceptions, rule, obj, req, data):
             return result("skip", "exception")
     except VariableError as exc:
@@ -347,7 +350,7 @@ class _Validator:
             return memo.put(key, self.run(fe, scoped, nesting + 1))
         found = cast("_Response | None", hit)
         if found is not None and found.element is not None:
-            found = dataclasses.replace(found, element=scoped.get("element"))
+            found = _Response(found.status, found.message, scoped.get("element"))
         return found
 
 
