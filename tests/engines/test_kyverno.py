@@ -912,6 +912,17 @@ def test_context_entries_only_a_cluster_fills_are_not_memoised() -> None:
     assert memo.inputs([{"name": "all", "variable": {"jmesPath": "@"}}]) is None
 
 
+def test_a_rule_without_context_leaves_the_context_memo_empty() -> None:
+    """Such a rule passes a new empty list each time: kept by identity, the
+    lists would pile up for as long as the scan runs."""
+    from policygen.engines.kyverno.context import ContextMemo, load_context
+
+    memo = ContextMemo(100)
+    for _ in range(3):
+        load_context([], {}, {}, "p.r.validate", memo)
+    assert (len(memo), memo._inputs) == (0, {})
+
+
 def test_constant_values_queried_with_the_clock_are_kept_per_clock() -> None:
     import datetime as dt
 

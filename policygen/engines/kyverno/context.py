@@ -75,7 +75,9 @@ def load_context(
     then cannot resolve a variable is refused rather than reported.
     ``memo``: the entries' results by the values of what they read."""
     merge_maps(values, data)
-    if memo is not None and memo.maxsize:
+    if memo is not None and memo.maxsize and entries:
+        # (no entries: nothing to keep, and a rule without them passes a new
+        # empty list each time, whose identity must not fill the memo)
         inputs = memo.inputs(entries)
         if inputs is not None:
             _load_memoised(memo, inputs, entries, data, where)
