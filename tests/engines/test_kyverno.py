@@ -986,3 +986,29 @@ def test_the_images_variable_is_built_for_the_rules_that_may_read_it() -> None:
     excepted = PolicySet.load([policy(PULL_RULE, name="q"), by_tag])
     got = excepted.review(Request(simple_pod(IMG), "ns", {})).results
     assert [(r.status, r.message) for r in got] == [("skip", "exception")]
+
+
+def test_rules_share_a_match_view_only_when_they_read_the_same_metadata() -> None:
+    """The match memo's view of one request is computed once for the rules
+    that read the same metadata; a rule that reads more gets its own."""
+    plain_rule = {"name": "any-pod", **validate(DIGEST)} | rule("any-pod")
+    by_label = {
+        "name": "labelled",
+        "match": {
+            "any": [{"resources": {"kinds": ["Pod"], "selector": {"matchLabels": {"a": "b"}}}}]
+        },
+        **validate(DIGEST),
+    }
+    policies = PolicySet.load([policy(plain_rule, by_label)])
+
+    def matched(**labels: str) -> list[str]:
+        obj = {**simple_pod(IMG), "metadata": {"name": "x", "namespace": "ns", "labels": labels}}
+        return [r.rule for r in policies.review(Request(obj, "ns", {})).results]
+
+    assert matched(a="b") == ["any-pod", "labelled"]
+    assert matched(a="c") == ["any-pod"]
+    assert matched(a="b") == ["any-pod", "labelled"]
+    # and the view of one request is never another's
+    policies = PolicySet.load([policy(by_label)])
+    assert matched(a="b") == ["labelled"]
+    assert matched(a="c") == []

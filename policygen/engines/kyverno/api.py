@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from policygen.errors import PolicygenError, UnsupportedConstruct
@@ -37,7 +38,7 @@ class Rule:
     #: ``inputs`` are known and none of them is under ``images``)
     images: bool = True
 
-    @property
+    @cached_property  # asked several times per rule per request; the spec never changes
     def name(self) -> str:
         return str(self.spec["name"])
 

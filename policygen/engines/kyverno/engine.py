@@ -60,6 +60,8 @@ class PolicySet:
         #: the metadata each rule's match and exclude read, by the rule's id
         #: (the rules are this set's own, so ids stay theirs)
         self._metadata_reads: dict[int, tuple[str, ...]] = {}
+        #: the last request's match view, as (object, request, reads, fingerprint)
+        self._last_view: tuple[Mapping[str, Any], Request, tuple[str, ...], bytes] | None = None
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]], *, fast: bool = True) -> PolicySet:
@@ -115,6 +117,9 @@ class PolicySet:
         """Admission: every mutate rule of every policy, then every validate
         rule on the mutated object."""
         obj = with_api_defaults(dict(req.obj)) if api_defaults else dict(req.obj)
+        if not self.has("mutate"):
+            # what mutate() gives then: a copy of the object, no results
+            return Outcome(dict(obj), self.validate(dataclasses.replace(req, obj=obj)))
         mutated = self.mutate(dataclasses.replace(req, obj=obj))
         validated = self.validate(dataclasses.replace(req, obj=mutated.obj))
         return Outcome(mutated.obj, mutated.results + validated)
@@ -158,7 +163,16 @@ class PolicySet:
         reads = self._metadata_reads.get(id(rule))
         if reads is None:
             reads = self._metadata_reads[id(rule)] = metadata_reads(rule)
-        key = (id(rule), fingerprint(match_view(reads, obj, req)))
+        # Rules that read the same metadata share the view's fingerprint
+        # while the request is the same: validation asks every rule of it
+        # in turn, and never writes into the object or the request.
+        last = self._last_view
+        if last is not None and last[0] is obj and last[1] is req and last[2] == reads:
+            view = last[3]
+        else:
+            view = fingerprint(match_view(reads, obj, req))
+            self._last_view = (obj, req, reads, view)
+        key = (id(rule), view)
         hit = self.match_memo.get(key)
         if hit is MISSING:
             try:
