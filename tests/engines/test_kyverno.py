@@ -829,3 +829,186 @@ def test_rule_matches_are_memoised_on_the_metadata_they_read() -> None:
     assert statuses(labels={"a": "c"}) == []
     assert statuses(labels={"a": "b"}, name="skip-1") == []
     assert statuses(labels={"a": "b"}, name="keep-1") == ["fail"]
+
+
+# The context memo (context.py): a list of variable entries' results by the
+# values of what they read. Each step below changes one input only, and
+# the memoised answer must equal the plain one: a key that dropped that
+# input would replay the step before.
+TEAM_ENTRIES: list[dict[str, Any]] = [
+    {
+        "name": "team",
+        "variable": {"jmesPath": "request.object.metadata.labels.team", "default": "none"},
+    },
+    {"name": "tagged", "variable": {"jmesPath": "join('/', [team, request.namespace])"}},
+    {
+        "name": "lapsed",
+        "variable": {
+            "value": ["2027-01-01T00:00:00Z"],
+            "jmesPath": "[?time_after(time_now_utc(), @)] | length(@)",
+        },
+    },
+    {"name": "fromConfig", "variable": {"value": "{{ settings.data.level }}"}},
+]
+
+
+def _team_context(memo: Any, ns: str, labels: dict[str, Any], moment: str, **outer: Any) -> Any:
+    import datetime as dt
+
+    from policygen.engines.kyverno.api import VariableError
+    from policygen.engines.kyverno.context import load_context
+    from policygen.engines.kyverno.functions import clock
+
+    obj = {"metadata": {"name": "x", "labels": labels}}
+    data: dict[str, Any] = {"request": {"namespace": ns, "object": obj}, **outer}
+    try:
+        with clock(dt.datetime.fromisoformat(moment)):
+            load_context(TEAM_ENTRIES, data, {}, "p.r.validate", memo)
+    except (VariableError, UnsupportedConstruct) as exc:
+        return type(exc).__name__, str(exc), {k: data.get(k) for k in ("team", "tagged")}
+    return {e["name"]: data[e["name"]] for e in TEAM_ENTRIES}
+
+
+def test_context_entries_are_memoised_on_all_they_read() -> None:
+    from policygen.engines.kyverno.context import CLUSTER_ONLY, ContextMemo
+
+    memo = ContextMemo(100)
+    assert memo.inputs(TEAM_ENTRIES) == (
+        ("request", "namespace"),
+        ("request", "object", "metadata", "labels", "team"),
+        ("settings", "data", "level"),
+        ("team",),  # read by "tagged" after "team" sets it: an input as it stood
+    )
+    before, after = "2026-12-31T00:00:00+00:00", "2027-01-02T00:00:00+00:00"
+    settings = {"settings": {"data": {"level": "high"}}}
+    steps: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
+        ("a", {"team": "red"}, before, settings),
+        ("b", {"team": "red"}, before, settings),  # the namespace
+        ("b", {"team": "blue"}, before, settings),  # a label
+        ("b", {"team": "blue"}, after, settings),  # the clock
+        ("b", {"team": "blue"}, after, {"settings": {"data": {"level": "low"}}}),  # a value
+        ("b", {"team": "blue"}, after, {}),  # an error, kept with what was set before it
+        # the same error, but naming an entry only a cluster fills: a refusal
+        ("b", {"team": "blue"}, after, {CLUSTER_ONLY: {"settings": "p.r.context[0] (configMap)"}}),
+        ("b", {"team": "blue"}, after, {}),  # the error again, from the memo
+    ]
+    for ns, labels, moment, outer in steps:
+        plain = _team_context(None, ns, labels, moment, **outer)
+        assert _team_context(memo, ns, labels, moment, **outer) == plain, (ns, labels, moment)
+    # every step but the last was a new key; a refusal is never kept
+    assert len(memo) == len(steps) - 2
+    assert _team_context(memo, "b", {"team": "blue"}, after) == (
+        "NotFound",  # the error's own type
+        _team_context(None, "b", {"team": "blue"}, after)[1],
+        {"team": "blue", "tagged": "blue/b"},
+    )
+
+
+def test_context_entries_only_a_cluster_fills_are_not_memoised() -> None:
+    from policygen.engines.kyverno.context import ContextMemo
+
+    memo = ContextMemo(100)
+    assert memo.inputs([{"name": "cm", "configMap": {"name": "c"}}]) is None
+    assert memo.inputs([{"name": "all", "variable": {"jmesPath": "@"}}]) is None
+
+
+def test_a_rule_without_context_leaves_the_context_memo_empty() -> None:
+    """Such a rule passes a new empty list each time: kept by identity, the
+    lists would pile up for as long as the scan runs."""
+    from policygen.engines.kyverno.context import ContextMemo, load_context
+
+    memo = ContextMemo(100)
+    for _ in range(3):
+        load_context([], {}, {}, "p.r.validate", memo)
+    assert (len(memo), memo._inputs) == (0, {})
+
+
+def test_constant_values_queried_with_the_clock_are_kept_per_clock() -> None:
+    import datetime as dt
+
+    from policygen.engines.kyverno.functions import clock
+    from policygen.engines.kyverno.variables import query
+
+    expiries = ["2027-01-01T00:00:00Z"]
+    expression = "[?time_after(time_now_utc(), @)] | length(@)"
+    answers = []
+    for moment in ("2026-12-31T00:00:00+00:00", "2027-01-02T00:00:00+00:00"):
+        with clock(dt.datetime.fromisoformat(moment)):
+            answers.append(query(expression, expiries, constant=True))
+    assert answers == [0, 1]
+
+
+def test_the_images_variable_is_built_for_the_rules_that_may_read_it() -> None:
+    """It costs a walk of the object, so a rule whose reads are known and
+    do not include it goes without; a rule that reads it, and any rule
+    while an exception's conditions may, gets it."""
+    tag_rule = rule(
+        validate={
+            "failureAction": "Enforce",
+            "message": "tag {{ images.containers.c.tag }}",
+            "deny": {
+                "conditions": {
+                    "any": [
+                        {
+                            "key": "{{ images.containers.c.tag }}",
+                            "operator": "Equals",
+                            "value": "1.0",
+                        }
+                    ]
+                }
+            },
+        }
+    )
+    policies = PolicySet.load([policy(tag_rule), policy(PULL_RULE, name="q")])
+    assert [(p.name, r.images) for p in policies.policies for r in p.rules if r.name == "r"] == [
+        ("p", True),
+        ("q", False),
+    ]
+    got = policies.review(Request(simple_pod(IMG), "ns", {})).results
+    assert [(r.policy, r.status, r.message) for r in got] == [
+        ("p", "fail", "tag 1.0"),
+        ("q", "fail", "c must pull Always"),
+    ]
+    by_tag = {
+        "apiVersion": "kyverno.io/v2",
+        "kind": "PolicyException",
+        "metadata": {"name": "e"},
+        "spec": {
+            "exceptions": [{"policyName": "q", "ruleNames": ["r"]}],
+            "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+            "conditions": {
+                "any": [
+                    {"key": "{{ images.containers.c.tag }}", "operator": "Equals", "value": "1.0"}
+                ]
+            },
+        },
+    }
+    excepted = PolicySet.load([policy(PULL_RULE, name="q"), by_tag])
+    got = excepted.review(Request(simple_pod(IMG), "ns", {})).results
+    assert [(r.status, r.message) for r in got] == [("skip", "exception")]
+
+
+def test_rules_share_a_match_view_only_when_they_read_the_same_metadata() -> None:
+    """The match memo's view of one request is computed once for the rules
+    that read the same metadata; a rule that reads more gets its own."""
+    plain_rule = {"name": "any-pod", **validate(DIGEST)} | rule("any-pod")
+    by_label = {
+        "name": "labelled",
+        "match": {
+            "any": [{"resources": {"kinds": ["Pod"], "selector": {"matchLabels": {"a": "b"}}}}]
+        },
+        **validate(DIGEST),
+    }
+    policies = PolicySet.load([policy(plain_rule, by_label)])
+
+    def matched(**labels: str) -> list[str]:
+        obj = {**simple_pod(IMG), "metadata": {"name": "x", "namespace": "ns", "labels": labels}}
+        return [r.rule for r in policies.review(Request(obj, "ns", {})).results]
+
+    assert matched(a="b") == ["any-pod", "labelled"]
+    assert matched(a="c") == ["any-pod"]
+    assert matched(a="b") == ["any-pod", "labelled"]
+    # and the view of one request is never another's
+    policies = PolicySet.load([policy(by_label)])
+    assert matched(a="b") == ["labelled"]
+    assert matched(a="c") == []

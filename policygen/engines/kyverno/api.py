@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from policygen.errors import PolicygenError, UnsupportedConstruct
@@ -33,8 +34,11 @@ class Rule:
     inputs: tuple[tuple[str, ...], ...] | None = None
     #: whether it calls a function that reads the clock (an input too)
     clock: bool = False
+    #: whether its validation may read the ``images`` variable (not when
+    #: ``inputs`` are known and none of them is under ``images``)
+    images: bool = True
 
-    @property
+    @cached_property  # asked several times per rule per request; the spec never changes
     def name(self) -> str:
         return str(self.spec["name"])
 

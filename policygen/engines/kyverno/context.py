@@ -4,9 +4,10 @@ request data the rule's variables read, and its ``context`` entries."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from policygen.engines.kyverno.api import Request, VariableError
+from policygen.engines.kyverno.functions import clock_key
 from policygen.engines.kyverno.variables import (
     CLUSTER_ONLY,
     has_variables,
@@ -14,7 +15,7 @@ from policygen.engines.kyverno.variables import (
     substitute,
     substitute_string,
 )
-from policygen.memo import Memo
+from policygen.memo import MISSING, Memo, fingerprint
 
 #: Whether a context value holds no variable, by identity (with the value,
 #: so that an id reused by another object is no hit): Kyverno substitutes
@@ -64,14 +65,69 @@ def load_context(
     data: dict[str, Any],
     values: Mapping[str, Any],
     where: str,
+    memo: ContextMemo | None = None,
 ) -> None:
     """Context entries, after the test's values for the rule (``values``):
     a variable is computed and replaces a value of the same name; entries
     that need a cluster (configMap, apiCall, imageRegistry, globalReference)
     are not loaded offline, as in the Kyverno CLI, so only a value can stand
     in for them. Which ones were missing is remembered, so that a rule that
-    then cannot resolve a variable is refused rather than reported."""
+    then cannot resolve a variable is refused rather than reported.
+    ``memo``: the entries' results by the values of what they read."""
     merge_maps(values, data)
+    if memo is not None and memo.maxsize and entries:
+        # (no entries: nothing to keep, and a rule without them passes a new
+        # empty list each time, whose identity must not fill the memo)
+        inputs = memo.inputs(entries)
+        if inputs is not None:
+            _load_memoised(memo, inputs, entries, data, where)
+            return
+    _load_entries(entries, data, where)
+
+
+def _load_memoised(
+    memo: ContextMemo,
+    inputs: tuple[tuple[str, ...], ...],
+    entries: list[Mapping[str, Any]],
+    data: dict[str, Any],
+    where: str,
+) -> None:
+    """``_load_entries`` on variable entries only, whose results depend on
+    the values of the paths they read (found or missing), on which entries
+    only a cluster could fill (an error may be a refusal instead) and on
+    the clock. What is kept is the names and values they set, in order, and
+    the error that stopped them; values are shared, as query results are (a
+    validate rule only reads its context)."""
+    from policygen.engines.kyverno.validation import probe
+
+    # ``where`` is not read: it only names entries a cluster fills, never memoised
+    seen = ([probe(data, path) for path in inputs], data.get(CLUSTER_ONLY), clock_key())
+    key = (id(entries), fingerprint(seen))
+    hit = memo.get(key)
+    if hit is MISSING:
+        assigned: list[tuple[str, Any]] = []
+        error: VariableError | None = None
+        for entry in entries:  # one at a time: an error leaves the earlier ones set
+            try:
+                _load_entries([entry], data, where)
+            except VariableError as exc:
+                error = exc
+                break
+            name = str(entry.get("name", ""))
+            assigned.append((name, data[name]))
+        # the error by its type and words, not the exception (its traceback holds frames)
+        memo.put(key, (assigned, None if error is None else (type(error), error.args)))
+        if error is not None:
+            raise error
+        return
+    assigned, raised = cast("tuple[list[tuple[str, Any]], Raised | None]", hit)
+    for name, value in assigned:
+        data[name] = value
+    if raised is not None:
+        raise raised[0](*raised[1])
+
+
+def _load_entries(entries: list[Mapping[str, Any]], data: dict[str, Any], where: str) -> None:
     for i, entry in enumerate(entries):
         name = str(entry.get("name", ""))
         variable = entry.get("variable")
@@ -120,3 +176,24 @@ def merge_maps(src: Mapping[str, Any], dst: dict[str, Any]) -> None:
             merge_maps(v, dst[k])
         else:
             dst[k] = v
+
+
+#: a VariableError as its type and arguments
+Raised = tuple[type[VariableError], tuple[Any, ...]]
+
+
+class ContextMemo(Memo[tuple[int, bytes], tuple[list[tuple[str, Any]], "Raised | None"]]):
+    """Context entries' results, with what each list of entries reads."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        #: by the list's identity; the list is kept so its id stays its own
+        self._inputs: dict[int, tuple[Any, tuple[tuple[str, ...], ...] | None]] = {}
+
+    def inputs(self, entries: list[Mapping[str, Any]]) -> tuple[tuple[str, ...], ...] | None:
+        found = self._inputs.get(id(entries))
+        if found is None or found[0] is not entries:
+            from policygen.engines.kyverno.reads import context_inputs
+
+            found = self._inputs[id(entries)] = (entries, context_inputs(entries))
+        return found[1]

@@ -18,6 +18,7 @@ from typing import Any
 
 from policygen.engines import NamespaceUnknown, Review
 from policygen.engines.kyverno.api import Outcome, Policy, Request, Rule, RuleResult
+from policygen.engines.kyverno.context import ContextMemo
 from policygen.engines.kyverno.exceptions import Exception_, load_exception
 from policygen.engines.kyverno.functions import CLOCK_FUNCTIONS, clock
 from policygen.engines.kyverno.images import images
@@ -52,11 +53,15 @@ class PolicySet:
         self.memo: Memo[tuple[int, bytes], RuleResult | None] = Memo(MEMO_SIZE if fast else 0)
         #: a foreach element's answer by the values it reads (validation.py)
         self.element_memo = ElementMemo(ELEMENT_MEMO_SIZE if fast else 0)
+        #: context entries' results by the values they read (context.py)
+        self.context_memo = ContextMemo(MEMO_SIZE if fast else 0)
         #: whether a rule matches, by what matching reads (off on the plain path)
         self.match_memo: Memo[tuple[int, bytes], bool | None] = Memo(MEMO_SIZE if fast else 0)
         #: the metadata each rule's match and exclude read, by the rule's id
         #: (the rules are this set's own, so ids stay theirs)
         self._metadata_reads: dict[int, tuple[str, ...]] = {}
+        #: the last request's match view, as (object, request, reads, fingerprint)
+        self._last_view: tuple[Mapping[str, Any], Request, tuple[str, ...], bytes] | None = None
 
     @classmethod
     def load(cls, documents: Sequence[Mapping[str, Any]], *, fast: bool = True) -> PolicySet:
@@ -112,6 +117,9 @@ class PolicySet:
         """Admission: every mutate rule of every policy, then every validate
         rule on the mutated object."""
         obj = with_api_defaults(dict(req.obj)) if api_defaults else dict(req.obj)
+        if not self.has("mutate"):
+            # what mutate() gives then: a copy of the object, no results
+            return Outcome(dict(obj), self.validate(dataclasses.replace(req, obj=obj)))
         mutated = self.mutate(dataclasses.replace(req, obj=obj))
         validated = self.validate(dataclasses.replace(req, obj=mutated.obj))
         return Outcome(mutated.obj, mutated.results + validated)
@@ -133,8 +141,11 @@ class PolicySet:
     def validate(self, req: Request) -> list[RuleResult]:
         obj = dict(req.obj)
         results: list[RuleResult] = []
+        kind = obj.get("kind")
         for policy in self.policies:
             for rule in policy.rules:
+                if rule.kinds is not None and kind not in rule.kinds:
+                    continue  # applies() says no at once: the rule gives no response
                 if "validate" in rule.spec:
                     result = validate_rule(self, rule, obj, req)
                     if result is not None:
@@ -152,7 +163,16 @@ class PolicySet:
         reads = self._metadata_reads.get(id(rule))
         if reads is None:
             reads = self._metadata_reads[id(rule)] = metadata_reads(rule)
-        key = (id(rule), fingerprint(match_view(reads, obj, req)))
+        # Rules that read the same metadata share the view's fingerprint
+        # while the request is the same: validation asks every rule of it
+        # in turn, and never writes into the object or the request.
+        last = self._last_view
+        if last is not None and last[0] is obj and last[1] is req and last[2] == reads:
+            view = last[3]
+        else:
+            view = fingerprint(match_view(reads, obj, req))
+            self._last_view = (obj, req, reads, view)
+        key = (id(rule), view)
         hit = self.match_memo.get(key)
         if hit is MISSING:
             try:

@@ -36,6 +36,22 @@ def clock_now() -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(microsecond=0)
 
 
+#: the set clock's moment and its clock_key(), computed once per moment
+_CLOCK_KEY: list[Any] = [None, ""]
+
+
+def clock_key() -> str:
+    """``clock_now().isoformat()``, which memo keys take per element: for a
+    set clock computed once per moment (a datetime never changes), for the
+    real one every time."""
+    moment = CLOCK.get()
+    if moment is None:
+        return clock_now().isoformat()
+    if _CLOCK_KEY[0] is not moment:
+        _CLOCK_KEY[:] = [moment, clock_now().isoformat()]
+    return str(_CLOCK_KEY[1])
+
+
 @contextlib.contextmanager
 def clock(moment: dt.datetime | None) -> Iterator[None]:
     """Evaluate with the time functions reading ``moment``."""

@@ -49,7 +49,8 @@ def load_policy(doc: Mapping[str, Any]) -> Policy:
             action = _action(spec_rule, default_action, bool(spec.get("emitWarning")))
             # a rule whose functions read the clock: its outcome depends on it
             reads_clock = bool(CLOCK_FUNCTIONS.search(json.dumps(spec_rule)))
-            rules.append(Rule(name, spec_rule, action, kinds, inputs, reads_clock))
+            images = inputs is None or any(path[0] == "images" for path in inputs)
+            rules.append(Rule(name, spec_rule, action, kinds, inputs, reads_clock, images))
     return Policy(name, rules)
 
 

@@ -60,6 +60,18 @@ def element_inputs(fe: Mapping[str, Any], message: Any) -> tuple[tuple[str, ...]
     return _inputs(body, set(), drop_local=False)
 
 
+def context_inputs(entries: Any) -> tuple[tuple[str, ...], ...] | None:
+    """The data paths a list of context entries reads, its own names
+    included (a read before a definition sees the value from outside);
+    None when an entry only a cluster fills (it tests whether its name is
+    set) or what is read cannot be known."""
+    if not isinstance(entries, list) or not all(
+        isinstance(e, Mapping) and isinstance(e.get("variable"), Mapping) for e in entries
+    ):
+        return None
+    return _inputs({"context": entries}, set(), drop_local=False)
+
+
 def _inputs(
     body: Mapping[str, Any], local: set[str], *, drop_local: bool = True
 ) -> tuple[tuple[str, ...], ...] | None:

@@ -20,9 +20,9 @@ from policygen.engines.kyverno.api import (
     refuse_extra,
 )
 from policygen.engines.kyverno.conditions import conditions_hold
-from policygen.engines.kyverno.context import load_context, rule_data
+from policygen.engines.kyverno.context import ContextMemo, load_context, rule_data
 from policygen.engines.kyverno.exceptions import excepted
-from policygen.engines.kyverno.functions import clock_now
+from policygen.engines.kyverno.functions import clock_key
 from policygen.engines.kyverno.match import rule_applies
 from policygen.engines.kyverno.reads import element_inputs
 from policygen.engines.kyverno.validate import validate_pattern
@@ -121,7 +121,10 @@ def _check(
         return RuleResult(rule.policy, rule.name, status, message, rule.action, element)
 
     try:
-        data = rule_data(obj, req, old, ps.images(obj))
+        # the images variable costs a walk of the object: only for a rule
+        # that may read it (an exception's conditions may, whatever the rule)
+        images = ps.images(obj) if rule.images or ps.exceptions else {}
+        data = rule_data(obj, req, old, images)
         if excepted(ps.exceptions, rule, obj, req, data):
             return result("skip", "exception")
     except VariableError as exc:
@@ -133,7 +136,7 @@ def _check(
         extra = (
             sorted(req.values.items()),
             req.rule_values.get(rule.name),
-            clock_now().isoformat() if rule.clock else None,
+            clock_key() if rule.clock else None,
         )
         key = (id(rule), fingerprint((values, extra, req.operation)))
         hit = ps.memo.get(key)
@@ -145,7 +148,9 @@ def _check(
         "celPreconditions": rule.spec.get("celPreconditions"),
         **validate,
     }
-    validator = _Validator(validate, where, req.rule_values.get(rule.name, {}), ps.element_memo)
+    validator = _Validator(
+        validate, where, req.rule_values.get(rule.name, {}), ps.element_memo, ps.context_memo
+    )
     found = validator.run(spec, data, 0)
     answer = None if found is None else result(found.status, found.message, found.element)
     if key is not None:
@@ -170,12 +175,15 @@ class _Validator:
         where: str,
         values: Mapping[str, Any],
         memo: ElementMemo | None = None,
+        context_memo: ContextMemo | None = None,
     ):
         self.validate = validate  # the rule's validate block (message, failureAction)
         self.where = where
         self.values = values  # the test's values for this rule
         #: foreach elements' answers by what they read (None: off)
         self.memo = memo if memo is not None and memo.maxsize else None
+        #: context entries' results by what they read (None: off)
+        self.context_memo = context_memo
 
     def message(self, data: Mapping[str, Any]) -> str:
         text = str(self.validate.get("message", ""))
@@ -187,7 +195,13 @@ class _Validator:
     def run(self, spec: Mapping[str, Any], data: dict[str, Any], nesting: int) -> _Response | None:
         at = self.where if nesting == 0 else f"{self.where}.foreach"
         try:
-            load_context(spec.get("context") or [], data, self.values if nesting == 0 else {}, at)
+            load_context(
+                spec.get("context") or [],
+                data,
+                self.values if nesting == 0 else {},
+                at,
+                self.context_memo,
+            )
         except VariableError as exc:
             return _Response("error", f"failed to load context: {exc}")
         try:
@@ -326,7 +340,7 @@ class _Validator:
         seen = (
             [probe(scoped, path) for path in inputs],
             scoped.get(CLUSTER_ONLY),
-            clock_now().isoformat(),
+            clock_key(),
             self.where,
             nesting,
         )
@@ -336,7 +350,7 @@ class _Validator:
             return memo.put(key, self.run(fe, scoped, nesting + 1))
         found = cast("_Response | None", hit)
         if found is not None and found.element is not None:
-            found = dataclasses.replace(found, element=scoped.get("element"))
+            found = _Response(found.status, found.message, scoped.get("element"))
         return found
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import jmespath
 
 from policygen.engines.kyverno.api import NotFound, VariableError
-from policygen.engines.kyverno.functions import CLOCK_FUNCTIONS, OPTIONS, clock_now
+from policygen.engines.kyverno.functions import CLOCK_FUNCTIONS, OPTIONS, clock_key
 from policygen.errors import UnsupportedConstruct
 from policygen.memo import MISSING, Memo, fingerprint
 
@@ -116,8 +116,11 @@ def query(expression: str, data: Any, *, constant: bool = False) -> Any:
     if chain is not None:
         return _field_chain(chain, data)
     key = None
-    if constant and not CLOCK_FUNCTIONS.search(expression):
-        key = (expression, b"id:%d" % id(data))
+    if constant:
+        # by identity, and by the clock's second where the expression reads
+        # it (an exemption's expiry: a policy's list, asked on every request)
+        at = clock_key() if CLOCK_FUNCTIONS.search(expression) else ""
+        key = (expression, b"id:%d@%s" % (id(data), at.encode()))
         hit = _RESULTS.get(key)
         if isinstance(hit, tuple) and hit[0] is data:  # the id of this very value
             return hit[1]
@@ -128,7 +131,7 @@ def query(expression: str, data: Any, *, constant: bool = False) -> Any:
         # repr, not JSON: equal values written in another key order only miss.
         values = [lookup(data, path) for path in inputs]
         if CLOCK_FUNCTIONS.search(expression):
-            values.append(clock_now().isoformat())  # the clock is an input too
+            values.append(clock_key())  # the clock is an input too
         key = (expression, fingerprint(values))
         hit = _RESULTS.get(key)
         if hit is not MISSING:
