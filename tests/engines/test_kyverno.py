@@ -550,6 +550,15 @@ def test_mutate_foreach_by_merge_key() -> None:
             {**policy(rule(**validate(DIGEST))), "apiVersion": "kyverno.io/v3"},
             "ClusterPolicy/kyverno.io/v3",
         ),
+        (  # Kyverno allows celPreconditions only beside validate.cel
+            policy(
+                rule(
+                    celPreconditions=[{"name": "never", "expression": "false"}],
+                    **validate(DIGEST),
+                )
+            ),
+            "p.rules[r].celPreconditions",
+        ),
     ],
 )
 def test_unsupported_constructs_are_refused(doc: dict[str, Any], where: str) -> None:

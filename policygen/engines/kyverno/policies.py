@@ -43,6 +43,15 @@ def load_policy(doc: Mapping[str, Any]) -> Policy:
             raise UnsupportedConstruct(
                 "kyverno", f"{name}.rules[{raw.get('name')}].{sorted(extra)[0]}", "rule field"
             )
+        if raw.get("celPreconditions") and "cel" not in (raw.get("validate") or {}):
+            # Kyverno's policy validation refuses these (kyverno/kyverno#13381):
+            # a pattern, mutate or generate rule would otherwise be evaluated
+            # as if its preconditions were not there.
+            raise UnsupportedConstruct(
+                "kyverno",
+                f"{name}.rules[{raw.get('name')}].celPreconditions",
+                "celPreconditions outside a validate.cel rule (Kyverno rejects the policy)",
+            )
         for spec_rule in [raw, *autogen_rules(doc, raw)]:
             kinds = possible_kinds(spec_rule.get("match"))
             inputs = rule_inputs(spec_rule)
