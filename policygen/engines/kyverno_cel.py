@@ -436,10 +436,8 @@ class ValidatingPolicySet(PolicySet):
             return Response("skip", "exception")
         return {"allowedImages": images, "allowedValues": values}
 
-    def _eval(self, expression: str, activation: Mapping[str, Any], at: str) -> Any:
-        if reads_clock(expression):
-            return self.cel.eval(expression, activation, at)  # it reads the clock: not kept
-        return super()._eval(expression, activation, at)
+    def _keeps(self, expression: str) -> bool:
+        return not reads_clock(expression)  # one that reads the clock is not kept
 
     def _request(
         self, obj: Mapping[str, Any], namespace: str, operation: str, subresource: str

@@ -337,7 +337,7 @@ class PolicySet:
         self.mutator_bindings: list[Binding] = []
         self.cel = Cel(self.ENGINE, self.EXTRA_VARIABLES, self._functions())
         size = MEMO_SIZE if fast else 0  # the plain path memoises nothing
-        self._memo: Memo[tuple[str, bytes], Any] = Memo(size)
+        self._memo: Memo[tuple[str, bytes], tuple[Any, bytes]] = Memo(size)
         self._outcomes: Memo[tuple[str, bytes], list[str] | CelError | None] = Memo(size)
 
     def _functions(self) -> list[Function]:
@@ -722,32 +722,52 @@ class PolicySet:
         only fails the expressions that read it)."""
         expressions = {v["name"]: v["expression"] for v in policy.spec.get("variables") or []}
 
-        def evaluate(name: str, variables: LazyVariables) -> Any:
+        def evaluate(name: str, variables: LazyVariables) -> tuple[Any, bytes | None]:
             at = f"{where} variable {name}"
-            return self._eval(expressions[name], {**activation, "variables": variables}, at)
+            return self._eval_printed(expressions[name], {**activation, "variables": variables}, at)
 
         return LazyVariables(expressions, evaluate)
 
+    def _keeps(self, expression: str) -> bool:
+        """Whether the expression's value is a function of what it reads
+        (a subclass whose CEL has a clock says which are not)."""
+        return True
+
     def _eval(self, expression: str, activation: Mapping[str, Any], at: str) -> Any:
+        return self._eval_printed(expression, activation, at)[0]
+
+    def _eval_printed(
+        self, expression: str, activation: Mapping[str, Any], at: str
+    ) -> tuple[Any, bytes | None]:
         """The expression's value, memoised on what it can read: the parts
         of the roots its refs reach and the variables it names (a CEL value
         is a function of those). Workloads repeat their namespaces,
-        containers and images; errors are not kept."""
+        containers and images; errors are not kept. With the value, its
+        fingerprint when known (None: not taken), so that an expression
+        reading a variable is keyed without encoding the variable's value
+        again: the chain of variables is a chain of keys."""
         paths = _expression_paths(expression)
-        if paths is None:
-            return self.cel.eval(expression, activation, at)
+        if paths is None or not self._keeps(expression):
+            return self.cel.eval(expression, activation, at), None
         variables = activation.get("variables")
-        variables = {} if variables is None else variables
+        read: list[Any]
+        if isinstance(variables, LazyVariables):
+            # a variable that failed is absent (None), which is not the
+            # same as null (the fingerprint of None)
+            read = [variables.print_of(name) for name in reads(expression)[1]]
+        else:
+            plain = {} if variables is None else variables
+            read = [(name in plain, plain.get(name)) for name in reads(expression)[1]]
         seen = (
-            project({root: activation.get(root) for root in ROOTS}, paths),
-            # a variable that failed is absent, which is not the same as null
-            [(name in variables, variables.get(name)) for name in reads(expression)[1]],
+            project({root: activation.get(root) for root in _path_roots(paths)}, paths),
+            read,
         )
         key = (expression, fingerprint(seen))
         hit = self._memo.get(key)
         if hit is not MISSING:
-            return hit
-        return self._memo.put(key, self.cel.eval(expression, activation, at))
+            return cast("tuple[Any, bytes]", hit)
+        value = self.cel.eval(expression, activation, at)
+        return self._memo.put(key, (value, fingerprint(value)))
 
     def _message(
         self, validation: Mapping[str, Any], activation: Mapping[str, Any], where: str
@@ -770,11 +790,13 @@ class LazyVariables(Mapping[str, Any]):
     def __init__(
         self,
         expressions: Mapping[str, str],
-        evaluate: Callable[[str, LazyVariables], Any],
+        evaluate: Callable[[str, LazyVariables], tuple[Any, bytes | None]],
     ) -> None:
         self._expressions = expressions
         self._evaluate = evaluate
         self._values: dict[str, Any] = {}
+        #: each value's fingerprint, once taken (None: not yet)
+        self._prints: dict[str, bytes | None] = {}
         self._failed: set[str] = set()
 
     def _load(self, name: str) -> bool:
@@ -784,11 +806,21 @@ class LazyVariables(Mapping[str, Any]):
             return False
         self._failed.add(name)  # until it has a value: a cycle reads as a failure
         try:
-            self._values[name] = self._evaluate(name, self)
+            self._values[name], self._prints[name] = self._evaluate(name, self)
         except CelError:
             return False
         self._failed.discard(name)
         return True
+
+    def print_of(self, name: str) -> bytes | None:
+        """The fingerprint of the variable's value, None when it is absent
+        (it failed, reads itself, or is not declared)."""
+        if not self._load(name):
+            return None
+        found = self._prints[name]
+        if found is None:
+            found = self._prints[name] = fingerprint(self._values[name])
+        return found
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._load(name)
@@ -816,6 +848,12 @@ def reads(expression: str) -> tuple[frozenset[str], tuple[str, ...]]:
     inside a string literal counts, which costs speed, never correctness."""
     roots = frozenset(_ROOTS.findall(expression))
     return roots, tuple(sorted(set(_VARIABLES.findall(expression))))
+
+
+@lru_cache(maxsize=1024)
+def _path_roots(paths: frozenset[Path]) -> tuple[str, ...]:
+    """The roots ``paths`` start at: the projection reaches no others."""
+    return tuple(sorted({path[0] for path in paths}))
 
 
 @lru_cache(maxsize=1024)

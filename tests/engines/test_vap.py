@@ -331,3 +331,51 @@ def test_the_quick_nul_check_misses_no_nul() -> None:
     assert _may_hold_nul({"object": {"n": 2**70}})  # beyond orjson: the slow path decides
     swapped, placeholder = without_nul({"object": {"image": "a\x00b"}})
     assert placeholder is not None and swapped == {"object": {"image": f"a{placeholder}b"}}
+
+
+def test_a_variable_chain_is_keyed_by_what_each_link_read() -> None:
+    # A reader of variables is keyed by their values' fingerprints, not by
+    # the values: one evaluator answering every object in turn must give
+    # what a fresh one gives each, whichever link changed (a value; null
+    # against absent, a variable that failed).
+    spec = {
+        **POLICY["spec"],
+        "variables": [
+            # null for the label "null", absent (an error) without the label
+            {
+                "name": "a",
+                "expression": "object.metadata.labels.a == 'null' ? null : object.metadata.labels.a",
+            },
+            {
+                "name": "b",
+                "expression": "'b' in object.metadata.labels ? object.metadata.labels.b : null",
+            },
+            {
+                "name": "c",
+                "expression": "variables.a + '/' + (variables.b == null ? '-' : variables.b)",
+            },
+            {"name": "d", "expression": "variables.c"},
+            {"name": "n", "expression": "variables.a == null ? 'null' : 'set'"},
+        ],
+        "validations": [
+            {"expression": "false", "messageExpression": "variables.d"},
+            {"expression": "false", "messageExpression": "variables.n"},
+        ],
+    }
+    docs = [{**POLICY, "spec": spec}, BINDING]
+    labels: list[dict[str, Any]] = [
+        {"a": "x", "b": "y"},
+        {"a": "x", "b": "z"},
+        {"a": "x"},
+        {"b": "y"},
+        {"a": "null"},
+        {},
+        {"a": "w", "b": "y"},
+        {"a": "x", "b": "y"},
+    ]
+    shared = PolicySet.load(docs)
+    for value in labels:
+        obj = pod("ns", {"name": "a", "image": "nginx"})
+        obj["metadata"]["labels"] = value
+        fresh = PolicySet.load(docs, fast=False).review(obj, "ns", None, "CREATE", "")
+        assert shared.review(obj, "ns", None, "CREATE", "") == fresh, value
