@@ -46,7 +46,7 @@ from policygen.engines._cel_mutation import (
     apply_json_patch,
     rewrite_construction,
 )
-from policygen.engines._cel_reads import ROOTS, activation_paths
+from policygen.engines._cel_reads import _TOKEN, ROOTS, activation_paths
 from policygen.engines._kube import cluster_scoped, gvr
 from policygen.engines._projection import Path, project
 from policygen.errors import UnsupportedConstruct
@@ -337,7 +337,7 @@ class PolicySet:
         self.mutator_bindings: list[Binding] = []
         self.cel = Cel(self.ENGINE, self.EXTRA_VARIABLES, self._functions())
         size = MEMO_SIZE if fast else 0  # the plain path memoises nothing
-        self._memo: Memo[tuple[str, bytes], tuple[Any, bytes]] = Memo(size)
+        self._memo: Memo[tuple[Any, ...], tuple[Any, bytes]] = Memo(size)
         self._outcomes: Memo[tuple[str, bytes], list[str] | CelError | None] = Memo(size)
 
     def _functions(self) -> list[Function]:
@@ -766,8 +766,47 @@ class PolicySet:
         hit = self._memo.get(key)
         if hit is not MISSING:
             return cast("tuple[Any, bytes]", hit)
-        value = self.cel.eval(expression, activation, at)
+        value = self._elementwise(expression, activation, at)
+        if value is MISSING:
+            value = self.cel.eval(expression, activation, at)
         return self._memo.put(key, (value, fingerprint(value)))
+
+    def _elementwise(self, expression: str, activation: Mapping[str, Any], at: str) -> Any:
+        """``variables.xs.map(x, …)`` or ``.filter(x, …)`` whose body reads
+        nothing of ``xs`` but its element: the list is the concatenation of
+        the expression on each element alone (``[x]``), and each of those is
+        kept by the element and the other variables it reads, so a list
+        that differs from another in one container costs one evaluation.
+        MISSING when the expression is not of that form, the variable not a
+        list, or some element errs: then the whole expression is evaluated
+        as it is, and errs as it would."""
+        if not self._memo.maxsize:
+            return MISSING  # the plain path, which memoises nothing, evaluates it whole
+        name = _elementwise_variable(expression)
+        variables = activation.get("variables")
+        if name is None or not isinstance(variables, LazyVariables) or name not in variables:
+            return MISSING
+        items = variables[name]
+        if not isinstance(items, list):
+            return MISSING
+        others = [n for n in reads(expression)[1] if n != name]
+        seen = [variables.print_of(n) for n in others]
+        plain = {n: variables[n] for n in others if n in variables}
+        out: list[Any] = []
+        for item in items:
+            key = (expression, "each", fingerprint((item, seen)))
+            hit = self._memo.get(key)
+            if hit is MISSING:
+                single = {**activation, "variables": {**plain, name: [item]}}
+                try:
+                    part = self.cel.eval(expression, single, at)
+                except CelError:
+                    return MISSING
+                if not isinstance(part, list):
+                    return MISSING
+                hit = self._memo.put(key, (part, b""))
+            out.extend(cast("tuple[list[Any], bytes]", hit)[0])
+        return out
 
     def _message(
         self, validation: Mapping[str, Any], activation: Mapping[str, Any], where: str
@@ -848,6 +887,44 @@ def reads(expression: str) -> tuple[frozenset[str], tuple[str, ...]]:
     inside a string literal counts, which costs speed, never correctness."""
     roots = frozenset(_ROOTS.findall(expression))
     return roots, tuple(sorted(set(_VARIABLES.findall(expression))))
+
+
+_EACH = re.compile(
+    r"\s*variables\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.(?:map|filter)(?P<open>\()\s*(?P<each>[A-Za-z_][A-Za-z0-9_]*)\s*,"
+)
+
+
+@lru_cache(maxsize=1024)
+def _elementwise_variable(expression: str) -> str | None:
+    """``xs`` when the whole expression is ``variables.xs.map(x, …)`` or
+    ``variables.xs.filter(x, …)`` (also map's three-argument form) that
+    reads no root and no other use of ``xs``, so its value on a list is the
+    concatenation of its values on each element; else None."""
+    found = _EACH.match(expression)
+    if found is None or reads(expression)[0]:
+        return None
+    name = found.group("name")
+    if found.group("each") == "variables":
+        return None  # the element would hide the variables
+    if len(re.findall(r"\bvariables\b", expression)) != len(_VARIABLES.findall(expression)):
+        return None  # a use of variables other than variables.<name>
+    if len(re.findall(rf"\bvariables\.{name}\b", expression)) != 1:
+        return None
+    # the call's parenthesis must close at the end of the expression
+    depth = 0
+    for token in _TOKEN.finditer(expression, found.start("open")):
+        if token.lastgroup == "raw":
+            return None
+        if token.lastgroup != "other":
+            continue
+        char = token.group()
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return name if not expression[token.end() :].strip() else None
+    return None
 
 
 @lru_cache(maxsize=1024)

@@ -379,3 +379,66 @@ def test_a_variable_chain_is_keyed_by_what_each_link_read() -> None:
         obj["metadata"]["labels"] = value
         fresh = PolicySet.load(docs, fast=False).review(obj, "ns", None, "CREATE", "")
         assert shared.review(obj, "ns", None, "CREATE", "") == fresh, value
+
+
+@pytest.mark.parametrize(
+    ("expression", "name"),
+    [
+        ("variables.xs.map(x, x + 1)", "xs"),
+        ("variables.xs.filter(x, x > variables.limit)", "xs"),
+        ("variables.xs.map(x, x > 0, x * 2)", "xs"),
+        ("variables.xs.map(x, x + size(variables.xs))", None),  # reads the list itself
+        ("variables.xs.map(x, x).size()", None),  # not the whole expression
+        ("variables.xs.map(x, x) + [1]", None),
+        ("variables.xs.map(x, object.a)", None),  # reads a root
+        ("variables.xs.exists(x, x > 0)", None),  # not element by element
+        ("variables.xs.map(variables, variables.a)", None),
+    ],
+)
+def test_which_expressions_go_element_by_element(expression: str, name: str | None) -> None:
+    from policygen.engines.vap import _elementwise_variable
+
+    assert _elementwise_variable(expression) == name
+
+
+def test_element_by_element_gives_the_whole_expressions_answers_and_errors() -> None:
+    # One evaluator answering every object in turn (elements kept by what
+    # they are and by the other variables the body reads) against a fresh
+    # one per object; an element that errs leaves the whole expression to
+    # err as written.
+    variables = [
+        {"name": "xs", "expression": "object.metadata.labels.xs.split(',')"},
+        {"name": "suffix", "expression": "object.metadata.labels.suffix"},
+        {"name": "ys", "expression": "variables.xs.map(x, x + variables.suffix)"},
+        {"name": "zs", "expression": "variables.ys.filter(y, y.startsWith('a'))"},
+        {"name": "ints", "expression": "variables.xs.map(x, int(x))"},
+    ]
+    validations = {
+        # a message, and an error that fails its policy
+        "p": {"expression": "false", "messageExpression": "'zs: ' + variables.zs.join(' ')"},
+        "q": {"expression": "variables.ints.all(i, i > 9)", "message": "small"},
+    }
+    docs = []
+    for name, validation in validations.items():
+        spec = {**POLICY["spec"], "variables": variables, "validations": [validation]}
+        docs.append({**POLICY, "metadata": {"name": name}, "spec": spec})
+        docs.append(
+            {**BINDING, "metadata": {"name": name}, "spec": {**BINDING["spec"], "policyName": name}}
+        )
+    labels: list[dict[str, str]] = [
+        {"xs": "a,b,ab", "suffix": "1"},
+        {"xs": "a,b,ab", "suffix": "2"},  # the same elements, another suffix
+        {"xs": "b,a", "suffix": "1"},
+        {"xs": "1,2", "suffix": "1"},
+        {"xs": "1,x,2,y", "suffix": "1"},  # x and y do not parse as ints
+        {"xs": "2,1", "suffix": "1"},
+        {"xs": "a", "suffix": "1"},
+    ]
+    shared = PolicySet.load(docs)
+    for value in labels:
+        obj = pod("ns", {"name": "a", "image": "nginx"})
+        obj["metadata"]["labels"] = value
+        fresh = PolicySet.load(docs, fast=False).review(obj, "ns", None, "CREATE", "")
+        assert [m for _, _, m in shared.review(obj, "ns", None, "CREATE", "")] == [
+            m for _, _, m in fresh
+        ], value
