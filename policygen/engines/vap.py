@@ -792,20 +792,34 @@ class PolicySet:
         others = [n for n in reads(expression)[1] if n != name]
         seen = [variables.print_of(n) for n in others]
         plain = {n: variables[n] for n in others if n in variables}
+        keys = [(expression, "each", fingerprint((item, seen))) for item in items]
+        parts: list[Any] = [self._memo.get(key) for key in keys]
+        missing = [i for i, part in enumerate(parts) if part is MISSING]
+        if len(missing) > 1 and _one_to_one(expression):
+            # a two-argument map gives one value per element, in order: the
+            # elements not kept yet are evaluated together, in one call
+            batch = {**activation, "variables": {**plain, name: [items[i] for i in missing]}}
+            try:
+                values = self.cel.eval(expression, batch, at)
+            except CelError:
+                return MISSING
+            if not isinstance(values, list) or len(values) != len(missing):
+                return MISSING
+            for i, value in zip(missing, values, strict=True):
+                parts[i] = self._memo.put(keys[i], ([value], b""))
+            missing = []
+        for i in missing:
+            single = {**activation, "variables": {**plain, name: [items[i]]}}
+            try:
+                part = self.cel.eval(expression, single, at)
+            except CelError:
+                return MISSING
+            if not isinstance(part, list):
+                return MISSING
+            parts[i] = self._memo.put(keys[i], (part, b""))
         out: list[Any] = []
-        for item in items:
-            key = (expression, "each", fingerprint((item, seen)))
-            hit = self._memo.get(key)
-            if hit is MISSING:
-                single = {**activation, "variables": {**plain, name: [item]}}
-                try:
-                    part = self.cel.eval(expression, single, at)
-                except CelError:
-                    return MISSING
-                if not isinstance(part, list):
-                    return MISSING
-                hit = self._memo.put(key, (part, b""))
-            out.extend(cast("tuple[list[Any], bytes]", hit)[0])
+        for part in parts:
+            out.extend(cast("tuple[list[Any], bytes]", part)[0])
         return out
 
     def _message(
@@ -925,6 +939,29 @@ def _elementwise_variable(expression: str) -> str | None:
             if depth == 0:
                 return name if not expression[token.end() :].strip() else None
     return None
+
+
+@lru_cache(maxsize=1024)
+def _one_to_one(expression: str) -> bool:
+    """Whether an element-by-element expression is a two-argument map (one
+    value per element): one comma at the top level of its call."""
+    found = _EACH.match(expression)
+    if found is None or expression[found.start("open") - 3 : found.start("open")] != "map":
+        return False
+    depth, commas = 0, 0
+    for token in _TOKEN.finditer(expression, found.start("open")):
+        if token.lastgroup != "other":
+            continue
+        char = token.group()
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                break
+        elif char == "," and depth == 1:
+            commas += 1
+    return commas == 1
 
 
 @lru_cache(maxsize=1024)

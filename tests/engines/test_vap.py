@@ -442,3 +442,20 @@ def test_element_by_element_gives_the_whole_expressions_answers_and_errors() -> 
         assert [m for _, _, m in shared.review(obj, "ns", None, "CREATE", "")] == [
             m for _, _, m in fresh
         ], value
+
+
+@pytest.mark.parametrize(
+    ("expression", "one_to_one"),
+    [
+        ("variables.xs.map(x, x + 1)", True),
+        ('variables.xs.map(x, {"a": x, "b": [x, 1]})', True),  # commas below the top
+        ("variables.xs.map(x, 'a,b')", True),
+        ("variables.xs.map(x, x > 0, x * 2)", False),  # three arguments: a filter too
+        ("variables.xs.filter(x, x > 1)", False),
+    ],
+)
+def test_which_maps_give_one_value_per_element(expression: str, one_to_one: bool) -> None:
+    # those are evaluated on every new element at once, and split
+    from policygen.engines.vap import _one_to_one
+
+    assert _one_to_one(expression) is one_to_one
