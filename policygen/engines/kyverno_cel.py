@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
+import orjson
+
 from policygen.config import Config
 from policygen.engines import DocumentEngine, EvalContext, NamespaceUnknown
 from policygen.engines._cel_mutation import (
@@ -436,10 +438,8 @@ class ValidatingPolicySet(PolicySet):
             return Response("skip", "exception")
         return {"allowedImages": images, "allowedValues": values}
 
-    def _eval(self, expression: str, activation: Mapping[str, Any], at: str) -> Any:
-        if reads_clock(expression):
-            return self.cel.eval(expression, activation, at)  # it reads the clock: not kept
-        return super()._eval(expression, activation, at)
+    def _keeps(self, expression: str) -> bool:
+        return not reads_clock(expression)  # one that reads the clock is not kept
 
     def _request(
         self, obj: Mapping[str, Any], namespace: str, operation: str, subresource: str
@@ -602,8 +602,8 @@ class ValidatingPolicySet(PolicySet):
         if any((self.KIND, policy.name) in e.refs for e in self.exceptions):
             # the exceptions come first, on what of the request they read
             seen: dict[str, Any] = project(whole, self._exception_reads)
-            seen["object"] = null_objects(seen.get("object"))
-            seen["oldObject"] = null_objects(seen.get("oldObject"))
+            seen["object"] = null_objects(seen.get("object"), shared=True)
+            seen["oldObject"] = null_objects(seen.get("oldObject"), shared=True)
             full, _ = without_nul({**seen, "variables": {}})
             excepted = self._excepted(policy, full)
             if isinstance(excepted, Response):
@@ -613,8 +613,8 @@ class ValidatingPolicySet(PolicySet):
             whole["exceptions"] = {"allowedImages": [], "allowedValues": []}
         activation: dict[str, Any] = project(whole, policy.reads)
         # after projection, which leaves less to copy
-        activation["object"] = null_objects(activation.get("object"))
-        activation["oldObject"] = null_objects(activation.get("oldObject"))
+        activation["object"] = null_objects(activation.get("object"), shared=True)
+        activation["oldObject"] = null_objects(activation.get("oldObject"), shared=True)
         activation, placeholder = without_nul(activation)  # the binding cuts at NUL
         # kept by what the policy's CEL can read (and the clock, if it reads
         # it): workloads repeat pod specs
@@ -758,15 +758,29 @@ OBJECT_FIELDS = frozenset(
 )
 
 
-def null_objects(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
+#: How orjson writes a null object field: seeing none, there is nothing to replace.
+_NULL_FIELDS = tuple(f'"{field}":null'.encode() for field in sorted(OBJECT_FIELDS))
+
+
+def null_objects(obj: Mapping[str, Any] | None, *, shared: bool = False) -> dict[str, Any] | None:
     """A copy of ``obj`` in which a null object field (``metadata:`` left
     empty in a template) is an empty object. Kyverno's CEL (cel-go) selects
     into null as into an empty map: ``has()`` is false, ``.?`` gives none and
     a plain selection fails; cel-expr-python refuses any selection on null.
     The API server, decoding into typed objects, never passes such a null on
-    either."""
+    either. ``shared``: the result may share values with ``obj``."""
     if obj is None:
         return None
+    if shared:
+        # ``shared``: the caller only reads the result, so without a null
+        # object field (told by one encoder pass, not a walk in Python)
+        # the object's own values will do
+        try:
+            text = orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            text = None  # not encodable (a YAML date): walk it
+        if text is not None and not any(null in text for null in _NULL_FIELDS):
+            return dict(obj)
 
     def walk(value: Any, key: str = "") -> Any:
         if value is None and key in OBJECT_FIELDS:

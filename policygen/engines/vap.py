@@ -27,6 +27,7 @@ Fail`` rejects the request before any validation.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,7 +38,7 @@ from typing import Any, cast
 import orjson
 
 from policygen.config import LabelSelector
-from policygen.engines import DocumentEngine, NamespaceUnknown, Review
+from policygen.engines import DocumentEngine, NamespaceUnknown, Review, _cel_regex
 from policygen.engines._cel_mutation import (
     MutationError,
     Unsupported,
@@ -45,7 +46,7 @@ from policygen.engines._cel_mutation import (
     apply_json_patch,
     rewrite_construction,
 )
-from policygen.engines._cel_reads import ROOTS, activation_paths
+from policygen.engines._cel_reads import _TOKEN, ROOTS, activation_paths
 from policygen.engines._kube import cluster_scoped, gvr
 from policygen.engines._projection import Path, project
 from policygen.errors import UnsupportedConstruct
@@ -185,6 +186,19 @@ class Cel:
             )
             for f in functions
         ]
+        decls.append(
+            cel.FunctionDecl(
+                _cel_regex.FUNCTION,
+                [
+                    cel.Overload(
+                        _cel_regex.FUNCTION,
+                        return_type=cel.Type.BOOL,
+                        parameters=[cel.Type.STRING, cel.Type.STRING],
+                        impl=_cel_regex.Matcher(cel),
+                    )
+                ],
+            )
+        )
         self._env = cel.NewEnv(
             config=cel.NewEnvConfigFromYaml(ENV_YAML + declared),
             functions=decls,
@@ -195,12 +209,32 @@ class Cel:
     def compile(self, expression: str, where: str) -> Any:
         if expression not in self._compiled:
             try:
-                self._compiled[expression] = self._env.compile(expression)
+                program = self._env.compile(expression)
             except RuntimeError as exc:
                 raise UnsupportedConstruct(
                     self.engine, where, f"CEL does not compile: {exc}"
                 ) from None
+            # Compiled as written first, so that a compile error reads as
+            # written; then with constant patterns matched once per subject.
+            rewritten = _cel_regex.rewrite(expression, self._valid_pattern)
+            if rewritten is not None:
+                # the rewrite is an optimisation: should it not compile, keep the original
+                with contextlib.suppress(RuntimeError):
+                    program = self._env.compile(rewritten)
+            self._compiled[expression] = program
         return self._compiled[expression]
+
+    def _valid_pattern(self, literal: str) -> bool:
+        """Whether ``literal`` (a CEL string literal as written) is a
+        pattern ``matches`` takes: cel-cpp compiles it at each call, and
+        reports a bad one then, so only good ones are taken over."""
+        try:
+            value = self._env.compile(f'"".matches({literal})').eval(
+                self._env.Activation({}, arena=self._cel.Arena())
+            )
+        except RuntimeError:
+            return False
+        return bool(value.type() == self._cel.Type.BOOL)
 
     def eval(self, expression: str, activation: Mapping[str, Any], where: str) -> Any:
         program = self.compile(expression, where)
@@ -303,7 +337,7 @@ class PolicySet:
         self.mutator_bindings: list[Binding] = []
         self.cel = Cel(self.ENGINE, self.EXTRA_VARIABLES, self._functions())
         size = MEMO_SIZE if fast else 0  # the plain path memoises nothing
-        self._memo: Memo[tuple[str, bytes], Any] = Memo(size)
+        self._memo: Memo[tuple[Any, ...], tuple[Any, bytes]] = Memo(size)
         self._outcomes: Memo[tuple[str, bytes], list[str] | CelError | None] = Memo(size)
 
     def _functions(self) -> list[Function]:
@@ -688,32 +722,105 @@ class PolicySet:
         only fails the expressions that read it)."""
         expressions = {v["name"]: v["expression"] for v in policy.spec.get("variables") or []}
 
-        def evaluate(name: str, variables: LazyVariables) -> Any:
+        def evaluate(name: str, variables: LazyVariables) -> tuple[Any, bytes | None]:
             at = f"{where} variable {name}"
-            return self._eval(expressions[name], {**activation, "variables": variables}, at)
+            return self._eval_printed(expressions[name], {**activation, "variables": variables}, at)
 
         return LazyVariables(expressions, evaluate)
 
+    def _keeps(self, expression: str) -> bool:
+        """Whether the expression's value is a function of what it reads
+        (a subclass whose CEL has a clock says which are not)."""
+        return True
+
     def _eval(self, expression: str, activation: Mapping[str, Any], at: str) -> Any:
+        return self._eval_printed(expression, activation, at)[0]
+
+    def _eval_printed(
+        self, expression: str, activation: Mapping[str, Any], at: str
+    ) -> tuple[Any, bytes | None]:
         """The expression's value, memoised on what it can read: the parts
         of the roots its refs reach and the variables it names (a CEL value
         is a function of those). Workloads repeat their namespaces,
-        containers and images; errors are not kept."""
+        containers and images; errors are not kept. With the value, its
+        fingerprint when known (None: not taken), so that an expression
+        reading a variable is keyed without encoding the variable's value
+        again: the chain of variables is a chain of keys."""
         paths = _expression_paths(expression)
-        if paths is None:
-            return self.cel.eval(expression, activation, at)
+        if paths is None or not self._keeps(expression):
+            return self.cel.eval(expression, activation, at), None
         variables = activation.get("variables")
-        variables = {} if variables is None else variables
+        read: list[Any]
+        if isinstance(variables, LazyVariables):
+            # a variable that failed is absent (None), which is not the
+            # same as null (the fingerprint of None)
+            read = [variables.print_of(name) for name in reads(expression)[1]]
+        else:
+            plain = {} if variables is None else variables
+            read = [(name in plain, plain.get(name)) for name in reads(expression)[1]]
         seen = (
-            project({root: activation.get(root) for root in ROOTS}, paths),
-            # a variable that failed is absent, which is not the same as null
-            [(name in variables, variables.get(name)) for name in reads(expression)[1]],
+            project({root: activation.get(root) for root in _path_roots(paths)}, paths),
+            read,
         )
         key = (expression, fingerprint(seen))
         hit = self._memo.get(key)
         if hit is not MISSING:
-            return hit
-        return self._memo.put(key, self.cel.eval(expression, activation, at))
+            return cast("tuple[Any, bytes]", hit)
+        value = self._elementwise(expression, activation, at)
+        if value is MISSING:
+            value = self.cel.eval(expression, activation, at)
+        return self._memo.put(key, (value, fingerprint(value)))
+
+    def _elementwise(self, expression: str, activation: Mapping[str, Any], at: str) -> Any:
+        """``variables.xs.map(x, …)`` or ``.filter(x, …)`` whose body reads
+        nothing of ``xs`` but its element: the list is the concatenation of
+        the expression on each element alone (``[x]``), and each of those is
+        kept by the element and the other variables it reads, so a list
+        that differs from another in one container costs one evaluation.
+        MISSING when the expression is not of that form, the variable not a
+        list, or some element errs: then the whole expression is evaluated
+        as it is, and errs as it would."""
+        if not self._memo.maxsize:
+            return MISSING  # the plain path, which memoises nothing, evaluates it whole
+        name = _elementwise_variable(expression)
+        variables = activation.get("variables")
+        if name is None or not isinstance(variables, LazyVariables) or name not in variables:
+            return MISSING
+        items = variables[name]
+        if not isinstance(items, list):
+            return MISSING
+        others = [n for n in reads(expression)[1] if n != name]
+        seen = [variables.print_of(n) for n in others]
+        plain = {n: variables[n] for n in others if n in variables}
+        keys = [(expression, "each", fingerprint((item, seen))) for item in items]
+        parts: list[Any] = [self._memo.get(key) for key in keys]
+        missing = [i for i, part in enumerate(parts) if part is MISSING]
+        if len(missing) > 1 and _one_to_one(expression):
+            # a two-argument map gives one value per element, in order: the
+            # elements not kept yet are evaluated together, in one call
+            batch = {**activation, "variables": {**plain, name: [items[i] for i in missing]}}
+            try:
+                values = self.cel.eval(expression, batch, at)
+            except CelError:
+                return MISSING
+            if not isinstance(values, list) or len(values) != len(missing):
+                return MISSING
+            for i, value in zip(missing, values, strict=True):
+                parts[i] = self._memo.put(keys[i], ([value], b""))
+            missing = []
+        for i in missing:
+            single = {**activation, "variables": {**plain, name: [items[i]]}}
+            try:
+                part = self.cel.eval(expression, single, at)
+            except CelError:
+                return MISSING
+            if not isinstance(part, list):
+                return MISSING
+            parts[i] = self._memo.put(keys[i], (part, b""))
+        out: list[Any] = []
+        for part in parts:
+            out.extend(cast("tuple[list[Any], bytes]", part)[0])
+        return out
 
     def _message(
         self, validation: Mapping[str, Any], activation: Mapping[str, Any], where: str
@@ -769,11 +876,13 @@ class LazyVariables(Mapping[str, Any]):
     def __init__(
         self,
         expressions: Mapping[str, str],
-        evaluate: Callable[[str, LazyVariables], Any],
+        evaluate: Callable[[str, LazyVariables], tuple[Any, bytes | None]],
     ) -> None:
         self._expressions = expressions
         self._evaluate = evaluate
         self._values: dict[str, Any] = {}
+        #: each value's fingerprint, once taken (None: not yet)
+        self._prints: dict[str, bytes | None] = {}
         self._failed: set[str] = set()
 
     def _load(self, name: str) -> bool:
@@ -783,11 +892,21 @@ class LazyVariables(Mapping[str, Any]):
             return False
         self._failed.add(name)  # until it has a value: a cycle reads as a failure
         try:
-            self._values[name] = self._evaluate(name, self)
+            self._values[name], self._prints[name] = self._evaluate(name, self)
         except CelError:
             return False
         self._failed.discard(name)
         return True
+
+    def print_of(self, name: str) -> bytes | None:
+        """The fingerprint of the variable's value, None when it is absent
+        (it failed, reads itself, or is not declared)."""
+        if not self._load(name):
+            return None
+        found = self._prints[name]
+        if found is None:
+            found = self._prints[name] = fingerprint(self._values[name])
+        return found
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._load(name)
@@ -815,6 +934,73 @@ def reads(expression: str) -> tuple[frozenset[str], tuple[str, ...]]:
     inside a string literal counts, which costs speed, never correctness."""
     roots = frozenset(_ROOTS.findall(expression))
     return roots, tuple(sorted(set(_VARIABLES.findall(expression))))
+
+
+_EACH = re.compile(
+    r"\s*variables\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.(?:map|filter)(?P<open>\()\s*(?P<each>[A-Za-z_][A-Za-z0-9_]*)\s*,"
+)
+
+
+@lru_cache(maxsize=1024)
+def _elementwise_variable(expression: str) -> str | None:
+    """``xs`` when the whole expression is ``variables.xs.map(x, …)`` or
+    ``variables.xs.filter(x, …)`` (also map's three-argument form) that
+    reads no root and no other use of ``xs``, so its value on a list is the
+    concatenation of its values on each element; else None."""
+    found = _EACH.match(expression)
+    if found is None or reads(expression)[0]:
+        return None
+    name = found.group("name")
+    if found.group("each") == "variables":
+        return None  # the element would hide the variables
+    if len(re.findall(r"\bvariables\b", expression)) != len(_VARIABLES.findall(expression)):
+        return None  # a use of variables other than variables.<name>
+    if len(re.findall(rf"\bvariables\.{name}\b", expression)) != 1:
+        return None
+    # the call's parenthesis must close at the end of the expression
+    depth = 0
+    for token in _TOKEN.finditer(expression, found.start("open")):
+        if token.lastgroup == "raw":
+            return None
+        if token.lastgroup != "other":
+            continue
+        char = token.group()
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return name if not expression[token.end() :].strip() else None
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _one_to_one(expression: str) -> bool:
+    """Whether an element-by-element expression is a two-argument map (one
+    value per element): one comma at the top level of its call."""
+    found = _EACH.match(expression)
+    if found is None or expression[found.start("open") - 3 : found.start("open")] != "map":
+        return False
+    depth, commas = 0, 0
+    for token in _TOKEN.finditer(expression, found.start("open")):
+        if token.lastgroup != "other":
+            continue
+        char = token.group()
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                break
+        elif char == "," and depth == 1:
+            commas += 1
+    return commas == 1
+
+
+@lru_cache(maxsize=1024)
+def _path_roots(paths: frozenset[Path]) -> tuple[str, ...]:
+    """The roots ``paths`` start at: the projection reaches no others."""
+    return tuple(sorted({path[0] for path in paths}))
 
 
 @lru_cache(maxsize=1024)

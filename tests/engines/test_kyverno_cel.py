@@ -597,3 +597,21 @@ def test_parse_service_account_and_the_requesting_user() -> None:
 def test_or_value_after_a_call_makes_the_selection_optional() -> None:
     assert orvalue_compat("f(x).items.orValue([])") == "f(x).?items.orValue([])"
     assert orvalue_compat("f(x).orValue([])") == "f(x).orValue([])"
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_null_object_fields_read_as_empty_objects(shared: bool) -> None:
+    import datetime as dt
+
+    from policygen.engines.kyverno_cel import null_objects
+
+    obj = {"spec": {"template": {"metadata": None, "spec": {"containers": [{"name": "a"}]}}}}
+    assert null_objects(obj, shared=shared) == {
+        "spec": {"template": {"metadata": {}, "spec": {"containers": [{"name": "a"}]}}}
+    }
+    # a value the encoder cannot write is walked as before
+    dated = {"metadata": None, "x": dt.date(2026, 1, 1)}
+    assert null_objects(dated, shared=shared) == {"metadata": {}, "x": dt.date(2026, 1, 1)}
+    # no null object field: the same values (a null that is not an object's stays)
+    plain = {"metadata": {"annotations": {"a": '"spec":null'}}, "data": None}
+    assert null_objects(plain, shared=shared) == plain

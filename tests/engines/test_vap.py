@@ -331,3 +331,131 @@ def test_the_quick_nul_check_misses_no_nul() -> None:
     assert _may_hold_nul({"object": {"n": 2**70}})  # beyond orjson: the slow path decides
     swapped, placeholder = without_nul({"object": {"image": "a\x00b"}})
     assert placeholder is not None and swapped == {"object": {"image": f"a{placeholder}b"}}
+
+
+def test_a_variable_chain_is_keyed_by_what_each_link_read() -> None:
+    # A reader of variables is keyed by their values' fingerprints, not by
+    # the values: one evaluator answering every object in turn must give
+    # what a fresh one gives each, whichever link changed (a value; null
+    # against absent, a variable that failed).
+    spec = {
+        **POLICY["spec"],
+        "variables": [
+            # null for the label "null", absent (an error) without the label
+            {
+                "name": "a",
+                "expression": "object.metadata.labels.a == 'null' ? null : object.metadata.labels.a",
+            },
+            {
+                "name": "b",
+                "expression": "'b' in object.metadata.labels ? object.metadata.labels.b : null",
+            },
+            {
+                "name": "c",
+                "expression": "variables.a + '/' + (variables.b == null ? '-' : variables.b)",
+            },
+            {"name": "d", "expression": "variables.c"},
+            {"name": "n", "expression": "variables.a == null ? 'null' : 'set'"},
+        ],
+        "validations": [
+            {"expression": "false", "messageExpression": "variables.d"},
+            {"expression": "false", "messageExpression": "variables.n"},
+        ],
+    }
+    docs = [{**POLICY, "spec": spec}, BINDING]
+    labels: list[dict[str, Any]] = [
+        {"a": "x", "b": "y"},
+        {"a": "x", "b": "z"},
+        {"a": "x"},
+        {"b": "y"},
+        {"a": "null"},
+        {},
+        {"a": "w", "b": "y"},
+        {"a": "x", "b": "y"},
+    ]
+    shared = PolicySet.load(docs)
+    for value in labels:
+        obj = pod("ns", {"name": "a", "image": "nginx"})
+        obj["metadata"]["labels"] = value
+        fresh = PolicySet.load(docs, fast=False).review(obj, "ns", None, "CREATE", "")
+        assert shared.review(obj, "ns", None, "CREATE", "") == fresh, value
+
+
+@pytest.mark.parametrize(
+    ("expression", "name"),
+    [
+        ("variables.xs.map(x, x + 1)", "xs"),
+        ("variables.xs.filter(x, x > variables.limit)", "xs"),
+        ("variables.xs.map(x, x > 0, x * 2)", "xs"),
+        ("variables.xs.map(x, x + size(variables.xs))", None),  # reads the list itself
+        ("variables.xs.map(x, x).size()", None),  # not the whole expression
+        ("variables.xs.map(x, x) + [1]", None),
+        ("variables.xs.map(x, object.a)", None),  # reads a root
+        ("variables.xs.exists(x, x > 0)", None),  # not element by element
+        ("variables.xs.map(variables, variables.a)", None),
+    ],
+)
+def test_which_expressions_go_element_by_element(expression: str, name: str | None) -> None:
+    from policygen.engines.vap import _elementwise_variable
+
+    assert _elementwise_variable(expression) == name
+
+
+def test_element_by_element_gives_the_whole_expressions_answers_and_errors() -> None:
+    # One evaluator answering every object in turn (elements kept by what
+    # they are and by the other variables the body reads) against a fresh
+    # one per object; an element that errs leaves the whole expression to
+    # err as written.
+    variables = [
+        {"name": "xs", "expression": "object.metadata.labels.xs.split(',')"},
+        {"name": "suffix", "expression": "object.metadata.labels.suffix"},
+        {"name": "ys", "expression": "variables.xs.map(x, x + variables.suffix)"},
+        {"name": "zs", "expression": "variables.ys.filter(y, y.startsWith('a'))"},
+        {"name": "ints", "expression": "variables.xs.map(x, int(x))"},
+    ]
+    validations = {
+        # a message, and an error that fails its policy
+        "p": {"expression": "false", "messageExpression": "'zs: ' + variables.zs.join(' ')"},
+        "q": {"expression": "variables.ints.all(i, i > 9)", "message": "small"},
+    }
+    docs = []
+    for name, validation in validations.items():
+        spec = {**POLICY["spec"], "variables": variables, "validations": [validation]}
+        docs.append({**POLICY, "metadata": {"name": name}, "spec": spec})
+        docs.append(
+            {**BINDING, "metadata": {"name": name}, "spec": {**BINDING["spec"], "policyName": name}}
+        )
+    labels: list[dict[str, str]] = [
+        {"xs": "a,b,ab", "suffix": "1"},
+        {"xs": "a,b,ab", "suffix": "2"},  # the same elements, another suffix
+        {"xs": "b,a", "suffix": "1"},
+        {"xs": "1,2", "suffix": "1"},
+        {"xs": "1,x,2,y", "suffix": "1"},  # x and y do not parse as ints
+        {"xs": "2,1", "suffix": "1"},
+        {"xs": "a", "suffix": "1"},
+    ]
+    shared = PolicySet.load(docs)
+    for value in labels:
+        obj = pod("ns", {"name": "a", "image": "nginx"})
+        obj["metadata"]["labels"] = value
+        fresh = PolicySet.load(docs, fast=False).review(obj, "ns", None, "CREATE", "")
+        assert [m for _, _, m in shared.review(obj, "ns", None, "CREATE", "")] == [
+            m for _, _, m in fresh
+        ], value
+
+
+@pytest.mark.parametrize(
+    ("expression", "one_to_one"),
+    [
+        ("variables.xs.map(x, x + 1)", True),
+        ('variables.xs.map(x, {"a": x, "b": [x, 1]})', True),  # commas below the top
+        ("variables.xs.map(x, 'a,b')", True),
+        ("variables.xs.map(x, x > 0, x * 2)", False),  # three arguments: a filter too
+        ("variables.xs.filter(x, x > 1)", False),
+    ],
+)
+def test_which_maps_give_one_value_per_element(expression: str, one_to_one: bool) -> None:
+    # those are evaluated on every new element at once, and split
+    from policygen.engines.vap import _one_to_one
+
+    assert _one_to_one(expression) is one_to_one
