@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from policygen.engines._cel_reads import activation_paths
-from policygen.engines._projection import Path, minimal
+from policygen.engines._projection import Path, minimal, project
 from policygen.engines.vap import NUL, Cel, CelError, validation_message, without_nul
 from policygen.errors import UnsupportedConstruct
+from policygen.memo import MISSING, Memo, fingerprint
 
 SOURCE_FIELDS = {"validations", "variables", "matchConditions", "failurePolicy", "generateVAP"}
 #: Names the driver binds itself (schema.go ``ParamsName``, ``ObjectName``).
@@ -67,6 +68,10 @@ class CelTemplate:
         for at, expression in self._expressions():
             self._cel.compile(null_safe_has(expression), f"{kind} {at}")
         self.reads = review_reads([e for _, e in self._expressions()])
+        #: each variable's value by what it reads (fast path; Memo(0): off)
+        self.memo: Memo[tuple[int, bytes], Any] = Memo(VARIABLE_MEMO_SIZE)
+        self._variable_reads = [_variable_reads(str(v["expression"])) for v in self.variables]
+        self._params_print: tuple[Any, str | None, bytes] | None = None
 
     def _expressions(self) -> list[tuple[str, str]]:
         out = [(f"variable {v['name']}", str(v["expression"])) for v in self.variables]
@@ -103,23 +108,45 @@ class CelTemplate:
         )
         variables: dict[str, Any] = bound.pop("variables")
         activation = bound
-        found = self._review(activation, variables)
+        found = self._review(activation, variables, self._params_key(parameters, placeholder))
         return found if placeholder is None else [m.replace(placeholder, NUL) for m in found]
 
-    def _review(self, activation: dict[str, Any], variables: dict[str, Any]) -> list[str]:
+    def _params_key(self, parameters: Mapping[str, Any] | None, placeholder: str | None) -> bytes:
+        """The fingerprint of ``variables.params`` as bound: the Constraint's
+        parameters are the same object review after review, so it is taken
+        once (the object is held, so its id is not reused meanwhile)."""
+        kept = self._params_print
+        if kept is not None and kept[0] is parameters and kept[1] == placeholder:
+            return kept[2]
+        value = None if parameters is None else dict(parameters)
+        bound, _ = without_nul({"params": value}, placeholder)
+        key = fingerprint(bound["params"])
+        self._params_print = (parameters, placeholder, key)
+        return key
+
+    def _review(
+        self, activation: dict[str, Any], variables: dict[str, Any], params_key: bytes = b""
+    ) -> list[str]:
         try:
             for m in self.source.get("matchConditions") or []:
                 if self._eval(str(m["expression"]), activation, variables, m["name"]) is not True:
                     return []
         except CelError as exc:
             return self._error(str(exc))
-        for v in self.variables:
+        for index, v in enumerate(self.variables):
+            key = self._variable_key(index, activation, variables, params_key)
+            if key is not None:
+                kept = self.memo.get(key)
+                if kept is not MISSING:
+                    variables[v["name"]] = kept
+                    continue
             try:
-                variables[v["name"]] = self._eval(
-                    str(v["expression"]), activation, variables, v["name"]
-                )
+                value = self._eval(str(v["expression"]), activation, variables, v["name"])
             except CelError as exc:
-                variables[v["name"]] = _Failed(str(exc))
+                value = _Failed(str(exc))
+            variables[v["name"]] = value
+            if key is not None:
+                self.memo.put(key, value)
         out: list[str] = []
         for i, validation in enumerate(self.source.get("validations") or []):
             expression = str(validation["expression"])
@@ -133,6 +160,29 @@ class CelTemplate:
             if ok is not True:
                 out.append(self._message(validation, activation, variables))
         return out
+
+    def _variable_key(
+        self,
+        index: int,
+        activation: Mapping[str, Any],
+        variables: Mapping[str, Any],
+        params_key: bytes,
+    ) -> tuple[int, bytes] | None:
+        """What variable ``index`` depends on: the parts of the activation its
+        expression can read, and the values (or errors) of the variables it
+        names; None when that cannot be told, or the memo is off."""
+        reads = self._variable_reads[index]
+        if reads is None or not self.memo.maxsize:
+            return None
+        paths, names = reads
+        parts: list[Any] = [project(activation, paths)]
+        for name in names:
+            if name == "params":
+                parts.append(params_key)
+                continue
+            value = variables.get(name, _ABSENT)
+            parts.append(("failed", value.error) if isinstance(value, _Failed) else value)
+        return index, fingerprint(parts)
 
     def _error(self, message: str) -> list[str]:
         return [message] if self.failure_policy == "Fail" else []
@@ -198,6 +248,37 @@ def review_reads(expressions: list[str]) -> frozenset[Path] | None:
 
 _ANY_OBJECT = ("object", "oldObject")
 
+
+#: Variables' values kept per template: a scan's namespaces and images
+#: repeat, and a 1,000-tenant Constraint's parameters convert into CEL at a
+#: cost each time an expression reads them.
+VARIABLE_MEMO_SIZE = 8192
+#: A variable not (yet) bound, in a key: unlike any value, null included.
+_ABSENT = ("absent",)
+#: ``variables`` read other than as ``variables.<name>``: not followed.
+_OPAQUE_VARIABLES = re.compile(r"\bvariables\b(?!\s*\.\s*[A-Za-z_])")
+
+
+def _variable_reads(expression: str) -> tuple[frozenset[Path], tuple[str, ...]] | None:
+    """The activation paths (``object``, ``oldObject``, ``request``,
+    ``namespaceObject``) and the variable names ``expression`` reads;
+    ``anyObject`` as both objects and the operation that picks one, and
+    ``params`` as a name. None when the reads cannot be told."""
+    if _OPAQUE_VARIABLES.search(expression):
+        return None
+    names = sorted(set(_VARIABLE.findall(expression)))
+    paths = activation_paths(
+        [expression.replace("variables.anyObject", root) for root in _ANY_OBJECT]
+    )
+    if paths is None or any(p[0] not in _ACTIVATION_ROOTS for p in paths):
+        return None
+    read = set(paths)
+    if "anyObject" in names:
+        read.add(("request", "operation"))
+    return minimal(read), tuple(n for n in names if n != "anyObject")
+
+
+_ACTIVATION_ROOTS = frozenset({"object", "oldObject", "request", "namespaceObject"})
 
 _VARIABLE = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)")
 _CEL_TOKEN = re.compile(

@@ -180,6 +180,8 @@ class PolicySet:
             kind = doc.get("kind")
             if kind == "ConstraintTemplate":
                 tpl = out._template(doc, engine, data, out.workers, cel)
+                if tpl.cel is not None and not fast:
+                    tpl.cel.memo = Memo(0)
                 out.templates[tpl.kind] = tpl
             elif kind == "ExpansionTemplate":
                 out.expansions.append(Expansion.from_doc(doc))

@@ -368,3 +368,96 @@ def test_what_a_cel_entry_reads_is_mapped_onto_the_review() -> None:
     )
     assert review_reads(["object[variables.params.k]"]) is None  # not followed: all of it
     assert review_reads(["authorizer.path('x')"]) is None  # not the driver's: all of it
+
+
+def _chained_source() -> dict[str, Any]:
+    """Variables reading the request, the Namespace, the parameters, the
+    object (through anyObject) and each other, as the registries entry does."""
+    return {
+        "variables": [
+            {"name": "ns", "expression": "request.namespace"},
+            {
+                "name": "team",
+                "expression": "namespaceObject == null ? '' : "
+                "(has(namespaceObject.metadata.labels) && 'team' in namespaceObject.metadata.labels"
+                " ? namespaceObject.metadata.labels.team : '')",
+            },
+            {"name": "owned", "expression": "variables.ns in variables.params.owners"},
+            {"name": "images", "expression": "variables.anyObject.spec.containers.map(c, c.image)"},
+            {
+                "name": "bad",
+                "expression": "variables.images.filter(i, !variables.owned || "
+                "!i.startsWith(variables.params.prefix + variables.team))",
+            },
+            {"name": "broken", "expression": "variables.images[5]"},
+        ],
+        "validations": [
+            {
+                "expression": "size(variables.bad) == 0",
+                "messageExpression": "variables.ns + ': ' + variables.bad.join(', ')",
+            },
+            {"expression": "size(variables.images) < 3 || variables.broken != ''"},
+        ],
+    }
+
+
+def test_cel_variables_are_kept_by_all_they_read() -> None:
+    """The variable memo answers every review as a template without it does:
+    reviews differ one input at a time (namespace, its labels, parameters,
+    the object, the operation and old object behind anyObject, a variable
+    that fails)."""
+    from policygen.engines._gatekeeper_cel import CelTemplate
+    from policygen.memo import Memo
+
+    kept = CelTemplate("K8sX", _chained_source())
+    fresh = CelTemplate("K8sX", _chained_source())
+    fresh.memo = Memo(0)
+
+    def pod(*images: str) -> dict[str, Any]:
+        return {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": i} for i in images]}}
+
+    def ns(team: str | None) -> dict[str, Any] | None:
+        return None if team is None else {"metadata": {"labels": {"team": team}}}
+
+    a = {"owners": ["t1", "t2"], "prefix": "r.example/"}
+    b = {"owners": ["t2"], "prefix": "r.example/"}
+    reviews = [
+        ("CREATE", "t1", pod("r.example/a/x"), None, ns("a"), a),
+        ("CREATE", "t1", pod("r.example/a/x"), None, ns("b"), a),  # labels differ
+        ("CREATE", "t1", pod("r.example/a/x"), None, None, a),  # no Namespace
+        ("CREATE", "t2", pod("r.example/a/x"), None, ns("a"), a),  # namespace differs
+        ("CREATE", "t1", pod("r.example/a/x"), None, ns("a"), b),  # parameters differ
+        ("CREATE", "t1", pod("r.example/b/x"), None, ns("a"), a),  # object differs
+        ("CREATE", "t1", pod("x", "y", "z"), None, ns("a"), a),  # broken fails
+        ("DELETE", "t1", None, pod("r.example/a/x"), ns("a"), a),  # anyObject: the old one
+        ("DELETE", "t1", None, pod("q/x"), ns("a"), a),
+        ("UPDATE", "t1", None, pod("q/x"), ns("a"), a),  # the same, but anyObject is null
+        ("CREATE", "t1", pod("r.example/a/x"), None, ns("a"), a),  # the first, again
+    ]
+    seen = []
+    for operation, namespace, obj, old, ns_obj, params in reviews:
+        doc = {
+            "operation": operation,
+            "namespace": namespace,
+            "object": obj,
+            "oldObject": old,
+            "namespaceObject": ns_obj,
+        }
+        got = kept.review(doc, params)
+        assert got == fresh.review(doc, params), (operation, namespace, obj, old, ns_obj, params)
+        seen.append(got)
+    assert len(set(map(tuple, seen))) > 4  # the inputs above do change the answers
+    assert 0 < len(kept.memo) < len(reviews) * len(_chained_source()["variables"])
+
+
+def test_a_variable_reading_variables_as_a_whole_is_never_kept() -> None:
+    from policygen.engines._gatekeeper_cel import _variable_reads
+
+    assert _variable_reads("size(variables) > 0") is None
+    assert _variable_reads("variables['ns']") is None
+    assert _variable_reads("object[variables.k]") is None
+    paths, names = _variable_reads("variables.anyObject.spec.x + variables.ns") or ((), ())
+    assert paths == frozenset(
+        {("object", "spec", "x"), ("oldObject", "spec", "x"), ("request", "operation")}
+    )
+    assert names == ("ns",)
