@@ -27,7 +27,6 @@ Fail`` rejects the request before any validation.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,7 +37,7 @@ from typing import Any, cast
 import orjson
 
 from policygen.config import LabelSelector
-from policygen.engines import DocumentEngine, NamespaceUnknown, Review, _cel_regex
+from policygen.engines import DocumentEngine, NamespaceUnknown, Review
 from policygen.engines._cel_mutation import (
     MutationError,
     Unsupported,
@@ -186,19 +185,6 @@ class Cel:
             )
             for f in functions
         ]
-        decls.append(
-            cel.FunctionDecl(
-                _cel_regex.FUNCTION,
-                [
-                    cel.Overload(
-                        _cel_regex.FUNCTION,
-                        return_type=cel.Type.BOOL,
-                        parameters=[cel.Type.STRING, cel.Type.STRING],
-                        impl=_cel_regex.Matcher(cel),
-                    )
-                ],
-            )
-        )
         self._env = cel.NewEnv(
             config=cel.NewEnvConfigFromYaml(ENV_YAML + declared),
             functions=decls,
@@ -209,32 +195,12 @@ class Cel:
     def compile(self, expression: str, where: str) -> Any:
         if expression not in self._compiled:
             try:
-                program = self._env.compile(expression)
+                self._compiled[expression] = self._env.compile(expression)
             except RuntimeError as exc:
                 raise UnsupportedConstruct(
                     self.engine, where, f"CEL does not compile: {exc}"
                 ) from None
-            # Compiled as written first, so that a compile error reads as
-            # written; then with constant patterns matched once per subject.
-            rewritten = _cel_regex.rewrite(expression, self._valid_pattern)
-            if rewritten is not None:
-                # the rewrite is an optimisation: should it not compile, keep the original
-                with contextlib.suppress(RuntimeError):
-                    program = self._env.compile(rewritten)
-            self._compiled[expression] = program
         return self._compiled[expression]
-
-    def _valid_pattern(self, literal: str) -> bool:
-        """Whether ``literal`` (a CEL string literal as written) is a
-        pattern ``matches`` takes: cel-cpp compiles it at each call, and
-        reports a bad one then, so only good ones are taken over."""
-        try:
-            value = self._env.compile(f'"".matches({literal})').eval(
-                self._env.Activation({}, arena=self._cel.Arena())
-            )
-        except RuntimeError:
-            return False
-        return bool(value.type() == self._cel.Type.BOOL)
 
     def eval(self, expression: str, activation: Mapping[str, Any], where: str) -> Any:
         program = self.compile(expression, where)
