@@ -459,3 +459,57 @@ def test_which_maps_give_one_value_per_element(expression: str, one_to_one: bool
     from policygen.engines.vap import _one_to_one
 
     assert _one_to_one(expression) is one_to_one
+
+
+SELECTOR_TENANT_CONFIG = """\
+apiVersion: policygen.dev/v1alpha1
+kind: ImagePolicyConfig
+metadata: {name: gen}
+spec:
+  targets: [kyverno, gatekeeper]
+  rules:
+    registries: {action: deny}
+  tenants:
+    - {name: t0, namespaces: [t0, t0-*], namespaceSelector: {matchLabels: {tenant: t0}}, registries: [reg.example/t0]}
+    - {name: t1, namespaces: [t1, t1-*], registries: [reg.example/t1]}
+"""
+
+
+@pytest.mark.parametrize("engine", ["vap", "kyverno-cel"])
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_image_with_a_port_and_an_empty_image_beside_it_are_judged_as_the_model_does(
+    engine: str, fast: bool
+) -> None:
+    """Found by the differential test: a constant-pattern ``matches``
+    rewrite (since reverted) made the registries policy's ``bad`` variable
+    fail on this Deployment, so the policy reported its own error instead of
+    the model's findings."""
+    from policygen import model
+    from policygen.agreement import disagreements
+
+    cfg = config.parse(SELECTOR_TENANT_CONFIG, "c.yaml", today=NOW)
+    namespaces = {
+        "t0": {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "t0", "labels": {"tenant": "t0"}},
+        }
+    }
+    spec = {
+        "containers": [
+            {"name": "c0", "image": "reg.example:5000/t1/app"},
+            {"name": "c1", "image": ""},
+        ],
+        "initContainers": [{"name": "init", "image": "library/nginx"}],
+    }
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "w", "namespace": "t0"},
+        "spec": {"template": {"spec": spec}},
+    }
+    want = model.evaluate(cfg, obj, model.Context(now=NOW, namespaces=namespaces))
+    evaluator = create(engine, fast=fast)
+    got = evaluator.evaluate(cfg, [Review(obj, "t0")], EvalContext(NOW, namespaces))[0]
+    assert "registries" in {v.rule for v in got}
+    assert disagreements(want, got, per_rule=evaluator.per_rule) == []
