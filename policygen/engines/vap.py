@@ -924,8 +924,17 @@ def _elementwise_variable(expression: str) -> str | None:
     if len(re.findall(rf"\bvariables\.{name}\b", expression)) != 1:
         return None
     # the call's parenthesis must close at the end of the expression
-    depth = 0
-    for token in _TOKEN.finditer(expression, found.start("open")):
+    call = _call(expression, found.start("open"))
+    return name if call is not None and not expression[call[0] :].strip() else None
+
+
+def _call(expression: str, opening: int) -> tuple[int, int] | None:
+    """Where the call whose ``(`` is at ``opening`` ends (just after its
+    ``)``) and how many commas its top level holds; None when it does not
+    close, or a raw string literal (whose end the lexer may misjudge) comes
+    first."""
+    depth, commas = 0, 0
+    for token in _TOKEN.finditer(expression, opening):
         if token.lastgroup == "raw":
             return None
         if token.lastgroup != "other":
@@ -936,7 +945,9 @@ def _elementwise_variable(expression: str) -> str | None:
         elif char in ")]}":
             depth -= 1
             if depth == 0:
-                return name if not expression[token.end() :].strip() else None
+                return token.end(), commas
+        elif char == "," and depth == 1:
+            commas += 1
     return None
 
 
@@ -947,20 +958,8 @@ def _one_to_one(expression: str) -> bool:
     found = _EACH.match(expression)
     if found is None or expression[found.start("open") - 3 : found.start("open")] != "map":
         return False
-    depth, commas = 0, 0
-    for token in _TOKEN.finditer(expression, found.start("open")):
-        if token.lastgroup != "other":
-            continue
-        char = token.group()
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth == 0:
-                break
-        elif char == "," and depth == 1:
-            commas += 1
-    return commas == 1
+    call = _call(expression, found.start("open"))
+    return call is not None and call[1] == 1
 
 
 @lru_cache(maxsize=1024)
