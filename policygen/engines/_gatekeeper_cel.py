@@ -125,7 +125,7 @@ class CelTemplate:
         return key
 
     def _review(
-        self, activation: dict[str, Any], variables: dict[str, Any], params_key: bytes = b""
+        self, activation: dict[str, Any], variables: dict[str, Any], params_key: bytes
     ) -> list[str]:
         try:
             for m in self.source.get("matchConditions") or []:
@@ -224,60 +224,61 @@ class CelTemplate:
 def review_reads(expressions: list[str]) -> frozenset[Path] | None:
     """The paths under ``input.review`` (root ``review``) that the driver's
     activation lets ``expressions`` read; None: all of it. ``request`` is
-    the review itself, ``params`` travel with the Constraint, and the
-    operation always counts (it decides whether ``object`` is set and what
-    ``anyObject`` is)."""
+    the review itself, and the operation always counts (it decides whether
+    ``object`` is set and what ``anyObject`` is)."""
+    paths = _activation_reads(expressions)
+    if paths is None:
+        return None
+    out: set[Path] = {("review", "operation")}
+    for root, *rest in paths:
+        out.add(("review", *rest) if root == "request" else ("review", root, *rest))
+    return minimal(out)
+
+
+#: A variable not (yet) bound, in a key: unlike any value, null included.
+_ABSENT = ("absent",)
+#: Variables' values kept per template: a scan's namespaces and images
+#: repeat, and a 1,000-tenant Constraint's parameters convert into CEL at a
+#: cost each time an expression reads them.
+VARIABLE_MEMO_SIZE = 8192
+#: ``variables`` read other than as ``variables.<name>``: not followed.
+_OPAQUE_VARIABLES = re.compile(r"\bvariables\b(?!\s*\.\s*[A-Za-z_])")
+
+
+def _variable_reads(expression: str) -> tuple[frozenset[Path], tuple[str, ...]] | None:
+    """The activation paths and the variable names ``expression`` reads
+    (``params`` as a name: it travels with the Constraint); None when the
+    reads cannot be told."""
+    if _OPAQUE_VARIABLES.search(expression):
+        return None
+    paths = _activation_reads([expression])
+    if paths is None:
+        return None
+    names = sorted(set(_VARIABLE.findall(expression)) - {"anyObject"})
+    return paths, tuple(names)
+
+
+def _activation_reads(expressions: list[str]) -> frozenset[Path] | None:
+    """What of the driver's activation (``object``, ``oldObject``,
+    ``request``, ``namespaceObject``) ``expressions`` can read;
+    ``anyObject`` as both objects and the operation that picks one. None
+    when it cannot be told, or a root the driver does not bind is read.
+    ``params`` is left out: its value travels with the Constraint."""
     # anyObject is object or oldObject: read as both.
     paths = activation_paths(
         [e.replace("variables.anyObject", root) for e in expressions for root in _ANY_OBJECT]
     )
     if paths is None:
         return None
-    out: set[Path] = {("review", "operation")}
-    for root, *rest in paths:
-        if root == "params":
-            continue
-        if root in ("object", "oldObject", "namespaceObject"):
-            out.add(("review", root, *rest))
-        elif root == "request":
-            out.add(("review", *rest))
-        else:  # not bound by Gatekeeper's driver: an error either way, read it all
-            return None
+    out = {p for p in paths if p[0] != "params"}
+    if any(p[0] not in _ACTIVATION_ROOTS for p in out):
+        return None
+    if any("variables.anyObject" in e for e in expressions):
+        out.add(("request", "operation"))
     return minimal(out)
 
 
 _ANY_OBJECT = ("object", "oldObject")
-
-
-#: Variables' values kept per template: a scan's namespaces and images
-#: repeat, and a 1,000-tenant Constraint's parameters convert into CEL at a
-#: cost each time an expression reads them.
-VARIABLE_MEMO_SIZE = 8192
-#: A variable not (yet) bound, in a key: unlike any value, null included.
-_ABSENT = ("absent",)
-#: ``variables`` read other than as ``variables.<name>``: not followed.
-_OPAQUE_VARIABLES = re.compile(r"\bvariables\b(?!\s*\.\s*[A-Za-z_])")
-
-
-def _variable_reads(expression: str) -> tuple[frozenset[Path], tuple[str, ...]] | None:
-    """The activation paths (``object``, ``oldObject``, ``request``,
-    ``namespaceObject``) and the variable names ``expression`` reads;
-    ``anyObject`` as both objects and the operation that picks one, and
-    ``params`` as a name. None when the reads cannot be told."""
-    if _OPAQUE_VARIABLES.search(expression):
-        return None
-    names = sorted(set(_VARIABLE.findall(expression)))
-    paths = activation_paths(
-        [expression.replace("variables.anyObject", root) for root in _ANY_OBJECT]
-    )
-    if paths is None or any(p[0] not in _ACTIVATION_ROOTS for p in paths):
-        return None
-    read = set(paths)
-    if "anyObject" in names:
-        read.add(("request", "operation"))
-    return minimal(read), tuple(n for n in names if n != "anyObject")
-
-
 _ACTIVATION_ROOTS = frozenset({"object", "oldObject", "request", "namespaceObject"})
 
 _VARIABLE = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)")
