@@ -80,13 +80,12 @@ def judge(config: Config, shape: Shape, now: dt.date, kept: Kept | None = None) 
     name and labels, an image's violations only on that, the tenants and the
     image (its container's name, list, reference and pull policy)."""
     spec = config.spec
-    if shape.containers is None or all(spec.rules.action(r) == "off" for r in NAMES):
-        return []  # with every rule off there is no policy, so nothing to say
     ns = shape.namespace
-    if not any(_may_apply(config, r, ns) for r in NAMES):
-        # No rule reaches this namespace by its name (the digest rule
-        # narrowed elsewhere, the others off): whatever its labels, nothing
-        # is said, so an unknown Namespace leaves nothing undecided.
+    if shape.containers is None or not any(_may_apply(config, r, ns) for r in NAMES):
+        # No rule reaches this namespace by its name (every rule off, or the
+        # digest rule narrowed elsewhere and the others off): whatever its
+        # labels, nothing is said, so an unknown Namespace leaves nothing
+        # undecided.
         return []
     labels = None if shape.labels is None else dict(shape.labels)
     scope = scope_of(config, ns, labels)
