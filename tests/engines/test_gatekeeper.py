@@ -221,6 +221,12 @@ def _labels_template(rego_body: str) -> list[dict[str, Any]]:
         "package k8slabels\n\nimport future.keywords.contains\nimport future.keywords.if\n\n"
         + rego_body
     )
+    return labels_documents({"rego": rego})
+
+
+def labels_documents(code: dict[str, Any]) -> list[dict[str, Any]]:
+    """A K8sLabels template with ``code`` in its one admission target, and
+    a Constraint asking for the ``owner`` label."""
     return [
         {
             "apiVersion": "templates.gatekeeper.sh/v1",
@@ -228,7 +234,7 @@ def _labels_template(rego_body: str) -> list[dict[str, Any]]:
             "metadata": {"name": "k8slabels"},
             "spec": {
                 "crd": {"spec": {"names": {"kind": "K8sLabels"}}},
-                "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego}],
+                "targets": [{"target": "admission.k8s.gatekeeper.sh", **code}],
             },
         },
         {

@@ -23,6 +23,7 @@ from policygen.violations import Violation
 from tests import golden
 from tests.conftest import NOW
 from tests.corpus import case_id, cases
+from tests.engines.test_gatekeeper import labels_documents
 
 CEL = GatekeeperEngine("opa")
 REGO = GatekeeperEngine("opa", code="rego")
@@ -278,28 +279,7 @@ def _cel_labels_docs() -> list[dict[str, Any]]:
             }
         ]
     }
-    return [
-        {
-            "apiVersion": "templates.gatekeeper.sh/v1",
-            "kind": "ConstraintTemplate",
-            "metadata": {"name": "k8slabels"},
-            "spec": {
-                "crd": {"spec": {"names": {"kind": "K8sLabels"}}},
-                "targets": [
-                    {
-                        "target": "admission.k8s.gatekeeper.sh",
-                        "code": [{"engine": "K8sNativeValidation", "source": code}],
-                    }
-                ],
-            },
-        },
-        {
-            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
-            "kind": "K8sLabels",
-            "metadata": {"name": "need-owner"},
-            "spec": {"parameters": {"label": "owner"}},
-        },
-    ]
+    return labels_documents({"code": [{"engine": "K8sNativeValidation", "source": code}]})
 
 
 def test_cel_reviews_equal_in_what_the_entry_reads_are_evaluated_once(
